@@ -1,0 +1,119 @@
+"""FastAPI dependencies that authenticate the caller and check its scopes and roles.
+
+The app must hold a :class:`~mvno.common.auth.tokens.TokenValidator` in
+``app.state.token_validator`` and answer :class:`~mvno.common.problems.Problem` as problem+json
+(``install_problem_handlers``). Failures follow RFC 6750 §3: 401 with ``WWW-Authenticate``
+when the token is missing or invalid, 403 ``insufficient_scope`` when it lacks privileges.
+
+Usage::
+
+    @router.post("/orders", dependencies=[Depends(require_scopes("orders:write"))])
+    async def create_order(principal: CurrentPrincipal) -> ...: ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from mvno.common.auth.tokens import (
+    InvalidTokenError,
+    KeySetUnavailableError,
+    Principal,
+    TokenValidator,
+)
+from mvno.common.problems import Problem
+
+__all__ = ["CurrentPrincipal", "get_principal", "require_roles", "require_scopes"]
+
+# Declares the bearer scheme in OpenAPI; the header is interpreted below, not by FastAPI.
+_bearer_scheme = HTTPBearer(auto_error=False, description="OAuth 2.0 access token (JWT)")
+
+
+def _quoted(value: str) -> str:
+    # auth-param values are quoted-strings; our texts are fixed, this keeps them well-formed.
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _unauthorized(detail: str, error_description: str | None) -> Problem:
+    challenge = "Bearer"
+    if error_description is not None:
+        challenge += f' error="invalid_token", error_description={_quoted(error_description)}'
+    return Problem(401, "unauthorized", detail, headers={"WWW-Authenticate": challenge})
+
+
+async def get_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)],
+) -> Principal:
+    """The caller's :class:`Principal` from ``Authorization: Bearer <jwt>``, or a 401 problem.
+
+    A request without credentials gets a bare ``Bearer`` challenge (RFC 6750 §3.1 says not to
+    send an error code then); a garbled or invalid token gets ``error="invalid_token"``.
+    """
+    validator: TokenValidator | None = getattr(request.app.state, "token_validator", None)
+    if validator is None:
+        raise RuntimeError("app.state.token_validator is not set up")
+    if credentials is None:
+        if request.headers.get("Authorization") is None:
+            raise _unauthorized("This request needs a bearer token.", None)
+        raise _unauthorized(
+            "The Authorization header is not a bearer token.", "expected a bearer token"
+        )
+    try:
+        principal = await validator.validate(credentials.credentials)
+    except InvalidTokenError as error:
+        raise _unauthorized(f"The bearer token is not valid: {error.reason}.", error.reason) from None
+    except KeySetUnavailableError:
+        raise Problem(
+            503,
+            "service-unavailable",
+            "Tokens cannot be checked right now; try again shortly.",
+            headers={"Retry-After": "10"},
+        ) from None
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+"""Annotate a route parameter with this to receive the authenticated caller."""
+
+
+def require_scopes(*scopes: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency answering 403 unless the token grants every one of ``scopes``."""
+    needed = frozenset(scopes)
+
+    async def check_scopes(principal: CurrentPrincipal) -> Principal:
+        if not principal.scopes.issuperset(needed):
+            scope_list = " ".join(sorted(needed))
+            raise Problem(
+                403,
+                "forbidden",
+                f"This needs the scope(s): {scope_list}.",
+                headers={
+                    "WWW-Authenticate": f'Bearer error="insufficient_scope", scope={_quoted(scope_list)}'
+                },
+            )
+        return principal
+
+    return check_scopes
+
+
+def require_roles(*roles: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency answering 403 unless the caller holds every one of ``roles``."""
+    needed = frozenset(roles)
+
+    async def check_roles(principal: CurrentPrincipal) -> Principal:
+        if not principal.roles.issuperset(needed):
+            raise Problem(
+                403,
+                "forbidden",
+                f"This needs the role(s): {' '.join(sorted(needed))}.",
+                headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'},
+            )
+        return principal
+
+    return check_roles

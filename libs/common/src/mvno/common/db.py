@@ -1,0 +1,143 @@
+"""Database plumbing: the async engine, a unit of work that commits once, migrations.
+
+Each service owns its own database; outside production a missing database is created on start-up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import asyncpg
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from mvno.common.settings import ServiceSettings
+
+_log = logging.getLogger(__name__)
+
+
+def create_engine(settings: ServiceSettings) -> AsyncEngine:
+    """An asyncpg-backed engine sized by the settings."""
+    return create_async_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_pool_overflow,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    """The same URL without SQLAlchemy's ``+asyncpg`` driver suffix, as asyncpg wants it."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def ensure_database(database_url: str) -> bool:
+    """Create the URL's database on its server if it is missing. Returns True when created."""
+    url = make_url(database_url)
+    name = url.database
+    if not name:
+        raise ValueError("the database URL names no database")
+    admin_dsn = asyncpg_dsn(url.set(database="postgres").render_as_string(hide_password=False))
+    connection = await asyncpg.connect(admin_dsn)
+    try:
+        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if exists:
+            return False
+        quoted = '"' + name.replace('"', '""') + '"'
+        try:
+            await connection.execute(f"CREATE DATABASE {quoted}")
+        except asyncpg.DuplicateDatabaseError:
+            return False  # another process created it between our check and our CREATE
+        _log.info("created database %s", name)
+        return True
+    finally:
+        await connection.close()
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Raise unless the database answers a trivial query."""
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+
+
+class UnitOfWork:
+    """One business transaction: use it as ``async with uow: ...; await uow.commit()``.
+
+    Nothing is written unless ``commit()`` is called; leaving the block without it, or with an
+    exception, rolls everything back, so a failed request never leaves half-written state.
+    """
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._session_factory = session_factory
+        self._session: AsyncSession | None = None
+        self._committed = False
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("the unit of work is not open; use it in 'async with'")
+        return self._session
+
+    async def __aenter__(self) -> Self:
+        if self._session is not None:
+            raise RuntimeError("a unit of work is opened once")
+        self._session = self._session_factory()
+        await self._session.begin()
+        return self
+
+    async def commit(self) -> None:
+        if self._committed:
+            raise RuntimeError("a unit of work commits once")
+        await self.session.commit()
+        self._committed = True
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        session = self.session
+        try:
+            if not self._committed:
+                await session.rollback()
+        finally:
+            await session.close()
+            self._session = None
+
+
+def unit_of_work_factory(engine: AsyncEngine) -> Callable[[], UnitOfWork]:
+    """A callable that opens a new :class:`UnitOfWork` on ``engine`` each time."""
+    sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    return lambda: UnitOfWork(sessions)
+
+
+def alembic_config(migrations: Path, database_url: str) -> Config:
+    """An Alembic configuration for a service's migrations folder, with no ini file needed."""
+    config = Config()
+    config.set_main_option("script_location", str(migrations))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def upgrade(migrations: Path, database_url: str, revision: str = "head") -> None:
+    """Run a service's migrations up to ``revision`` (blocking; call it from a thread in async code)."""
+    command.upgrade(alembic_config(migrations, database_url), revision)
+
+
+# Constraint names Alembic can rely on in every service's migrations.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}

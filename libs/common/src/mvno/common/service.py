@@ -1,0 +1,145 @@
+"""What every service's ``create_app()`` and command line share: one shape for all of them.
+
+A service supplies its settings, its routers and its migrations folder; this module adds the
+plumbing (logs, tracing, problem answers, request ids, health, database, bus client) around them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from asgi_correlation_id import CorrelationIdMiddleware
+from fastapi import APIRouter, FastAPI, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mvno.common.aws import aws_client
+from mvno.common.db import UnitOfWork, create_engine, ensure_database, ping, unit_of_work_factory, upgrade
+from mvno.common.health import health_router
+from mvno.common.logs import configure_logging
+from mvno.common.problems import install_problem_handlers
+from mvno.common.settings import ServiceSettings
+from mvno.common.tracing import configure_tracing, instrument_app
+
+REQUEST_ID_HEADER = "X-Request-ID"
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class Infrastructure:
+    """The connections a service holds for its whole life, opened in the app's lifespan."""
+
+    settings: ServiceSettings
+    engine: AsyncEngine
+    unit_of_work: Callable[[], UnitOfWork]
+    sqs: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def check_database(self) -> None:
+        await ping(self.engine)
+
+    async def check_bus(self) -> None:
+        if self.sqs is None:
+            raise RuntimeError("the bus client is not open")
+        await self.sqs.list_queues(MaxResults=1)
+
+
+def get_infrastructure(request: Request) -> Infrastructure:
+    """FastAPI dependency giving a route its service's :class:`Infrastructure`."""
+    infrastructure: Infrastructure = request.app.state.infrastructure
+    return infrastructure
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    description: str,
+    version: str,
+    routers: Sequence[APIRouter],
+) -> FastAPI:
+    """Build a service's FastAPI app around its routers, with every piece of shared plumbing."""
+    configure_logging(settings.service_name, settings.log_level)
+    provider = configure_tracing(settings)
+    engine = create_engine(settings)
+    infrastructure = Infrastructure(
+        settings=settings, engine=engine, unit_of_work=unit_of_work_factory(engine)
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            infrastructure.sqs = await stack.enter_async_context(aws_client(settings, "sqs"))
+            stack.push_async_callback(engine.dispose)
+            _log.info("%s started in %s", settings.service_name, settings.environment)
+            yield
+            _log.info("%s stopping", settings.service_name)
+        provider.force_flush(timeout_millis=2000)
+
+    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.infrastructure = infrastructure
+    install_problem_handlers(app)
+    app.add_middleware(CorrelationIdMiddleware, header_name=REQUEST_ID_HEADER)
+    app.include_router(
+        health_router({"database": infrastructure.check_database, "bus": infrastructure.check_bus})
+    )
+    for router in routers:
+        app.include_router(router)
+    instrument_app(app, provider)
+    return app
+
+
+def migrate(settings: ServiceSettings, migrations: Path) -> None:
+    """Bring the service's database to the newest migration, creating the database if allowed."""
+    configure_logging(settings.service_name, settings.log_level)
+    if settings.database_create_if_missing and not settings.is_production:
+        asyncio.run(ensure_database(settings.database_url))
+    upgrade(migrations, settings.database_url)
+    _log.info("%s database is at the newest migration", settings.service_name)
+
+
+def run_cli(
+    argv: Sequence[str] | None,
+    *,
+    service: str,
+    app_factory: str,
+    settings_factory: Callable[[], ServiceSettings],
+    migrations: Path,
+    default_port: int,
+) -> None:
+    """The command line every service has: ``serve`` and ``migrate``."""
+    parser = argparse.ArgumentParser(prog=f"mvno-{service}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=default_port)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--timeout-graceful-shutdown", type=int, default=20)
+    commands.add_parser("migrate", help="create the database if missing and run migrations")
+    arguments = parser.parse_args(argv)
+
+    if arguments.command == "migrate":
+        migrate(settings_factory(), migrations)
+        return
+    # Fail fast on bad settings before uvicorn starts its workers.
+    settings_factory()
+    uvicorn.run(
+        app_factory,
+        factory=True,
+        host=arguments.host,
+        port=arguments.port,
+        workers=arguments.workers,
+        timeout_graceful_shutdown=arguments.timeout_graceful_shutdown,
+        log_config=None,
+        proxy_headers=True,
+        server_header=False,
+    )

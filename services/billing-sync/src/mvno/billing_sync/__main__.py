@@ -1,0 +1,24 @@
+"""``mvno-billing-sync serve`` runs the API; ``mvno-billing-sync migrate`` brings its database up to date."""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from mvno.common.service import run_cli
+from mvno.billing_sync.settings import BillingSyncSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    run_cli(
+        argv,
+        service="billing-sync",
+        app_factory="mvno.billing_sync.app:create_app",
+        settings_factory=BillingSyncSettings,
+        migrations=MIGRATIONS,
+        default_port=8003,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""``mvno-orders serve`` runs the API; ``mvno-orders migrate`` brings its database up to date."""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from mvno.common.service import run_cli
+from mvno.orders.settings import OrdersSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    run_cli(
+        argv,
+        service="orders",
+        app_factory="mvno.orders.app:create_app",
+        settings_factory=OrdersSettings,
+        migrations=MIGRATIONS,
+        default_port=8002,
+    )
+
+
+if __name__ == "__main__":
+    main()

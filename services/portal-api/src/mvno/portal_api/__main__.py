@@ -1,0 +1,24 @@
+"""``mvno-portal-api serve`` runs the API; ``mvno-portal-api migrate`` brings its database up to date."""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from mvno.common.service import run_cli
+from mvno.portal_api.settings import PortalApiSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    run_cli(
+        argv,
+        service="portal-api",
+        app_factory="mvno.portal_api.app:create_app",
+        settings_factory=PortalApiSettings,
+        migrations=MIGRATIONS,
+        default_port=8000,
+    )
+
+
+if __name__ == "__main__":
+    main()
