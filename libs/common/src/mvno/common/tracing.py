@@ -42,28 +42,28 @@ def span_processor(settings: ServiceSettings) -> SpanProcessor | None:
     return None
 
 
-def configure_tracing(
-    settings: ServiceSettings, *, extra_processor: SpanProcessor | None = None
-) -> TracerProvider:
-    """Install an X-Ray-compatible tracer provider and the client instrumentations.
+def configure_tracing(settings: ServiceSettings) -> TracerProvider:
+    """Install an X-Ray-compatible tracer provider and the client instrumentations, once per process.
 
     Spans are always created (so logs carry trace ids and context propagates); they are only
-    exported when ``otel_exporter`` is not ``none``. ``extra_processor`` lets tests collect spans.
+    exported when ``otel_exporter`` is not ``none``. A second call returns the installed provider.
     """
+    installed = trace.get_tracer_provider()
+    if isinstance(installed, TracerProvider):
+        return installed
     provider = TracerProvider(
         id_generator=AwsXRayIdGenerator(),
         resource=Resource.create(
             {"service.name": settings.service_name, "deployment.environment": settings.environment}
         ),
     )
-    for processor in (span_processor(settings), extra_processor):
-        if processor is not None:
-            provider.add_span_processor(processor)
+    processor = span_processor(settings)
+    if processor is not None:
+        provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
     propagate.set_global_textmap(AwsXRayPropagator())
     for instrumentor in (HTTPXClientInstrumentor(), AsyncPGInstrumentor(), AiobotocoreInstrumentor()):
-        if not instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.instrument(tracer_provider=provider)
+        instrumentor.instrument(tracer_provider=provider)
     return provider
 
 

@@ -1,0 +1,97 @@
+"""Database plumbing against a real PostgreSQL: database creation, unit of work, migrations."""
+
+from pathlib import Path
+
+import asyncio
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+
+from mvno.common.db import asyncpg_dsn, create_engine, ensure_database, unit_of_work_factory, upgrade
+from mvno.common.settings import ServiceSettings
+
+
+@pytest.fixture
+async def database_url(make_database):
+    url = make_database("common")
+    assert await ensure_database(url) is True
+    return url
+
+
+@pytest.fixture
+async def engine(database_url):
+    engine = create_engine(ServiceSettings(database_url=database_url))
+    async with engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE note (id serial PRIMARY KEY, body text NOT NULL)"))
+    yield engine
+    await engine.dispose()
+
+
+async def count_notes(engine) -> int:
+    async with engine.connect() as connection:
+        return (await connection.execute(text("SELECT count(*) FROM note"))).scalar_one()
+
+
+async def test_ensure_database_creates_once(make_database):
+    url = make_database("common")
+    assert await ensure_database(url) is True
+    assert await ensure_database(url) is False
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    assert await connection.fetchval("SELECT current_database()") == url.rsplit("/", 1)[1].split("?")[0]
+    await connection.close()
+
+
+async def test_unit_of_work_writes_on_commit(engine):
+    async with unit_of_work_factory(engine)() as uow:
+        await uow.session.execute(text("INSERT INTO note (body) VALUES ('kept')"))
+        await uow.commit()
+    assert await count_notes(engine) == 1
+
+
+async def test_unit_of_work_without_commit_writes_nothing(engine):
+    async with unit_of_work_factory(engine)() as uow:
+        await uow.session.execute(text("INSERT INTO note (body) VALUES ('dropped')"))
+    assert await count_notes(engine) == 0
+
+
+async def test_unit_of_work_rolls_back_when_the_handler_fails(engine):
+    with pytest.raises(ZeroDivisionError):
+        async with unit_of_work_factory(engine)() as uow:
+            await uow.session.execute(text("INSERT INTO note (body) VALUES ('half')"))
+            _ = 1 / 0
+            await uow.commit()
+    assert await count_notes(engine) == 0
+
+
+async def test_unit_of_work_commits_once(engine):
+    async with unit_of_work_factory(engine)() as uow:
+        await uow.commit()
+        with pytest.raises(RuntimeError, match="once"):
+            await uow.commit()
+
+
+async def test_migrations_create_tables_and_record_the_revision(make_database, tmp_path: Path):
+    url = make_database("migrated")
+    await ensure_database(url)
+    migrations = tmp_path / "migrations"
+    (migrations / "versions").mkdir(parents=True)
+    (migrations / "env.py").write_text(
+        "from sqlalchemy import MetaData\n"
+        "from mvno.common.migrations import run_migrations\n"
+        "run_migrations(MetaData())\n"
+    )
+    (migrations / "versions" / "0001_first.py").write_text(
+        "from alembic import op\n"
+        "import sqlalchemy as sa\n"
+        "revision = '0001'\ndown_revision = None\nbranch_labels = None\ndepends_on = None\n"
+        "def upgrade():\n    op.create_table('thing', sa.Column('id', sa.Integer, primary_key=True))\n"
+        "def downgrade():\n    op.drop_table('thing')\n"
+    )
+    await asyncio.to_thread(upgrade, migrations, url)
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        assert await connection.fetchval("SELECT version_num FROM alembic_version") == "0001"
+        assert await connection.fetchval("SELECT to_regclass('public.thing')::text") == "thing"
+    finally:
+        await connection.close()

@@ -1,0 +1,114 @@
+"""``mvno-local``: run the whole MVNO Platform on this machine.
+
+``mvno-local up`` starts PostgreSQL (the server in DATABASE_URL, else an embedded one), the
+SNS/SQS/S3/KMS endpoint (AWS_ENDPOINT_URL, else moto's server on port 4566), runs migrations,
+starts the simulators, the dev token issuer and all four services, waits until they are ready and
+prints where they are. Ctrl-C stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from mvno.devstack.infrastructure import embedded_postgres, moto_endpoint, port_in_use, to_asyncpg_url
+from mvno.devstack.platform import Platform, PlatformConfig
+from mvno.devstack.processes import ProcessGroup
+
+_log = logging.getLogger("mvno.local")
+DEFAULT_DATA_DIR = Path(".local")
+MOTO_PORT = 4566
+
+
+@contextlib.contextmanager
+def _database_server(data_dir: Path) -> Iterator[str]:
+    if url := os.environ.get("DATABASE_URL"):
+        _log.info("PostgreSQL: the server in DATABASE_URL")
+        yield to_asyncpg_url(url)
+        return
+    _log.info("PostgreSQL: embedded server with its data in %s", data_dir / "postgres")
+    with embedded_postgres(data_dir / "postgres") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _aws_endpoint(processes: ProcessGroup) -> Iterator[str]:
+    if url := os.environ.get("AWS_ENDPOINT_URL"):
+        _log.info("SNS/SQS: the endpoint in AWS_ENDPOINT_URL (%s)", url)
+        yield url
+        return
+    if port_in_use(MOTO_PORT):
+        raise SystemExit(f"port {MOTO_PORT} is busy: stop what listens there or set AWS_ENDPOINT_URL")
+    _log.info("SNS/SQS: moto's server on port %s", MOTO_PORT)
+    with moto_endpoint(processes, MOTO_PORT) as url:
+        yield url
+
+
+def _wait_for_stop(platform: Platform) -> None:
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        for name, child in platform.started.items():
+            if not child.alive():
+                _log.error("%s exited (%s); stopping the platform:\n%s", name, child.process.returncode, child.log_tail())
+                return
+
+
+def up(data_dir: Path, only: Sequence[str] | None) -> int:
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    processes = ProcessGroup(data_dir / "logs")
+    started_at = time.monotonic()
+    try:
+        with _database_server(data_dir) as database_url, _aws_endpoint(processes) as aws_url:
+            platform = Platform(
+                PlatformConfig(
+                    data_dir=data_dir,
+                    database_server_url=database_url,
+                    aws_endpoint_url=aws_url,
+                    only=only,
+                ),
+                processes,
+            )
+            try:
+                _log.info("running migrations")
+                platform.migrate()
+                _log.info("starting services")
+                platform.start()
+                print(f"\nMVNO Platform is up in {time.monotonic() - started_at:.1f} s. Logs: {processes_log_dir(data_dir)}")
+                for name, url in platform.links():
+                    print(f"  {name:<13} {url}")
+                print("Press Ctrl-C to stop.\n", flush=True)
+                _wait_for_stop(platform)
+            finally:
+                _log.info("stopping")
+                platform.stop()
+    finally:
+        processes.stop_all()
+    _log.info("stopped")
+    return 0
+
+
+def processes_log_dir(data_dir: Path) -> Path:
+    return data_dir / "logs"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="mvno-local", description=__doc__.splitlines()[0] if __doc__ else None)
+    commands = parser.add_subparsers(dest="command", required=True)
+    up_parser = commands.add_parser("up", help="start the whole platform and wait for Ctrl-C")
+    up_parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("MVNO_DATA_DIR", DEFAULT_DATA_DIR)))
+    up_parser.add_argument("--only", help="comma-separated services to run (default: all)")
+    arguments = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    only = arguments.only.split(",") if arguments.only else None
+    sys.exit(up(arguments.data_dir, only))

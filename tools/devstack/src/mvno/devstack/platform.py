@@ -1,0 +1,132 @@
+"""The MVNO Platform as local processes: migrations, then the dev issuer, simulators and services."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mvno.devstack.components import ALL, DEV_ISSUER, SERVICES, SIMULATORS, Component
+from mvno.devstack.infrastructure import port_in_use, with_database
+from mvno.devstack.processes import Child, ProcessGroup, wait_until_ready
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class PlatformConfig:
+    data_dir: Path
+    database_server_url: str
+    aws_endpoint_url: str
+    environment: str = "development"
+    ports: Mapping[str, int] = field(default_factory=dict)
+    only: Iterable[str] | None = None  # service names to run; None runs every service
+
+    def port(self, component: Component) -> int:
+        return self.ports.get(component.name, component.default_port)
+
+    def url(self, component: Component) -> str:
+        return f"http://127.0.0.1:{self.port(component)}"
+
+    def services(self) -> tuple[Component, ...]:
+        if self.only is None:
+            return SERVICES
+        wanted = set(self.only)
+        unknown = wanted - {service.name for service in SERVICES}
+        if unknown:
+            raise ValueError(f"unknown services: {', '.join(sorted(unknown))}")
+        return tuple(service for service in SERVICES if service.name in wanted)
+
+
+class Platform:
+    """Starts the platform's processes and stops every one of them again."""
+
+    def __init__(self, config: PlatformConfig, processes: ProcessGroup) -> None:
+        self.config = config
+        self.processes = processes
+        self.started: dict[str, Child] = {}
+
+    def environment_for(self, component: Component) -> dict[str, str]:
+        config = self.config
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith("MVNO_") and key not in {"DATABASE_URL", "AWS_ENDPOINT_URL"}
+        }
+        env.update(
+            {
+                "MVNO_ENVIRONMENT": config.environment,
+                "MVNO_AWS_ENDPOINT_URL": config.aws_endpoint_url,
+                "MVNO_JWT_ISSUER": config.url(DEV_ISSUER),
+                "MVNO_JWKS_URL": config.url(DEV_ISSUER) + "/.well-known/jwks.json",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        for other in ALL:
+            env[f"MVNO_{other.name.upper().replace('-', '_')}_URL"] = config.url(other)
+        if component.database:
+            env["MVNO_DATABASE_URL"] = with_database(config.database_server_url, component.database)
+        return env
+
+    def _command(self, component: Component, *arguments: str) -> list[str]:
+        return [sys.executable, "-m", component.module, *arguments]
+
+    def components(self) -> list[Component]:
+        return [DEV_ISSUER, SIMULATORS, *self.config.services()]
+
+    def migrate(self) -> None:
+        """Create each service's database if missing and run its migrations, all at once."""
+        running = []
+        for service in self.config.services():
+            if service.has_migrations:
+                running.append(
+                    (
+                        service,
+                        subprocess.Popen(
+                            self._command(service, "migrate"),
+                            env=self.environment_for(service),
+                            stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT,
+                        ),
+                    )
+                )
+        failures = []
+        for service, process in running:
+            output, _ = process.communicate(timeout=120)
+            if process.returncode != 0:
+                failures.append(f"{service.name}:\n{output.decode(errors='replace')[-3000:]}")
+        if failures:
+            raise RuntimeError("migrations failed\n" + "\n".join(failures))
+
+    def start(self, timeout: float = 90.0) -> None:
+        """Start every component and wait until each answers its readiness probe."""
+        components = self.components()
+        busy = [f"{c.name} ({self.config.port(c)})" for c in components if port_in_use(self.config.port(c))]
+        if busy:
+            raise RuntimeError("ports already in use: " + ", ".join(busy))
+        for component in components:
+            arguments = ["serve", "--host", "127.0.0.1", "--port", str(self.config.port(component))]
+            if component is DEV_ISSUER:
+                arguments = arguments[1:] + ["--key-file", str(self.config.data_dir / "dev-issuer-keys.json")]
+            self.started[component.name] = self.processes.start(
+                component.name, self._command(component, *arguments), self.environment_for(component)
+            )
+        for component in components:
+            ready = "/health/live" if component is DEV_ISSUER else "/health/ready"
+            wait_until_ready(self.started[component.name], self.config.url(component) + ready, timeout)
+
+    def links(self) -> list[tuple[str, str]]:
+        """(name, URL) pairs worth printing: API docs of each service and the stand-ins."""
+        links = []
+        for component in self.components():
+            path = component.docs_path or "/.well-known/openid-configuration"
+            links.append((component.name, self.config.url(component) + path))
+        return links
+
+    def stop(self) -> None:
+        self.processes.stop_all()
+        self.started.clear()

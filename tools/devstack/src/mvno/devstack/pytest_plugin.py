@@ -1,0 +1,92 @@
+"""pytest fixtures: a real PostgreSQL and a real SNS/SQS endpoint for every test, isolated.
+
+PostgreSQL: TEST_DATABASE_URL when set, else Testcontainers where a Docker engine answers, else the
+embedded ``pgserver``. SNS/SQS/S3/KMS: TEST_AWS_ENDPOINT_URL when set, else moto's server started
+for the session on a free port and reset before each test that asks for it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from mvno.devstack.infrastructure import (
+    free_port,
+    moto_endpoint,
+    postgres_for_tests,
+    reset_moto,
+    with_database,
+)
+from mvno.devstack.processes import ProcessGroup
+
+pytest_plugins = ["pytest_asyncio"]
+
+
+@pytest.fixture(scope="session")
+def process_group(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessGroup]:
+    group = ProcessGroup(tmp_path_factory.mktemp("process-logs"))
+    yield group
+    group.stop_all()
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A ``postgresql+asyncpg`` URL to the test server's maintenance database."""
+    with postgres_for_tests(tmp_path_factory.mktemp("postgres")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint_url(process_group: ProcessGroup) -> Iterator[str]:
+    """An AWS-compatible endpoint on localhost speaking the real SNS/SQS wire protocol."""
+    if url := os.environ.get("TEST_AWS_ENDPOINT_URL"):
+        yield url
+        return
+    with moto_endpoint(process_group, free_port()) as url:
+        yield url
+
+
+@pytest.fixture
+def clean_aws(aws_endpoint_url: str) -> str:
+    """The AWS endpoint with no topics, queues, buckets or keys left from another test."""
+    reset_moto(aws_endpoint_url)
+    return aws_endpoint_url
+
+
+async def _admin(server_url: str) -> asyncpg.Connection:
+    from mvno.common.db import asyncpg_dsn
+
+    return await asyncpg.connect(asyncpg_dsn(server_url))
+
+
+@pytest.fixture
+async def make_database(postgres_server_url: str) -> AsyncIterator[Callable[[str], str]]:
+    """A factory of empty databases, unique to the test and dropped after it.
+
+    Call it with a prefix; it returns a ``postgresql+asyncpg`` URL to the new database's name
+    (created by the code under test, or by the caller with ``ensure_database``).
+    """
+    names: list[str] = []
+
+    def new_database(prefix: str = "test") -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}".replace("-", "_")
+        names.append(name)
+        return with_database(postgres_server_url, name)
+
+    yield new_database
+    admin = await _admin(postgres_server_url)
+    try:
+        for name in names:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+def repository_root(pytestconfig: pytest.Config) -> Path:
+    return pytestconfig.rootpath
