@@ -29,7 +29,10 @@ async def database_url(make_database):
 
 
 async def test_ready_when_database_and_bus_answer(database_url, aws_endpoint_url):
-    async with serve_app(app_with(database_url, aws_endpoint_url)) as base, httpx.AsyncClient(base_url=base) as client:
+    async with (
+        serve_app(app_with(database_url, aws_endpoint_url)) as base,
+        httpx.AsyncClient(base_url=base) as client,
+    ):
         live = await client.get("/health/live")
         ready = await client.get("/health/ready")
     assert live.status_code == 200
@@ -39,7 +42,10 @@ async def test_ready_when_database_and_bus_answer(database_url, aws_endpoint_url
 
 async def test_not_ready_names_the_unreachable_database(aws_endpoint_url):
     dead_database = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nothing"
-    async with serve_app(app_with(dead_database, aws_endpoint_url)) as base, httpx.AsyncClient(base_url=base) as client:
+    async with (
+        serve_app(app_with(dead_database, aws_endpoint_url)) as base,
+        httpx.AsyncClient(base_url=base) as client,
+    ):
         live = await client.get("/health/live")
         ready = await client.get("/health/ready")
     assert live.status_code == 200
@@ -53,7 +59,10 @@ async def test_not_ready_names_the_unreachable_database(aws_endpoint_url):
 
 async def test_not_ready_names_the_unreachable_bus(database_url):
     dead_bus = f"http://127.0.0.1:{free_port()}"
-    async with serve_app(app_with(database_url, dead_bus)) as base, httpx.AsyncClient(base_url=base) as client:
+    async with (
+        serve_app(app_with(database_url, dead_bus)) as base,
+        httpx.AsyncClient(base_url=base) as client,
+    ):
         ready = await client.get("/health/ready", timeout=30)
     assert ready.status_code == 503
     assert ready.json()["checks"]["database"] == "ok"

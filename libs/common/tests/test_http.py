@@ -33,7 +33,9 @@ class FlakyUpstream:
 
 
 def fast_client(base_url: str, attempts: int = 3, timeout: float = 5.0) -> httpx.AsyncClient:
-    client = create_http_client(ServiceSettings(), base_url=base_url, attempts=attempts, timeout=timeout)
+    client = create_http_client(
+        ServiceSettings(), base_url=base_url, attempts=attempts, timeout=timeout
+    )
     # Keep the backoff real but short so the test stays fast.
     assert isinstance(client._transport, RetryTransport)
     client._transport._wait = {"wait_initial": 0.01, "wait_max": 0.05, "wait_jitter": 0.01}

@@ -68,12 +68,16 @@ async def service(make_database, aws_endpoint_url, echo_upstream, spans):
         database_url=make_database("obs"),
         aws_endpoint_url=aws_endpoint_url,
     )
-    app: FastAPI = create_service_app(settings, title="t", description="t", version="0", routers=[router])
+    app: FastAPI = create_service_app(
+        settings, title="t", description="t", version="0", routers=[router]
+    )
     async with serve_app(app) as base:
         yield base
 
 
-async def test_incoming_xray_header_continues_the_trace_to_upstream_calls(service, echo_upstream, spans):
+async def test_incoming_xray_header_continues_the_trace_to_upstream_calls(
+    service, echo_upstream, spans
+):
     _, seen = echo_upstream
     # The test's own client must not replace the caller's trace header with one of its own.
     with suppress_http_instrumentation():
@@ -83,9 +87,13 @@ async def test_incoming_xray_header_continues_the_trace_to_upstream_calls(servic
     assert response.json()["trace_id"] == "1-5759e988-bd862e3fe1be46a994272793"
     outgoing = seen[-1]["x-amzn-trace-id"]
     assert outgoing.startswith("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=")
-    assert "Parent=53995c3f42cd8ad8" not in outgoing  # the parent is our client span, not the caller's
+    assert (
+        "Parent=53995c3f42cd8ad8" not in outgoing
+    )  # the parent is our client span, not the caller's
     server_spans = [s for s in spans.get_finished_spans() if s.kind == trace.SpanKind.SERVER]
-    assert any(f"{s.context.trace_id:032x}" == "5759e988bd862e3fe1be46a994272793" for s in server_spans)
+    assert any(
+        f"{s.context.trace_id:032x}" == "5759e988bd862e3fe1be46a994272793" for s in server_spans
+    )
 
 
 async def test_new_traces_get_xray_ids(service):
@@ -96,7 +104,9 @@ async def test_new_traces_get_xray_ids(service):
 
 async def test_request_id_is_echoed_and_generated(service):
     async with httpx.AsyncClient(base_url=service) as client:
-        given = await client.get("/health/live", headers={"X-Request-ID": "0123456789abcdef0123456789abcdef"})
+        given = await client.get(
+            "/health/live", headers={"X-Request-ID": "0123456789abcdef0123456789abcdef"}
+        )
         generated = await client.get("/health/live")
     assert given.headers["x-request-id"] == "0123456789abcdef0123456789abcdef"
     assert re.fullmatch(r"[0-9a-f]{32}", generated.headers["x-request-id"])

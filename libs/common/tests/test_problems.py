@@ -66,7 +66,9 @@ async def test_wrong_method_is_405_problem(client):
 
 
 async def test_validation_error_lists_each_offending_field(client):
-    body = assert_problem(await client.post("/items", json={"name": "", "quantity": 0}), 422, "validation-error")
+    body = assert_problem(
+        await client.post("/items", json={"name": "", "quantity": 0}), 422, "validation-error"
+    )
     pointers = {error["pointer"] for error in body["errors"]}
     assert pointers == {"#/body/name", "#/body/quantity"}
     assert {error["field"] for error in body["errors"]} == {"name", "quantity"}
@@ -74,7 +76,9 @@ async def test_validation_error_lists_each_offending_field(client):
 
 
 async def test_malformed_json_is_a_clear_4xx(client):
-    response = await client.post("/items", content=b"{not json", headers={"content-type": "application/json"})
+    response = await client.post(
+        "/items", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert_problem(response, 422, "validation-error")
 
 

@@ -16,11 +16,11 @@ Check = Callable[[], Awaitable[object]]
 _log = logging.getLogger(__name__)
 
 
-async def _run_check(name: str, check: Check, timeout: float) -> str | None:
+async def _run_check(name: str, check: Check, limit: float) -> str | None:
     try:
-        await asyncio.wait_for(check(), timeout)
+        await asyncio.wait_for(check(), limit)
     except TimeoutError:
-        return f"no answer within {timeout:g} s"
+        return f"no answer within {limit:g} s"
     except Exception as exc:  # a failing dependency must answer 503, whatever it raised
         _log.warning("readiness check %s failed: %s", name, exc)
         return type(exc).__name__

@@ -45,7 +45,11 @@ class RetryTransport(httpx.AsyncBaseTransport):
     ) -> None:
         self._inner = inner
         self._attempts = attempts
-        self._wait = {"wait_initial": wait_initial, "wait_max": wait_max, "wait_jitter": wait_jitter}
+        self._wait = {
+            "wait_initial": wait_initial,
+            "wait_max": wait_max,
+            "wait_jitter": wait_jitter,
+        }
         self._retry_statuses = frozenset(retry_statuses)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

@@ -115,7 +115,9 @@ def problem_response(
         instance=instance,
         extensions=extensions,
     )
-    return JSONResponse(body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_CONTENT_TYPE)
+    return JSONResponse(
+        body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_CONTENT_TYPE
+    )
 
 
 def _json_pointer(location: Sequence[int | str]) -> str:
@@ -131,7 +133,8 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
         result.append(
             {
                 "pointer": _json_pointer(location),
-                "field": ".".join(str(part) for part in location[1:]) or str(location[0] if location else ""),
+                "field": ".".join(str(part) for part in location[1:])
+                or str(location[0] if location else ""),
                 "in": str(location[0]) if location else "body",
                 "detail": str(error.get("msg", "invalid value")),
             }

@@ -20,9 +20,18 @@ from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mvno.common.auth.tokens import TokenValidator
 from mvno.common.aws import aws_client
-from mvno.common.db import UnitOfWork, create_engine, ensure_database, ping, unit_of_work_factory, upgrade
+from mvno.common.db import (
+    UnitOfWork,
+    create_engine,
+    ensure_database,
+    ping,
+    unit_of_work_factory,
+    upgrade,
+)
 from mvno.common.health import health_router
+from mvno.common.http import create_http_client
 from mvno.common.logs import configure_logging
 from mvno.common.problems import install_problem_handlers
 from mvno.common.settings import ServiceSettings
@@ -78,6 +87,8 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             infrastructure.sqs = await stack.enter_async_context(aws_client(settings, "sqs"))
+            identity_provider = await stack.enter_async_context(create_http_client(settings))
+            app.state.token_validator = TokenValidator.from_settings(settings, identity_provider)
             stack.push_async_callback(engine.dispose)
             _log.info("%s started in %s", settings.service_name, settings.environment)
             yield
@@ -100,7 +111,6 @@ def create_service_app(
 
 def migrate(settings: ServiceSettings, migrations: Path) -> None:
     """Bring the service's database to the newest migration, creating the database if allowed."""
-    configure_logging(settings.service_name, settings.log_level)
     if settings.database_create_if_missing and not settings.is_production:
         asyncio.run(ensure_database(settings.database_url))
     upgrade(migrations, settings.database_url)
@@ -128,7 +138,9 @@ def run_cli(
     arguments = parser.parse_args(argv)
 
     if arguments.command == "migrate":
-        migrate(settings_factory(), migrations)
+        settings = settings_factory()
+        configure_logging(settings.service_name, settings.log_level)
+        migrate(settings, migrations)
         return
     # Fail fast on bad settings before uvicorn starts its workers.
     settings_factory()

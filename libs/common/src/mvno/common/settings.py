@@ -13,7 +13,9 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values that are fine on a developer's machine and must never reach production.
-DEVELOPMENT_ONLY_SECRETS = frozenset({"", "test", "testing", "dev", "development", "changeme", "secret"})
+DEVELOPMENT_ONLY_SECRETS = frozenset(
+    {"", "test", "testing", "dev", "development", "changeme", "secret"}
+)
 
 
 class Environment(StrEnum):
@@ -72,7 +74,10 @@ class ServiceSettings(BaseSettings):
             problems.append("MVNO_AWS_ENDPOINT_URL points at a local AWS stand-in")
         for name in type(self).model_fields:
             value = getattr(self, name)
-            if isinstance(value, SecretStr) and value.get_secret_value() in DEVELOPMENT_ONLY_SECRETS:
+            if (
+                isinstance(value, SecretStr)
+                and value.get_secret_value() in DEVELOPMENT_ONLY_SECRETS
+            ):
                 problems.append(f"{name} holds a development-only value")
         if problems:
             raise InsecureSettingsError("refusing production settings: " + "; ".join(problems))

@@ -62,7 +62,11 @@ def configure_tracing(settings: ServiceSettings) -> TracerProvider:
         provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
     propagate.set_global_textmap(AwsXRayPropagator())
-    for instrumentor in (HTTPXClientInstrumentor(), AsyncPGInstrumentor(), AiobotocoreInstrumentor()):
+    for instrumentor in (
+        HTTPXClientInstrumentor(),
+        AsyncPGInstrumentor(),  # type: ignore[no-untyped-call]  # untyped upstream
+        AiobotocoreInstrumentor(),  # type: ignore[no-untyped-call]
+    ):
         instrumentor.instrument(tracer_provider=provider)
     return provider
 

@@ -3,10 +3,11 @@
 from collections.abc import Sequence
 from pathlib import Path
 
-from mvno.common.service import run_cli
 from mvno.billing_sync.settings import BillingSyncSettings
+from mvno.common.service import run_cli
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+SETTINGS = BillingSyncSettings
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -14,7 +15,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         argv,
         service="billing-sync",
         app_factory="mvno.billing_sync.app:create_app",
-        settings_factory=BillingSyncSettings,
+        settings_factory=SETTINGS,
         migrations=MIGRATIONS,
         default_port=8003,
     )

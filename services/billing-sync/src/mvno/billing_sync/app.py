@@ -2,9 +2,9 @@
 
 from fastapi import FastAPI
 
-from mvno.common.service import create_service_app
 from mvno.billing_sync import api
 from mvno.billing_sync.settings import BillingSyncSettings
+from mvno.common.service import create_service_app
 
 
 def create_app(settings: BillingSyncSettings | None = None) -> FastAPI:

@@ -3,10 +3,11 @@
 from collections.abc import Sequence
 from pathlib import Path
 
-from mvno.common.service import run_cli
 from mvno.catalog.settings import CatalogSettings
+from mvno.common.service import run_cli
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+SETTINGS = CatalogSettings
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -14,7 +15,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         argv,
         service="catalog",
         app_factory="mvno.catalog.app:create_app",
-        settings_factory=CatalogSettings,
+        settings_factory=SETTINGS,
         migrations=MIGRATIONS,
         default_port=8001,
     )

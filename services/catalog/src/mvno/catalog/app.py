@@ -2,9 +2,9 @@
 
 from fastapi import FastAPI
 
-from mvno.common.service import create_service_app
 from mvno.catalog import api
 from mvno.catalog.settings import CatalogSettings
+from mvno.common.service import create_service_app
 
 
 def create_app(settings: CatalogSettings | None = None) -> FastAPI:

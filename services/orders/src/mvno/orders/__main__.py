@@ -7,6 +7,7 @@ from mvno.common.service import run_cli
 from mvno.orders.settings import OrdersSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+SETTINGS = OrdersSettings
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -14,7 +15,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         argv,
         service="orders",
         app_factory="mvno.orders.app:create_app",
-        settings_factory=OrdersSettings,
+        settings_factory=SETTINGS,
         migrations=MIGRATIONS,
         default_port=8002,
     )

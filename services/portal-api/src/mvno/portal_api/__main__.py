@@ -7,6 +7,7 @@ from mvno.common.service import run_cli
 from mvno.portal_api.settings import PortalApiSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+SETTINGS = PortalApiSettings
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -14,7 +15,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         argv,
         service="portal-api",
         app_factory="mvno.portal_api.app:create_app",
-        settings_factory=PortalApiSettings,
+        settings_factory=SETTINGS,
         migrations=MIGRATIONS,
         default_port=8000,
     )

@@ -16,10 +16,16 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from mvno.devstack.infrastructure import embedded_postgres, moto_endpoint, port_in_use, to_asyncpg_url
+from mvno.devstack.infrastructure import (
+    embedded_postgres,
+    moto_endpoint,
+    port_in_use,
+    to_asyncpg_url,
+)
 from mvno.devstack.platform import Platform, PlatformConfig
 from mvno.devstack.processes import ProcessGroup
 
@@ -40,15 +46,15 @@ def _database_server(data_dir: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _aws_endpoint(processes: ProcessGroup) -> Iterator[str]:
+def _aws_endpoint(processes: ProcessGroup, port: int) -> Iterator[str]:
     if url := os.environ.get("AWS_ENDPOINT_URL"):
         _log.info("SNS/SQS: the endpoint in AWS_ENDPOINT_URL (%s)", url)
         yield url
         return
-    if port_in_use(MOTO_PORT):
-        raise SystemExit(f"port {MOTO_PORT} is busy: stop what listens there or set AWS_ENDPOINT_URL")
-    _log.info("SNS/SQS: moto's server on port %s", MOTO_PORT)
-    with moto_endpoint(processes, MOTO_PORT) as url:
+    if port_in_use(port):
+        raise SystemExit(f"port {port} is busy: stop what listens there or set AWS_ENDPOINT_URL")
+    _log.info("SNS/SQS: moto's server on port %s", port)
+    with moto_endpoint(processes, port) as url:
         yield url
 
 
@@ -59,23 +65,32 @@ def _wait_for_stop(platform: Platform) -> None:
     while not stop.wait(1.0):
         for name, child in platform.started.items():
             if not child.alive():
-                _log.error("%s exited (%s); stopping the platform:\n%s", name, child.process.returncode, child.log_tail())
+                _log.error(
+                    "%s exited (%s); stopping the platform:\n%s",
+                    name,
+                    child.process.returncode,
+                    child.log_tail(),
+                )
                 return
 
 
-def up(data_dir: Path, only: Sequence[str] | None) -> int:
+def up(data_dir: Path, only: Sequence[str] | None, port_offset: int = 0) -> int:
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     processes = ProcessGroup(data_dir / "logs")
     started_at = time.monotonic()
     try:
-        with _database_server(data_dir) as database_url, _aws_endpoint(processes) as aws_url:
+        with (
+            _database_server(data_dir) as database_url,
+            _aws_endpoint(processes, MOTO_PORT + port_offset) as aws_url,
+        ):
             platform = Platform(
                 PlatformConfig(
                     data_dir=data_dir,
                     database_server_url=database_url,
                     aws_endpoint_url=aws_url,
                     only=only,
+                    port_offset=port_offset,
                 ),
                 processes,
             )
@@ -84,7 +99,9 @@ def up(data_dir: Path, only: Sequence[str] | None) -> int:
                 platform.migrate()
                 _log.info("starting services")
                 platform.start()
-                print(f"\nMVNO Platform is up in {time.monotonic() - started_at:.1f} s. Logs: {processes_log_dir(data_dir)}")
+                print(
+                    f"\nMVNO Platform is up in {time.monotonic() - started_at:.1f} s. Logs: {processes_log_dir(data_dir)}"
+                )
                 for name, url in platform.links():
                     print(f"  {name:<13} {url}")
                 print("Press Ctrl-C to stop.\n", flush=True)
@@ -103,12 +120,25 @@ def processes_log_dir(data_dir: Path) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="mvno-local", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="mvno-local", description=__doc__.splitlines()[0] if __doc__ else None
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     up_parser = commands.add_parser("up", help="start the whole platform and wait for Ctrl-C")
-    up_parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("MVNO_DATA_DIR", DEFAULT_DATA_DIR)))
+    up_parser.add_argument(
+        "--data-dir", type=Path, default=Path(os.environ.get("MVNO_DATA_DIR", DEFAULT_DATA_DIR))
+    )
     up_parser.add_argument("--only", help="comma-separated services to run (default: all)")
+    up_parser.add_argument(
+        "--port-offset",
+        type=int,
+        default=0,
+        help="add this to every port, to run beside another copy",
+    )
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    for chatty in ("pgserver", "httpx", "httpcore", "alembic"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     only = arguments.only.split(",") if arguments.only else None
-    sys.exit(up(arguments.data_dir, only))
+    sys.exit(up(arguments.data_dir, only, arguments.port_offset))

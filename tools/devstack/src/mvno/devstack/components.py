@@ -10,18 +10,17 @@ class Component:
     name: str
     module: str
     default_port: int
-    database: str | None = None
-    has_migrations: bool = False
+    database: str | None = None  # a service with a database has migrations
     docs_path: str | None = "/docs"
 
 
 DEV_ISSUER = Component("dev-issuer", "mvno.common.auth.dev_issuer", 8009, docs_path=None)
 SIMULATORS = Component("simulators", "mvno.simulators", 8010)
 SERVICES = (
-    Component("catalog", "mvno.catalog", 8001, "mvno_catalog", has_migrations=True),
-    Component("orders", "mvno.orders", 8002, "mvno_orders", has_migrations=True),
-    Component("billing-sync", "mvno.billing_sync", 8003, "mvno_billing_sync", has_migrations=True),
-    Component("portal-api", "mvno.portal_api", 8000, "mvno_portal_api", has_migrations=True),
+    Component("catalog", "mvno.catalog", 8001, "mvno_catalog"),
+    Component("orders", "mvno.orders", 8002, "mvno_orders"),
+    Component("billing-sync", "mvno.billing_sync", 8003, "mvno_billing_sync"),
+    Component("portal-api", "mvno.portal_api", 8000, "mvno_portal_api"),
 )
 ALL = (DEV_ISSUER, SIMULATORS, *SERVICES)
 BY_NAME = {component.name: component for component in ALL}

@@ -11,7 +11,6 @@ import contextlib
 import logging
 import os
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -46,7 +45,11 @@ def to_asyncpg_url(url: str) -> str:
 
 def with_database(server_url: str, database: str) -> str:
     """The server URL pointed at another database on the same server."""
-    return make_url(to_asyncpg_url(server_url)).set(database=database).render_as_string(hide_password=False)
+    return (
+        make_url(to_asyncpg_url(server_url))
+        .set(database=database)
+        .render_as_string(hide_password=False)
+    )
 
 
 @contextlib.contextmanager
@@ -55,10 +58,10 @@ def embedded_postgres(data_dir: Path, *, keep_running: bool = False) -> Iterator
 
     Yields a ``postgresql+asyncpg`` URL to its ``postgres`` database over a Unix socket.
     """
-    import pgserver
+    from pgserver.postgres_server import get_server
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir, cleanup_mode=None if keep_running else "stop")
+    server = get_server(data_dir, cleanup_mode=None if keep_running else "stop")
     uri = server.get_uri("postgres")  # postgresql://postgres:@/postgres?host=<socket dir>
     socket_dir = make_url(uri).query["host"]
     url = f"postgresql+asyncpg://postgres@/postgres?host={quote(str(socket_dir))}"
@@ -124,9 +127,3 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
             return
         time.sleep(0.1)
     raise TimeoutError(f"nothing listens on port {port}")
-
-
-def run_checked(argv: list[str], env: dict[str, str], what: str) -> None:
-    result = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"{what} failed ({result.returncode}):\n{result.stdout[-2000:]}{result.stderr[-4000:]}")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
-import subprocess
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,10 +24,11 @@ class PlatformConfig:
     aws_endpoint_url: str
     environment: str = "development"
     ports: Mapping[str, int] = field(default_factory=dict)
+    port_offset: int = 0  # added to every default port, to run beside another copy
     only: Iterable[str] | None = None  # service names to run; None runs every service
 
     def port(self, component: Component) -> int:
-        return self.ports.get(component.name, component.default_port)
+        return self.ports.get(component.name, component.default_port + self.port_offset)
 
     def url(self, component: Component) -> str:
         return f"http://127.0.0.1:{self.port(component)}"
@@ -79,45 +80,47 @@ class Platform:
         return [DEV_ISSUER, SIMULATORS, *self.config.services()]
 
     def migrate(self) -> None:
-        """Create each service's database if missing and run its migrations, all at once."""
-        running = []
+        """Create each service's database if missing and run its migrations.
+
+        In this process, one service after the other: the heavy imports are paid once.
+        """
+        from mvno.common.service import migrate
+
         for service in self.config.services():
-            if service.has_migrations:
-                running.append(
-                    (
-                        service,
-                        subprocess.Popen(
-                            self._command(service, "migrate"),
-                            env=self.environment_for(service),
-                            stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT,
-                        ),
-                    )
-                )
-        failures = []
-        for service, process in running:
-            output, _ = process.communicate(timeout=120)
-            if process.returncode != 0:
-                failures.append(f"{service.name}:\n{output.decode(errors='replace')[-3000:]}")
-        if failures:
-            raise RuntimeError("migrations failed\n" + "\n".join(failures))
+            if service.database is None:
+                continue
+            entry = importlib.import_module(f"{service.module}.__main__")
+            settings = entry.SETTINGS(
+                environment=self.config.environment,
+                database_url=with_database(self.config.database_server_url, service.database),
+            )
+            migrate(settings, entry.MIGRATIONS)
 
     def start(self, timeout: float = 90.0) -> None:
         """Start every component and wait until each answers its readiness probe."""
         components = self.components()
-        busy = [f"{c.name} ({self.config.port(c)})" for c in components if port_in_use(self.config.port(c))]
+        busy = [
+            f"{c.name} ({self.config.port(c)})"
+            for c in components
+            if port_in_use(self.config.port(c))
+        ]
         if busy:
             raise RuntimeError("ports already in use: " + ", ".join(busy))
         for component in components:
             arguments = ["serve", "--host", "127.0.0.1", "--port", str(self.config.port(component))]
             if component is DEV_ISSUER:
-                arguments = arguments[1:] + ["--key-file", str(self.config.data_dir / "dev-issuer-keys.json")]
+                key_file = str(self.config.data_dir / "dev-issuer-keys.json")
+                arguments = [*arguments[1:], "--key-file", key_file]
             self.started[component.name] = self.processes.start(
-                component.name, self._command(component, *arguments), self.environment_for(component)
+                component.name,
+                self._command(component, *arguments),
+                self.environment_for(component),
             )
         for component in components:
             ready = "/health/live" if component is DEV_ISSUER else "/health/ready"
-            wait_until_ready(self.started[component.name], self.config.url(component) + ready, timeout)
+            wait_until_ready(
+                self.started[component.name], self.config.url(component) + ready, timeout
+            )
 
     def links(self) -> list[tuple[str, str]]:
         """(name, URL) pairs worth printing: API docs of each service and the stand-ins."""

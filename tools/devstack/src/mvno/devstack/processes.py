@@ -65,7 +65,7 @@ class ProcessGroup:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C reaches the launcher only; it stops us in order
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - nothing else runs threads yet
+                preexec_fn=_die_with_parent,
             )
         child = Child(name, process, log_path)
         self._children.append(child)
@@ -108,4 +108,6 @@ def wait_until_ready(child: Child, url: str, timeout: float = 60.0) -> None:
             except httpx.HTTPError as exc:
                 last = type(exc).__name__
             time.sleep(0.2)
-    raise TimeoutError(f"{child.name} not ready at {url} after {timeout:g} s ({last}):\n{child.log_tail()}")
+    raise TimeoutError(
+        f"{child.name} not ready at {url} after {timeout:g} s ({last}):\n{child.log_tail()}"
+    )

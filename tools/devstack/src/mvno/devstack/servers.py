@@ -17,7 +17,9 @@ async def serve_app(app: Any, *, port: int | None = None) -> AsyncIterator[str]:
     """Run ``app`` under uvicorn on 127.0.0.1 and yield its base URL; stop it on exit."""
     chosen = port or free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=chosen, log_config=None, lifespan="on", access_log=False)
+        uvicorn.Config(
+            app, host="127.0.0.1", port=chosen, log_config=None, lifespan="on", access_log=False
+        )
     )
     task = asyncio.create_task(server.serve())
     try:

@@ -66,7 +66,9 @@ async def get_principal(
     try:
         principal = await validator.validate(credentials.credentials)
     except InvalidTokenError as error:
-        raise _unauthorized(f"The bearer token is not valid: {error.reason}.", error.reason) from None
+        raise _unauthorized(
+            f"The bearer token is not valid: {error.reason}.", error.reason
+        ) from None
     except KeySetUnavailableError:
         raise Problem(
             503,
@@ -89,13 +91,12 @@ def require_scopes(*scopes: str) -> Callable[..., Awaitable[Principal]]:
     async def check_scopes(principal: CurrentPrincipal) -> Principal:
         if not principal.scopes.issuperset(needed):
             scope_list = " ".join(sorted(needed))
+            challenge = f'Bearer error="insufficient_scope", scope={_quoted(scope_list)}'
             raise Problem(
                 403,
                 "forbidden",
                 f"This needs the scope(s): {scope_list}.",
-                headers={
-                    "WWW-Authenticate": f'Bearer error="insufficient_scope", scope={_quoted(scope_list)}'
-                },
+                headers={"WWW-Authenticate": challenge},
             )
         return principal
 

@@ -49,7 +49,7 @@ class InvalidTokenError(Exception):
 
 
 class KeySetUnavailableError(Exception):
-    """No signing keys are known because the JWKS could not be fetched (an outage, not a bad token)."""
+    """No signing keys are known: the JWKS could not be fetched (an outage, not a bad token)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +217,8 @@ class TokenValidator:
         return Principal.from_claims(claims)
 
     async def _key_for(self, kid: str) -> PyJWK | None:
-        if self._needs_fetch(kid):
+        # A kid we lack may be in the JWKS being fetched right now: wait for it, don't refuse.
+        if self._needs_fetch(kid) or (kid not in self._keys and self._lock.locked()):
             async with self._lock:
                 # Whoever held the lock may just have fetched; decide again before fetching.
                 if self._needs_fetch(kid):
@@ -268,4 +269,3 @@ def _parse_jwks(document: object) -> dict[str, PyJWK]:
         if key.algorithm_name in ALLOWED_ALGORITHMS:
             keys[kid] = key
     return keys
-

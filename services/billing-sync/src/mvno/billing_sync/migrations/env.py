@@ -1,4 +1,4 @@
-from mvno.common.migrations import run_migrations
 from mvno.billing_sync.tables import metadata
+from mvno.common.migrations import run_migrations
 
 run_migrations(metadata)

@@ -1,0 +1,61 @@
+"""Helpers for service tests that run a service as a real process, as production does."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import httpx
+
+from mvno.devstack.components import BY_NAME
+from mvno.devstack.infrastructure import free_port
+from mvno.devstack.processes import ProcessGroup, wait_until_ready
+
+
+def service_environment(database_url: str, aws_endpoint_url: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MVNO_")}
+    env.update(
+        {
+            "MVNO_ENVIRONMENT": "test",
+            "MVNO_DATABASE_URL": database_url,
+            "MVNO_AWS_ENDPOINT_URL": aws_endpoint_url,
+        }
+    )
+    return env
+
+
+@contextlib.contextmanager
+def running_service(
+    name: str, processes: ProcessGroup, *, database_url: str, aws_endpoint_url: str
+) -> Iterator[httpx.Client]:
+    """Migrate and serve one service as its own process; yield a client bound to it."""
+    component = BY_NAME[name]
+    env = service_environment(database_url, aws_endpoint_url)
+    migrate = subprocess.run(
+        [sys.executable, "-m", component.module, "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    if migrate.returncode != 0:
+        raise RuntimeError(
+            f"{name} migrate failed:\n{migrate.stdout[-3000:]}{migrate.stderr[-3000:]}"
+        )
+    port = free_port()
+    child = processes.start(
+        f"{name}-{port}",
+        [sys.executable, "-m", component.module, "serve", "--port", str(port)],
+        env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(child, f"{base}/health/ready", timeout=90)
+        with httpx.Client(base_url=base, timeout=10) as client:
+            yield client
+    finally:
+        processes.stop(child)
