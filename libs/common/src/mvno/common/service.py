@@ -32,6 +32,7 @@ from mvno.common.db import (
 )
 from mvno.common.health import health_router
 from mvno.common.http import create_http_client
+from mvno.common.limits import BodySizeLimitMiddleware
 from mvno.common.logs import configure_logging
 from mvno.common.problems import install_problem_handlers
 from mvno.common.settings import ServiceSettings
@@ -99,6 +100,7 @@ def create_service_app(
     app.state.settings = settings
     app.state.infrastructure = infrastructure
     install_problem_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(CorrelationIdMiddleware, header_name=REQUEST_ID_HEADER)
     app.include_router(
         health_router({"database": infrastructure.check_database, "bus": infrastructure.check_bus})

@@ -50,6 +50,8 @@ class ServiceSettings(BaseSettings):
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     otel_exporter_otlp_endpoint: str = "http://127.0.0.1:4318"
 
+    max_request_bytes: int = Field(default=1_048_576, ge=1024, description="Largest body accepted")
+
     http_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     http_retry_attempts: int = Field(default=3, ge=1, le=10)
 

@@ -1,0 +1,32 @@
+"""The span exporter follows the settings."""
+
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+)
+
+from mvno.common.settings import ServiceSettings
+from mvno.common.tracing import span_processor
+
+
+def test_no_exporter_by_default():
+    assert span_processor(ServiceSettings()) is None
+
+
+def test_console_exporter():
+    processor = span_processor(ServiceSettings(otel_exporter="console"))
+    assert isinstance(processor, SimpleSpanProcessor)
+    assert isinstance(processor.span_exporter, ConsoleSpanExporter)
+
+
+def test_otlp_exporter_posts_to_the_collector_traces_path():
+    processor = span_processor(
+        ServiceSettings(otel_exporter="otlp", otel_exporter_otlp_endpoint="http://collector:4318/")
+    )
+    assert isinstance(processor, BatchSpanProcessor)
+    exporter = processor._batch_processor._exporter
+    assert isinstance(exporter, OTLPSpanExporter)
+    assert exporter._endpoint == "http://collector:4318/v1/traces"
+    processor.shutdown()

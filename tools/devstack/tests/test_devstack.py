@@ -1,0 +1,60 @@
+"""The local platform's wiring: URLs, ports and each process's environment."""
+
+from pathlib import Path
+
+import pytest
+
+from mvno.devstack.components import BY_NAME
+from mvno.devstack.infrastructure import to_asyncpg_url, with_database
+from mvno.devstack.platform import Platform, PlatformConfig
+from mvno.devstack.processes import ProcessGroup
+
+SOCKET_URL = "postgresql+asyncpg://postgres@/postgres?host=%2Ftmp%2Fpg"
+
+
+def test_libpq_url_becomes_asyncpg_url():
+    assert to_asyncpg_url("postgresql://postgres@127.0.0.1:5432/postgres") == (
+        "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+    )
+
+
+def test_other_database_on_a_socket_server_keeps_the_socket():
+    assert (
+        with_database(SOCKET_URL, "mvno_orders")
+        == "postgresql+asyncpg://postgres@/mvno_orders?host=%2Ftmp%2Fpg"
+    )
+
+
+@pytest.fixture
+def platform(tmp_path: Path, monkeypatch) -> Platform:
+    monkeypatch.setenv("MVNO_DATABASE_URL", "postgresql+asyncpg://leaked/from-the-shell")
+    config = PlatformConfig(
+        data_dir=tmp_path,
+        database_server_url=SOCKET_URL,
+        aws_endpoint_url="http://127.0.0.1:4566",
+        port_offset=100,
+        only=["orders"],
+    )
+    return Platform(config, ProcessGroup(tmp_path / "logs"))
+
+
+def test_each_service_gets_its_own_database_and_the_shared_endpoints(platform):
+    env = platform.environment_for(BY_NAME["orders"])
+    assert env["MVNO_DATABASE_URL"] == "postgresql+asyncpg://postgres@/mvno_orders?host=%2Ftmp%2Fpg"
+    assert env["MVNO_AWS_ENDPOINT_URL"] == "http://127.0.0.1:4566"
+    assert env["MVNO_JWKS_URL"] == "http://127.0.0.1:8109/.well-known/jwks.json"
+    assert env["MVNO_CATALOG_URL"] == "http://127.0.0.1:8101"
+
+
+def test_stand_ins_get_no_database(platform):
+    assert "MVNO_DATABASE_URL" not in platform.environment_for(BY_NAME["simulators"])
+
+
+def test_subset_runs_the_stand_ins_and_the_chosen_services(platform):
+    assert [c.name for c in platform.components()] == ["dev-issuer", "simulators", "orders"]
+
+
+def test_unknown_service_is_refused(tmp_path):
+    config = PlatformConfig(tmp_path, SOCKET_URL, "http://x", only=["billing"])
+    with pytest.raises(ValueError, match="billing"):
+        config.services()
