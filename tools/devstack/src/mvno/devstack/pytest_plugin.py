@@ -26,6 +26,9 @@ from mvno.devstack.processes import ProcessGroup
 
 pytest_plugins = ["pytest_asyncio"]
 
+# Shared checks in mvno.devstack.testing report their failures as readably as a test's own.
+pytest.register_assert_rewrite("mvno.devstack.testing")
+
 
 @pytest.fixture(scope="session")
 def process_group(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessGroup]:

@@ -7,9 +7,12 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
+import asyncpg
 import httpx
 
+from mvno.common.db import asyncpg_dsn
 from mvno.devstack.components import BY_NAME
 from mvno.devstack.infrastructure import free_port
 from mvno.devstack.processes import ProcessGroup, wait_until_ready
@@ -59,3 +62,33 @@ def running_service(
             yield client
     finally:
         processes.stop(child)
+
+
+async def check_service_boots(
+    name: str,
+    processes: ProcessGroup,
+    *,
+    database_url: str,
+    aws_endpoint_url: str,
+    migrations: Path,
+) -> None:
+    """Assert what every service promises: it migrates its own database, boots as a process,
+    answers its health probes, serves its OpenAPI document and answers unknown routes with a problem.
+    """
+    with running_service(
+        name, processes, database_url=database_url, aws_endpoint_url=aws_endpoint_url
+    ) as api:
+        assert api.get("/health/live").json() == {"status": "live"}
+        assert api.get("/health/ready").json()["checks"] == {"database": "ok", "bus": "ok"}
+        openapi = api.get("/openapi.json").json()
+        missing = api.get("/no/such/route")
+    assert openapi["info"]["version"]
+    assert "/health/ready" in openapi["paths"]
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    newest = sorted(path.name for path in (migrations / "versions").glob("*.py"))[-1].split("_")[0]
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        assert await connection.fetchval("SELECT version_num FROM alembic_version") == newest
+    finally:
+        await connection.close()
