@@ -53,20 +53,20 @@ async def test_ensure_database_creates_once(make_database):
 
 
 async def test_unit_of_work_writes_on_commit(engine):
-    async with unit_of_work_factory(engine)() as uow:
+    async with unit_of_work_factory(engine, source="urn:mvno:test")() as uow:
         await uow.session.execute(text("INSERT INTO note (body) VALUES ('kept')"))
         await uow.commit()
     assert await count_notes(engine) == 1
 
 
 async def test_unit_of_work_without_commit_writes_nothing(engine):
-    async with unit_of_work_factory(engine)() as uow:
+    async with unit_of_work_factory(engine, source="urn:mvno:test")() as uow:
         await uow.session.execute(text("INSERT INTO note (body) VALUES ('dropped')"))
     assert await count_notes(engine) == 0
 
 
 async def place_note_then_fail(engine) -> None:
-    async with unit_of_work_factory(engine)() as uow:
+    async with unit_of_work_factory(engine, source="urn:mvno:test")() as uow:
         await uow.session.execute(text("INSERT INTO note (body) VALUES ('half')"))
         raise ValueError("the handler failed after writing")
 
@@ -78,7 +78,7 @@ async def test_unit_of_work_rolls_back_when_the_handler_fails(engine):
 
 
 async def test_unit_of_work_commits_once(engine):
-    async with unit_of_work_factory(engine)() as uow:
+    async with unit_of_work_factory(engine, source="urn:mvno:test")() as uow:
         await uow.commit()
         with pytest.raises(RuntimeError, match="once"):
             await uow.commit()

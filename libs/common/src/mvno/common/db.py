@@ -14,7 +14,8 @@ from typing import Self
 import asyncpg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
+from pydantic import BaseModel
+from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -23,6 +24,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from mvno.common.bus.envelope import OutgoingEvent, new_event
+from mvno.common.bus.tables import outbox
 from mvno.common.settings import ServiceSettings
 
 _log = logging.getLogger(__name__)
@@ -78,12 +81,28 @@ class UnitOfWork:
 
     Nothing is written unless ``commit()`` is called; leaving the block without it, or with an
     exception, rolls everything back, so a failed request never leaves half-written state.
+    Events given to :meth:`publish` are written to the outbox in that same commit, never apart
+    from the business change they announce.
     """
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession], *, source: str) -> None:
         self._session_factory = session_factory
+        self._source = source
         self._session: AsyncSession | None = None
         self._committed = False
+        self._events: list[OutgoingEvent] = []
+
+    def publish(
+        self, data: BaseModel, *, subject: str | None = None, event_id: str | None = None
+    ) -> OutgoingEvent:
+        """Stage an event for the outbox; it is written by :meth:`commit` with the business change.
+
+        Raises :class:`~mvno.common.bus.envelope.EventTooLargeError` at once when the bus would
+        refuse the event.
+        """
+        event = new_event(data, source=self._source, subject=subject, event_id=event_id)
+        self._events.append(event)
+        return event
 
     @property
     def session(self) -> AsyncSession:
@@ -101,6 +120,19 @@ class UnitOfWork:
     async def commit(self) -> None:
         if self._committed:
             raise RuntimeError("a unit of work commits once")
+        if self._events:
+            await self.session.execute(
+                insert(outbox),
+                [
+                    {
+                        "event_id": e.id,
+                        "event_type": e.type,
+                        "body": e.body,
+                        "attributes": e.attributes,
+                    }
+                    for e in self._events
+                ],
+            )
         await self.session.commit()
         self._committed = True
 
@@ -119,10 +151,13 @@ class UnitOfWork:
             self._session = None
 
 
-def unit_of_work_factory(engine: AsyncEngine) -> Callable[[], UnitOfWork]:
-    """A callable that opens a new :class:`UnitOfWork` on ``engine`` each time."""
+def unit_of_work_factory(engine: AsyncEngine, *, source: str) -> Callable[[], UnitOfWork]:
+    """A callable that opens a new :class:`UnitOfWork` on ``engine`` each time.
+
+    ``source`` is the CloudEvents source of the events it publishes, e.g. ``urn:mvno:orders``.
+    """
     sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-    return lambda: UnitOfWork(sessions)
+    return lambda: UnitOfWork(sessions, source=source)
 
 
 def alembic_config(migrations: Path, database_url: str) -> Config:

@@ -9,9 +9,23 @@ from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from mvno.common.bus.tables import BUS_TABLES
+
+
+def _not_bus_table(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    # The outbox and inbox come from mvno.common.bus migrations helpers, not a service's metadata.
+    return not (type_ == "table" and name in BUS_TABLES)
+
 
 def _run(connection: Connection, metadata: MetaData) -> None:
-    context.configure(connection=connection, target_metadata=metadata, compare_type=True)
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        compare_type=True,
+        include_object=_not_bus_table,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

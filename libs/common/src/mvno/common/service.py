@@ -62,6 +62,11 @@ class Infrastructure:
         await self.sqs.list_queues(MaxResults=1)
 
 
+def event_source(settings: ServiceSettings) -> str:
+    """The CloudEvents ``source`` of a service's events."""
+    return f"urn:mvno:{settings.service_name}"
+
+
 def get_infrastructure(request: Request) -> Infrastructure:
     """FastAPI dependency giving a route its service's :class:`Infrastructure`."""
     infrastructure: Infrastructure = request.app.state.infrastructure
@@ -81,7 +86,9 @@ def create_service_app(
     provider = configure_tracing(settings)
     engine = create_engine(settings)
     infrastructure = Infrastructure(
-        settings=settings, engine=engine, unit_of_work=unit_of_work_factory(engine)
+        settings=settings,
+        engine=engine,
+        unit_of_work=unit_of_work_factory(engine, source=event_source(settings)),
     )
 
     @asynccontextmanager

@@ -1,0 +1,296 @@
+"""The consumer: SQS long polling, bounded concurrency and an inbox that makes effects exactly once.
+
+Each message is handled in its own unit of work that first records (consumer, event id) in the
+inbox; a redelivered event finds its row there and is acknowledged without running again. A failing
+handler's message comes back after a backoff and, after the queue's maxReceiveCount, lands in the
+DLQ, while the other messages keep flowing. Unknown event types are acknowledged and logged.
+SIGTERM (``stop``) stops receiving, lets in-flight handlers finish within a grace period and makes
+received-but-unstarted messages visible again at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry import trace
+from sqlalchemy.dialects.postgresql import insert
+
+from mvno.common.bus import metrics
+from mvno.common.bus.envelope import MalformedEventError, ReceivedEvent, decode
+from mvno.common.bus.tables import inbox
+from mvno.common.db import UnitOfWork
+
+Handler = Callable[[UnitOfWork, ReceivedEvent], Awaitable[None]]
+
+_log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("mvno.bus.consumer")
+SQS_BATCH = 10
+
+
+@dataclass(frozen=True)
+class ConsumerSettings:
+    concurrency: int = 10
+    prefetch: int = 10  # received messages waiting for a free worker
+    wait_time_seconds: int = 20
+    visibility_timeout: int = 30
+    retry_initial: float = 1.0
+    retry_max: float = 60.0
+    shutdown_grace: float = 25.0
+    dlq_poll_interval: float = 30.0
+
+
+class Consumer:
+    """Consumes one service's queue with its explicit ``event type -> handler`` dict."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        sqs: Any,
+        queue_url: str,
+        handlers: Mapping[str, Handler],
+        unit_of_work: Callable[[], UnitOfWork],
+        settings: ConsumerSettings | None = None,
+        dlq_url: str | None = None,
+    ) -> None:
+        self._name = name
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._handlers = dict(handlers)
+        self._unit_of_work = unit_of_work
+        self._settings = settings or ConsumerSettings()
+        self._dlq_url = dlq_url
+        self._buffer: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._busy = 0
+        self._slot_freed = asyncio.Event()
+        self._to_delete: asyncio.Queue[str] = asyncio.Queue()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set, then shut down gracefully."""
+        workers = [asyncio.create_task(self._work()) for _ in range(self._settings.concurrency)]
+        deleter = asyncio.create_task(self._delete_acknowledged())
+        dlq_watch = asyncio.create_task(self._watch_dlq(stop)) if self._dlq_url else None
+        try:
+            await self._receive_until(stop)
+        finally:
+            await self._release_unstarted()
+            _, pending = await asyncio.wait(
+                [asyncio.create_task(self._drained())], timeout=self._settings.shutdown_grace
+            )
+            for task in [*workers, *pending]:
+                task.cancel()
+            await asyncio.gather(*workers, *pending, return_exceptions=True)
+            await self._to_delete.join()
+            deleter.cancel()
+            if dlq_watch:
+                dlq_watch.cancel()
+            await asyncio.gather(
+                deleter, *([dlq_watch] if dlq_watch else []), return_exceptions=True
+            )
+
+    async def _receive_until(self, stop: asyncio.Event) -> None:
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            while not stop.is_set():
+                capacity = self._settings.concurrency + self._settings.prefetch
+                free = capacity - self._busy - self._buffer.qsize()
+                if free <= 0:
+                    self._slot_freed.clear()
+                    await asyncio.wait(
+                        [asyncio.create_task(self._slot_freed.wait()), stopping],
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    continue
+                receive = asyncio.create_task(self._receive(min(SQS_BATCH, free)))
+                done, _ = await asyncio.wait(
+                    [receive, stopping], return_when=asyncio.FIRST_COMPLETED
+                )
+                if receive not in done:
+                    receive.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        for message in await receive:
+                            self._buffer.put_nowait(message)
+                    break
+                try:
+                    messages = receive.result()
+                except Exception:
+                    _log.exception("receiving from %s failed; retrying", self._queue_url)
+                    await asyncio.wait([stopping], timeout=1.0)
+                    continue
+                for message in messages:
+                    self._buffer.put_nowait(message)
+        finally:
+            stopping.cancel()
+
+    async def _receive(self, count: int) -> list[dict[str, Any]]:
+        answer = await self._sqs.receive_message(
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=count,
+            WaitTimeSeconds=self._settings.wait_time_seconds,
+            VisibilityTimeout=self._settings.visibility_timeout,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            MessageAttributeNames=["All"],
+        )
+        messages: list[dict[str, Any]] = answer.get("Messages", [])
+        return messages
+
+    async def _work(self) -> None:
+        while True:
+            message = await self._buffer.get()
+            self._busy += 1
+            try:
+                await self._process(message)
+            finally:
+                self._busy -= 1
+                self._buffer.task_done()
+                self._slot_freed.set()
+
+    async def _drained(self) -> None:
+        await self._buffer.join()
+
+    async def _process(self, message: dict[str, Any]) -> None:
+        receipt = message["ReceiptHandle"]
+        heartbeat = asyncio.create_task(self._keep_invisible(receipt))
+        started = time.monotonic()
+        event_type = "unknown"
+        try:
+            event = decode(message["Body"])
+            event_type = event.type
+            handler = self._handlers.get(event.type)
+            if handler is None:
+                _log.warning(
+                    "%s ignores unknown event type %s (%s)", self._name, event.type, event.id
+                )
+            else:
+                await self._handle(event, handler)
+        except Exception as exc:
+            metrics.handler_failures.add(1, {"consumer": self._name, "type": event_type})
+            receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+            level = logging.ERROR if isinstance(exc, MalformedEventError) else logging.WARNING
+            _log.log(
+                level,
+                "%s failed on %s (receive %d): %s",
+                self._name,
+                event_type,
+                receives,
+                exc,
+                exc_info=True,
+            )
+            await self._retry_later(receipt, receives)
+            return
+        finally:
+            heartbeat.cancel()
+            metrics.handler_duration.record(
+                time.monotonic() - started, {"consumer": self._name, "type": event_type}
+            )
+        await self._to_delete.put(receipt)
+
+    async def _handle(self, event: ReceivedEvent, handler: Handler) -> None:
+        with _tracer.start_as_current_span(
+            f"{event.type} process",
+            context=event.trace_context(),
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "aws_sqs",
+                "messaging.message.id": event.id,
+                "cloudevents.event_type": event.type,
+            },
+        ):
+            async with self._unit_of_work() as uow:
+                first_time = await uow.session.execute(
+                    insert(inbox)
+                    .values(consumer=self._name, event_id=event.id, event_type=event.type)
+                    .on_conflict_do_nothing()
+                    .returning(inbox.c.event_id)
+                )
+                if first_time.first() is None:
+                    _log.info(
+                        "%s already handled %s; acknowledging the duplicate", self._name, event.id
+                    )
+                    return
+                await handler(uow, event)
+                await uow.commit()
+            if event.time is not None:
+                metrics.consumer_lag.record(
+                    (datetime.now(UTC) - event.time).total_seconds(), {"consumer": self._name}
+                )
+
+    async def _keep_invisible(self, receipt: str) -> None:
+        """Extend the visibility while a handler runs past half the visibility timeout."""
+        timeout = self._settings.visibility_timeout
+        while True:
+            await asyncio.sleep(timeout / 2)
+            try:
+                await self._sqs.change_message_visibility(
+                    QueueUrl=self._queue_url, ReceiptHandle=receipt, VisibilityTimeout=timeout
+                )
+            except Exception as exc:
+                _log.warning("could not extend the visibility of a message: %s", exc)
+
+    async def _retry_later(self, receipt: str, receives: int) -> None:
+        delay = min(self._settings.retry_max, self._settings.retry_initial * 2 ** (receives - 1))
+        with contextlib.suppress(Exception):
+            await self._sqs.change_message_visibility(
+                QueueUrl=self._queue_url, ReceiptHandle=receipt, VisibilityTimeout=int(delay)
+            )
+
+    async def _delete_acknowledged(self) -> None:
+        while True:
+            receipts = [await self._to_delete.get()]
+            while len(receipts) < SQS_BATCH and not self._to_delete.empty():
+                receipts.append(self._to_delete.get_nowait())
+            try:
+                answer = await self._sqs.delete_message_batch(
+                    QueueUrl=self._queue_url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": r} for i, r in enumerate(receipts)],
+                )
+                if answer.get("Failed"):
+                    _log.warning(
+                        "%d deletes failed; those events will be redelivered and deduplicated",
+                        len(answer["Failed"]),
+                    )
+            except Exception as exc:
+                _log.warning(
+                    "deleting handled messages failed (%s); the inbox absorbs redeliveries", exc
+                )
+            finally:
+                for _ in receipts:
+                    self._to_delete.task_done()
+
+    async def _release_unstarted(self) -> None:
+        """Make received messages that no worker started visible again at once."""
+        released: list[dict[str, Any]] = []
+        while not self._buffer.empty():
+            released.append(self._buffer.get_nowait())
+            self._buffer.task_done()
+        for start in range(0, len(released), SQS_BATCH):
+            chunk = released[start : start + SQS_BATCH]
+            with contextlib.suppress(Exception):
+                await self._sqs.change_message_visibility_batch(
+                    QueueUrl=self._queue_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                        for i, m in enumerate(chunk)
+                    ],
+                )
+        if released:
+            _log.info("%s released %d unstarted messages", self._name, len(released))
+
+    async def _watch_dlq(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(Exception):
+                answer = await self._sqs.get_queue_attributes(
+                    QueueUrl=self._dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
+                )
+                metrics.Gauges.dlq_depth[self._name] = int(
+                    answer["Attributes"]["ApproximateNumberOfMessages"]
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._settings.dlq_poll_interval)

@@ -1,0 +1,210 @@
+"""The outbox relay: publishes committed outbox rows to the service's SNS topic.
+
+Several relays may run at once (one per replica): each claims rows with ``FOR UPDATE SKIP LOCKED``
+and holds the lock while it publishes, so no row is published by two relays at the same time.
+A relay wakes on the outbox's NOTIFY at commit and polls slowly only as a safety net. A failed
+publish is retried with exponential backoff and jitter; attempts and the last error are recorded.
+Delivery is at least once (a relay killed after SNS accepted a batch but before it recorded it
+publishes that batch again); consumers' inboxes make the effect exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from mvno.common.bus import metrics
+from mvno.common.bus.tables import NOTIFY_CHANNEL
+from mvno.common.db import asyncpg_dsn
+
+_log = logging.getLogger(__name__)
+
+SNS_BATCH = 10  # PublishBatch takes at most ten entries
+
+_CLAIM = text(
+    """
+    SELECT seq, body, attributes, attempts FROM outbox
+    WHERE published_at IS NULL AND next_attempt_at <= now()
+    ORDER BY seq
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+    """
+)
+_MARK_PUBLISHED = text(
+    "UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL "
+    "WHERE seq = ANY(:seqs)"
+)
+_MARK_FAILED = text(
+    "UPDATE outbox SET attempts = attempts + 1, last_error = :error, "
+    "next_attempt_at = now() + make_interval(secs => :delay) WHERE seq = :seq"
+)
+_BACKLOG = text(
+    "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
+    "FROM outbox WHERE published_at IS NULL"
+)
+_PRUNE = text(
+    "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE published_at < now() - CAST(:age AS interval) "
+    "ORDER BY seq LIMIT 5000)"
+)
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    batch_size: int = 100
+    poll_interval: float = 5.0
+    retry_initial: float = 0.5
+    retry_max: float = 300.0
+    retention: timedelta = timedelta(days=7)
+    housekeeping_interval: float = 30.0
+
+
+class OutboxRelay:
+    """Publishes a service's outbox to its topic until ``stop`` is set."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        engine: AsyncEngine,
+        database_url: str,
+        sns: Any,
+        topic_arn: str,
+        settings: RelaySettings | None = None,
+    ) -> None:
+        self._service = service
+        self._engine = engine
+        self._dsn = asyncpg_dsn(database_url)
+        self._sns = sns
+        self._topic_arn = topic_arn
+        self._settings = settings or RelaySettings()
+        self._wake = asyncio.Event()
+
+    async def publish_due(self) -> int:
+        """Claim due rows, publish them, record the outcome. Returns how many were published."""
+        async with self._engine.begin() as connection:
+            rows = (await connection.execute(_CLAIM, {"limit": self._settings.batch_size})).all()
+            if not rows:
+                return 0
+            chunks = [list(rows[i : i + SNS_BATCH]) for i in range(0, len(rows), SNS_BATCH)]
+            outcomes = await asyncio.gather(*(self._publish_chunk(chunk) for chunk in chunks))
+            published = [seq for done, _ in outcomes for seq in done]
+            failed = {seq: error for _, errors in outcomes for seq, error in errors.items()}
+            if published:
+                await connection.execute(_MARK_PUBLISHED, {"seqs": published})
+            attempts = {row.seq: row.attempts for row in rows}
+            for seq, error in failed.items():
+                await connection.execute(
+                    _MARK_FAILED,
+                    {"seq": seq, "error": error[:2000], "delay": self._backoff(attempts[seq])},
+                )
+        if published:
+            metrics.events_published.add(len(published), {"service": self._service})
+        if failed:
+            metrics.publish_failures.add(len(failed), {"service": self._service})
+            _log.warning("publishing %d outbox events failed; retrying with backoff", len(failed))
+        return len(published)
+
+    async def _publish_chunk(self, rows: list[Any]) -> tuple[list[int], dict[int, str]]:
+        entries = [
+            {
+                "Id": str(row.seq),
+                "Message": row.body,
+                "MessageAttributes": {
+                    name: {"DataType": "String", "StringValue": value}
+                    for name, value in row.attributes.items()
+                },
+            }
+            for row in rows
+        ]
+        try:
+            answer = await self._sns.publish_batch(
+                TopicArn=self._topic_arn, PublishBatchRequestEntries=entries
+            )
+        except Exception as exc:  # the endpoint is down or refused the call: retry every row later
+            return [], {row.seq: f"{type(exc).__name__}: {exc}" for row in rows}
+        done = [int(entry["Id"]) for entry in answer.get("Successful", [])]
+        errors = {
+            int(entry["Id"]): f"{entry.get('Code')}: {entry.get('Message')}"
+            for entry in answer.get("Failed", [])
+        }
+        return done, errors
+
+    def _backoff(self, attempts: int) -> float:
+        ceiling = min(self._settings.retry_max, self._settings.retry_initial * 2**attempts)
+        return float(ceiling / 2 + random.uniform(0, ceiling / 2))  # noqa: S311 - jitter, not security
+
+    async def housekeeping(self) -> int:
+        """Prune published rows past the retention and refresh the backlog gauges."""
+        async with self._engine.begin() as connection:
+            pruned = (await connection.execute(_PRUNE, {"age": self._settings.retention})).rowcount
+            await self._measure(connection)
+        return int(pruned or 0)
+
+    async def _measure(self, connection: AsyncConnection) -> None:
+        backlog, oldest = (await connection.execute(_BACKLOG)).one()
+        metrics.Gauges.outbox_backlog[self._service] = int(backlog)
+        metrics.Gauges.outbox_oldest_age[self._service] = float(oldest)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relay until ``stop`` is set; survives database and endpoint outages."""
+        listener = asyncio.create_task(self._listen(stop))
+        last_housekeeping = 0.0
+        loop = asyncio.get_running_loop()
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                try:
+                    published = await self.publish_due()
+                    if loop.time() - last_housekeeping > self._settings.housekeeping_interval:
+                        await self.housekeeping()
+                        last_housekeeping = loop.time()
+                except Exception:
+                    _log.exception("outbox relay cycle failed")
+                    published = 0
+                if published >= self._settings.batch_size:
+                    continue  # more may be waiting
+                await _wait_any(self._wake, stop, limit=self._settings.poll_interval)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def _listen(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                connection = await asyncpg.connect(self._dsn)
+            except (OSError, asyncpg.PostgresError) as exc:
+                _log.warning("outbox LISTEN connection failed (%s); polling meanwhile", exc)
+                await _wait_any(stop, limit=self._settings.poll_interval)
+                continue
+            lost = asyncio.Event()
+            try:
+                connection.add_termination_listener(_setter(lost))
+                await connection.add_listener(NOTIFY_CHANNEL, _setter(self._wake))
+                self._wake.set()  # rows committed while we were not listening
+                await _wait_any(stop, lost)
+            finally:
+                with contextlib.suppress(Exception):
+                    await connection.close(timeout=2)
+
+
+def _setter(event: asyncio.Event) -> Any:
+    return lambda *_: event.set()
+
+
+async def _wait_any(*events: asyncio.Event, limit: float | None = None) -> None:
+    waiters = [asyncio.create_task(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -1,0 +1,315 @@
+"""The bus end to end on real PostgreSQL and the real SNS/SQS protocol (moto's server)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+from functools import partial
+
+import pytest
+from sqlalchemy import text
+
+from mvno.common.bus.consumer import Consumer, ConsumerSettings
+from mvno.common.bus.envelope import EventTooLargeError, check_limits, decode, new_event
+from mvno.common.bus.relay import OutboxRelay, RelaySettings
+
+from .conftest import ThingCreated, ThingRenamed, record_effect
+
+FAST = ConsumerSettings(wait_time_seconds=1, retry_initial=0, shutdown_grace=5)
+
+
+@contextlib.asynccontextmanager
+async def running(*runners):
+    """Run relays/consumers as tasks until the block ends, then stop them gracefully."""
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(runner.run(stop)) for runner in runners]
+    try:
+        yield stop
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+
+
+def relay_for(world, **overrides) -> OutboxRelay:
+    return OutboxRelay(
+        service="test",
+        engine=world.engine,
+        database_url=world.settings.database_url,
+        sns=world.sns,
+        topic_arn=world.topic_arn,
+        settings=RelaySettings(**{"poll_interval": 5.0, **overrides}),
+    )
+
+
+def consumer_for(world, name: str, handlers=None, settings: ConsumerSettings = FAST) -> Consumer:
+    effect = partial(record_effect, consumer=name)
+    return Consumer(
+        name=name,
+        sqs=world.sqs,
+        queue_url=world.queues[name].url,
+        handlers=handlers
+        if handlers is not None
+        else {ThingCreated.event_type: effect, ThingRenamed.event_type: effect},
+        unit_of_work=world.unit_of_work,
+        settings=settings,
+        dlq_url=world.queues[name].dlq_url,
+    )
+
+
+async def commit_things(world, count: int, event=ThingCreated) -> list[str]:
+    ids = []
+    for n in range(count):
+        async with world.unit_of_work() as uow:
+            await uow.session.execute(
+                text("INSERT INTO thing (id) VALUES (:id)"), {"id": f"{event.__name__}-{n}"}
+            )
+            ids.append(
+                uow.publish(event(thing_id=f"{event.__name__}-{n}"), subject=f"thing-{n}").id
+            )
+            await uow.commit()
+    return ids
+
+
+async def test_committed_events_reach_every_subscribed_consumer_once(bus_world):
+    created = await commit_things(bus_world, 15)
+    renamed = await commit_things(bus_world, 5, ThingRenamed)
+    async with running(
+        relay_for(bus_world), consumer_for(bus_world, "alpha"), consumer_for(bus_world, "beta")
+    ):
+        await bus_world.wait_for(
+            lambda: _has(bus_world, {"alpha": 20, "beta": 15}), what="every effect"
+        )
+    assert sorted(await bus_world.effects("alpha")) == sorted(created + renamed)
+    assert sorted(await bus_world.effects("beta")) == sorted(
+        created
+    )  # beta's filter takes only created
+
+
+async def _has(world, expected: dict[str, int]) -> bool:
+    return all([len(await world.effects(name)) >= n for name, n in expected.items()])
+
+
+async def test_relay_wakes_on_commit_without_waiting_for_the_poll(bus_world):
+    async with running(relay_for(bus_world, poll_interval=60.0), consumer_for(bus_world, "beta")):
+        await asyncio.sleep(0.5)  # the relay is now idle, listening
+        [event_id] = await commit_things(bus_world, 1)
+        started = asyncio.get_running_loop().time()
+        await bus_world.wait_for(lambda: _has(bus_world, {"beta": 1}), timeout=10, what="the event")
+        assert asyncio.get_running_loop().time() - started < 5  # far below the 60 s poll
+    assert await bus_world.effects("beta") == [event_id]
+
+
+async def test_duplicated_and_reordered_deliveries_apply_each_effect_once(bus_world):
+    bodies = [
+        new_event(ThingCreated(thing_id=f"t{n}"), source="urn:mvno:test").body for n in range(20)
+    ]
+    deliveries = bodies * 2
+    random.Random(7).shuffle(deliveries)
+    for start in range(0, len(deliveries), 10):
+        await bus_world.sqs.send_message_batch(
+            QueueUrl=bus_world.queues["alpha"].url,
+            Entries=[
+                {"Id": str(i), "MessageBody": body}
+                for i, body in enumerate(deliveries[start : start + 10])
+            ],
+        )
+    async with running(consumer_for(bus_world, "alpha")):
+        await bus_world.wait_for(
+            lambda: bus_world.queue_is_empty("alpha"), what="the queue to drain"
+        )
+    effects = await bus_world.effects("alpha")
+    assert sorted(effects) == sorted(decode(body).id for body in bodies)
+
+
+async def test_rolled_back_transaction_publishes_nothing(bus_world):
+    async with bus_world.unit_of_work() as uow:
+        await uow.session.execute(text("INSERT INTO thing (id) VALUES ('never')"))
+        uow.publish(ThingCreated(thing_id="never"))
+        # no commit: the block ends and everything rolls back
+    async with bus_world.engine.connect() as connection:
+        assert (await connection.execute(text("SELECT count(*) FROM outbox"))).scalar_one() == 0
+    relay = relay_for(bus_world)
+    assert await relay.publish_due() == 0
+    answer = await bus_world.sqs.receive_message(
+        QueueUrl=bus_world.queues["alpha"].url, WaitTimeSeconds=1
+    )
+    assert answer.get("Messages", []) == []
+
+
+async def test_publish_failures_are_retried_with_attempts_and_last_error_recorded(bus_world):
+    [event_id] = await commit_things(bus_world, 1)
+    broken = relay_for(bus_world, retry_initial=0.05)
+    broken._topic_arn = bus_world.topic_arn + "-missing"
+    assert await broken.publish_due() == 0
+    async with bus_world.engine.connect() as connection:
+        row = (
+            await connection.execute(text("SELECT attempts, last_error, published_at FROM outbox"))
+        ).one()
+    assert row.attempts == 1
+    assert row.last_error
+    assert row.published_at is None
+    await asyncio.sleep(0.1)  # past the backoff
+    assert await relay_for(bus_world).publish_due() == 1
+    async with bus_world.engine.connect() as connection:
+        row = (
+            await connection.execute(text("SELECT attempts, last_error, published_at FROM outbox"))
+        ).one()
+    assert (row.attempts, row.last_error) == (2, None)
+    assert row.published_at is not None
+
+
+async def test_published_rows_are_pruned_after_the_retention(bus_world):
+    await commit_things(bus_world, 3)
+    relay = relay_for(bus_world)
+    assert await relay.publish_due() == 3
+    async with bus_world.engine.begin() as connection:
+        await connection.execute(
+            text(
+                "UPDATE outbox SET published_at = now() - interval '8 days' WHERE seq = (SELECT min(seq) FROM outbox)"
+            )
+        )
+    assert await relay.housekeeping() == 1
+    async with bus_world.engine.connect() as connection:
+        assert (await connection.execute(text("SELECT count(*) FROM outbox"))).scalar_one() == 2
+
+
+async def test_several_relays_publish_each_row_once(bus_world):
+    ids = await commit_things(bus_world, 60)
+    relays = [relay_for(bus_world, batch_size=7) for _ in range(3)]
+    published = 0
+    while True:
+        counts = await asyncio.gather(*(relay.publish_due() for relay in relays))
+        if not any(counts):
+            break
+        published += sum(counts)
+    assert published == 60
+    received = []
+    while True:
+        answer = await bus_world.sqs.receive_message(
+            QueueUrl=bus_world.queues["alpha"].url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+        )
+        if not answer.get("Messages"):
+            break
+        received += [decode(m["Body"]).id for m in answer["Messages"]]
+    assert sorted(received) == sorted(ids)
+
+
+async def test_poison_message_goes_to_the_dlq_after_max_receives_while_others_flow(bus_world):
+    calls: dict[str, int] = {}
+
+    async def picky(uow, event):
+        calls[event.data["thing_id"]] = calls.get(event.data["thing_id"], 0) + 1
+        if event.data["thing_id"] == "poison":
+            raise RuntimeError("cannot handle this one")
+        await record_effect(uow, event, "alpha")
+
+    good = [
+        new_event(ThingCreated(thing_id=f"good-{n}"), source="urn:mvno:test") for n in range(10)
+    ]
+    poison = new_event(ThingCreated(thing_id="poison"), source="urn:mvno:test")
+    await bus_world.sqs.send_message(
+        QueueUrl=bus_world.queues["alpha"].url, MessageBody=poison.body
+    )
+    for event in good:
+        await bus_world.sqs.send_message(
+            QueueUrl=bus_world.queues["alpha"].url, MessageBody=event.body
+        )
+    consumer = consumer_for(bus_world, "alpha", {ThingCreated.event_type: picky})
+    async with running(consumer):
+        await bus_world.wait_for(
+            lambda: _dlq_depth(bus_world, "alpha", 1), what="the poison message in the DLQ"
+        )
+        await bus_world.wait_for(lambda: _has(bus_world, {"alpha": 10}), what="the good messages")
+    assert calls["poison"] == 5  # exactly maxReceiveCount receives
+    assert all(calls[f"good-{n}"] == 1 for n in range(10))
+    dead = await bus_world.sqs.receive_message(
+        QueueUrl=bus_world.queues["alpha"].dlq_url, WaitTimeSeconds=1
+    )
+    assert decode(dead["Messages"][0]["Body"]).id == poison.id
+
+
+async def _dlq_depth(world, name: str, expected: int) -> bool:
+    answer = await world.sqs.get_queue_attributes(
+        QueueUrl=world.queues[name].dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    return int(answer["Attributes"]["ApproximateNumberOfMessages"]) >= expected
+
+
+async def test_handler_running_three_visibility_timeouts_is_processed_once(bus_world):
+    calls = []
+
+    async def slow(uow, event):
+        calls.append(event.id)
+        await asyncio.sleep(6)
+        await record_effect(uow, event, "alpha")
+
+    event = new_event(ThingCreated(thing_id="slow"), source="urn:mvno:test")
+    await bus_world.sqs.send_message(QueueUrl=bus_world.queues["alpha"].url, MessageBody=event.body)
+    settings = ConsumerSettings(
+        wait_time_seconds=1, visibility_timeout=2, concurrency=2, prefetch=0
+    )
+    async with running(consumer_for(bus_world, "alpha", {ThingCreated.event_type: slow}, settings)):
+        await bus_world.wait_for(
+            lambda: _has(bus_world, {"alpha": 1}), timeout=20, what="the slow handler"
+        )
+        await asyncio.sleep(3)  # longer than the visibility timeout: a redelivery would show now
+    assert calls == [event.id]
+    assert await bus_world.queue_is_empty("alpha")
+
+
+async def test_unknown_event_types_are_acknowledged_not_retried(bus_world):
+    event = new_event(ThingCreated(thing_id="x"), source="urn:mvno:test")
+    unknown = json.loads(event.body) | {"type": "test.thing.unplanned.v1", "id": "unknown-1"}
+    await bus_world.sqs.send_message(
+        QueueUrl=bus_world.queues["alpha"].url, MessageBody=json.dumps(unknown)
+    )
+    async with running(consumer_for(bus_world, "alpha")):
+        await bus_world.wait_for(
+            lambda: bus_world.queue_is_empty("alpha"), what="the unknown event to be acknowledged"
+        )
+    assert await bus_world.effects("alpha") == []
+
+
+async def test_stop_finishes_in_flight_work_and_releases_unstarted_messages(bus_world):
+    release = asyncio.Event()
+    started = asyncio.Event()
+
+    async def blocking(uow, event):
+        started.set()
+        await release.wait()
+        await record_effect(uow, event, "alpha")
+
+    for n in range(6):
+        body = new_event(ThingCreated(thing_id=f"s{n}"), source="urn:mvno:test").body
+        await bus_world.sqs.send_message(QueueUrl=bus_world.queues["alpha"].url, MessageBody=body)
+    settings = ConsumerSettings(wait_time_seconds=1, concurrency=1, prefetch=5, shutdown_grace=10)
+    consumer = consumer_for(bus_world, "alpha", {ThingCreated.event_type: blocking}, settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    await asyncio.wait_for(started.wait(), 10)
+    await bus_world.wait_for(lambda: _buffered(consumer, 5), what="five prefetched messages")
+    stop.set()
+    await asyncio.sleep(0.2)
+    release.set()  # the in-flight handler finishes inside the grace period
+    await asyncio.wait_for(task, 15)
+    assert len(await bus_world.effects("alpha")) == 1
+    answer = await bus_world.sqs.receive_message(
+        QueueUrl=bus_world.queues["alpha"].url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+    )
+    assert len(answer.get("Messages", [])) == 5  # visible again at once, not after 30 s
+
+
+async def _buffered(consumer, count: int) -> bool:
+    return consumer._buffer.qsize() >= count
+
+
+def test_oversized_event_is_refused_at_publish_with_the_limit_named():
+    with pytest.raises(EventTooLargeError, match="256 KiB"):
+        new_event(ThingCreated(thing_id="big", note="x" * 300_000), source="urn:mvno:test")
+
+
+def test_too_many_message_attributes_are_refused():
+    with pytest.raises(EventTooLargeError, match="limit is 10"):
+        check_limits("{}", {f"a{n}": "v" for n in range(11)})
