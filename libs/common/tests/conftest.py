@@ -59,8 +59,8 @@ class BusWorld:
             )
             return [row.event_id for row in rows]
 
-    async def wait_for(self, predicate, timeout: float = 30.0, what: str = "condition") -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
+    async def wait_for(self, predicate, limit: float = 30.0, what: str = "condition") -> None:
+        deadline = asyncio.get_running_loop().time() + limit
         while asyncio.get_running_loop().time() < deadline:
             if await predicate():
                 return

@@ -96,7 +96,7 @@ async def test_relay_wakes_on_commit_without_waiting_for_the_poll(bus_world):
         await asyncio.sleep(0.5)  # the relay is now idle, listening
         [event_id] = await commit_things(bus_world, 1)
         started = asyncio.get_running_loop().time()
-        await bus_world.wait_for(lambda: _has(bus_world, {"beta": 1}), timeout=10, what="the event")
+        await bus_world.wait_for(lambda: _has(bus_world, {"beta": 1}), limit=10, what="the event")
         assert asyncio.get_running_loop().time() - started < 5  # far below the 60 s poll
     assert await bus_world.effects("beta") == [event_id]
 
@@ -139,7 +139,7 @@ async def test_rolled_back_transaction_publishes_nothing(bus_world):
 
 
 async def test_publish_failures_are_retried_with_attempts_and_last_error_recorded(bus_world):
-    [event_id] = await commit_things(bus_world, 1)
+    await commit_things(bus_world, 1)
     broken = relay_for(bus_world, retry_initial=0.05)
     broken._topic_arn = bus_world.topic_arn + "-missing"
     assert await broken.publish_due() == 0
@@ -252,7 +252,7 @@ async def test_handler_running_three_visibility_timeouts_is_processed_once(bus_w
     )
     async with running(consumer_for(bus_world, "alpha", {ThingCreated.event_type: slow}, settings)):
         await bus_world.wait_for(
-            lambda: _has(bus_world, {"alpha": 1}), timeout=20, what="the slow handler"
+            lambda: _has(bus_world, {"alpha": 1}), limit=20, what="the slow handler"
         )
         await asyncio.sleep(3)  # longer than the visibility timeout: a redelivery would show now
     assert calls == [event.id]
