@@ -9,11 +9,15 @@ import random
 from functools import partial
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import text
 
 from mvno.common.bus.consumer import Consumer, ConsumerSettings
 from mvno.common.bus.envelope import EventTooLargeError, check_limits, decode, new_event
 from mvno.common.bus.relay import OutboxRelay, RelaySettings
+from mvno.common.tracing import configure_tracing
 
 from .conftest import ThingCreated, ThingRenamed, record_effect
 
@@ -313,3 +317,22 @@ def test_oversized_event_is_refused_at_publish_with_the_limit_named():
 def test_too_many_message_attributes_are_refused():
     with pytest.raises(EventTooLargeError, match="limit is 10"):
         check_limits("{}", {f"a{n}": "v" for n in range(11)})
+
+
+async def test_consumer_span_continues_the_producer_trace(bus_world):
+    provider = configure_tracing(bus_world.settings)
+    spans = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    with trace.get_tracer("test").start_as_current_span("place order") as producer_span:
+        [event_id] = await commit_things(bus_world, 1)
+    async with running(relay_for(bus_world), consumer_for(bus_world, "beta")):
+        await bus_world.wait_for(lambda: _has(bus_world, {"beta": 1}), what="the event")
+    consumer_spans = [
+        span
+        for span in spans.get_finished_spans()
+        if span.kind == trace.SpanKind.CONSUMER
+        and span.attributes.get("messaging.message.id") == event_id
+    ]
+    assert len(consumer_spans) == 1
+    assert consumer_spans[0].context.trace_id == producer_span.get_span_context().trace_id
+    assert consumer_spans[0].parent.span_id == producer_span.get_span_context().span_id

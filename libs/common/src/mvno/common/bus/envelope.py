@@ -96,9 +96,11 @@ def check_limits(body: str, message_attributes: dict[str, str]) -> None:
         raise EventTooLargeError(
             f"event is {size} bytes; the bus limit is 256 KiB ({MAX_BODY_BYTES} bytes)"
         )
-    if len(message_attributes) > MAX_MESSAGE_ATTRIBUTES:
+    # The botocore instrumentation adds X-Amzn-Trace-Id as one more attribute when it publishes.
+    if len(message_attributes) + 1 > MAX_MESSAGE_ATTRIBUTES:
         raise EventTooLargeError(
-            f"event has {len(message_attributes)} message attributes; the limit is {MAX_MESSAGE_ATTRIBUTES}"
+            f"event has {len(message_attributes)} message attributes; the limit is "
+            f"{MAX_MESSAGE_ATTRIBUTES}, one of which is kept for the X-Ray trace header"
         )
 
 
