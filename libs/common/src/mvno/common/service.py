@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mvno.common.auth.tokens import TokenValidator
 from mvno.common.aws import aws_client
+from mvno.common.bus.consumer import Handler
+from mvno.common.bus.runtime import consume, run_relay
 from mvno.common.db import (
     UnitOfWork,
     create_engine,
@@ -80,8 +82,13 @@ def create_service_app(
     description: str,
     version: str,
     routers: Sequence[APIRouter],
+    producer: str | None = None,
 ) -> FastAPI:
-    """Build a service's FastAPI app around its routers, with every piece of shared plumbing."""
+    """Build a service's FastAPI app around its routers, with every piece of shared plumbing.
+
+    A service that publishes events names its ``producer``; its outbox relay then runs beside
+    the API (every replica may relay: rows are claimed with SKIP LOCKED).
+    """
     configure_logging(settings.service_name, settings.log_level)
     provider = configure_tracing(settings)
     engine = create_engine(settings)
@@ -98,6 +105,13 @@ def create_service_app(
             identity_provider = await stack.enter_async_context(create_http_client(settings))
             app.state.token_validator = TokenValidator.from_settings(settings, identity_provider)
             stack.push_async_callback(engine.dispose)
+            stop = asyncio.Event()
+            if producer and settings.relay_enabled:
+                sns = await stack.enter_async_context(aws_client(settings, "sns"))
+                relay = asyncio.create_task(
+                    run_relay(settings, producer=producer, engine=engine, sns=sns, stop=stop)
+                )
+                stack.push_async_callback(_stop_task, relay, stop)
             _log.info("%s started in %s", settings.service_name, settings.environment)
             yield
             _log.info("%s stopping", settings.service_name)
@@ -118,6 +132,14 @@ def create_service_app(
     return app
 
 
+async def _stop_task(task: asyncio.Task[None], stop: asyncio.Event) -> None:
+    stop.set()
+    try:
+        await asyncio.wait_for(task, 10)
+    except Exception:
+        _log.exception("a background task did not stop cleanly")
+
+
 def migrate(settings: ServiceSettings, migrations: Path) -> None:
     """Bring the service's database to the newest migration, creating the database if allowed."""
     if settings.database_create_if_missing and not settings.is_production:
@@ -134,8 +156,10 @@ def run_cli(
     settings_factory: Callable[[], ServiceSettings],
     migrations: Path,
     default_port: int,
+    consumer: str | None = None,
+    handlers: Mapping[str, Handler] | None = None,
 ) -> None:
-    """The command line every service has: ``serve`` and ``migrate``."""
+    """The command line every service has: ``serve``, ``migrate`` and, for consumers, ``consume``."""
     parser = argparse.ArgumentParser(prog=f"mvno-{service}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the HTTP API")
@@ -144,7 +168,16 @@ def run_cli(
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--timeout-graceful-shutdown", type=int, default=20)
     commands.add_parser("migrate", help="create the database if missing and run migrations")
+    if consumer:
+        commands.add_parser("consume", help="consume the service's queue until SIGTERM")
     arguments = parser.parse_args(argv)
+
+    if arguments.command == "consume" and consumer:
+        settings = settings_factory()
+        configure_logging(settings.service_name, settings.log_level)
+        configure_tracing(settings)
+        asyncio.run(consume(settings, consumer=consumer, handlers=handlers or {}))
+        return
 
     if arguments.command == "migrate":
         settings = settings_factory()

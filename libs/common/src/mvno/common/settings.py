@@ -47,6 +47,9 @@ class ServiceSettings(BaseSettings):
     aws_access_key_id: SecretStr | None = None
     aws_secret_access_key: SecretStr | None = None
 
+    bus_prefix: str = Field(default="mvno", description="Prefix of the bus's topic and queue names")
+    relay_enabled: bool = True
+
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     otel_exporter_otlp_endpoint: str = "http://127.0.0.1:4318"
 

@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from pathlib import Path
 
+from mvno.billing_sync.consumer import HANDLERS
 from mvno.billing_sync.settings import BillingSyncSettings
 from mvno.common.service import run_cli
 
@@ -18,6 +19,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings_factory=SETTINGS,
         migrations=MIGRATIONS,
         default_port=8003,
+        consumer="billing-sync",
+        handlers=HANDLERS,
     )
 
 

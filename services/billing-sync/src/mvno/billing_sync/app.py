@@ -15,4 +15,5 @@ def create_app(settings: BillingSyncSettings | None = None) -> FastAPI:
         description="Keeps the billing platform in step with subscriptions and ingests usage and balances.",
         version="0.1.0",
         routers=[api.router],
+        producer="billing",
     )

@@ -15,4 +15,5 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
         description="The product catalogue every channel sells from (TMF620-aligned).",
         version="0.1.0",
         routers=[api.router],
+        producer="catalog",
     )

@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mvno.common.service import run_cli
+from mvno.orders.consumer import HANDLERS
 from mvno.orders.settings import OrdersSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -18,6 +19,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings_factory=SETTINGS,
         migrations=MIGRATIONS,
         default_port=8002,
+        consumer="orders",
+        handlers=HANDLERS,
     )
 
 

@@ -15,4 +15,5 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         description="Order capture from every channel and the provisioning engine (TMF622/TMF637-aligned).",
         version="0.1.0",
         routers=[api.router],
+        producer="orders",
     )

@@ -95,6 +95,8 @@ def up(data_dir: Path, only: Sequence[str] | None, port_offset: int = 0) -> int:
                 processes,
             )
             try:
+                _log.info("provisioning the bus topology")
+                platform.provision_bus()
                 _log.info("running migrations")
                 platform.migrate()
                 _log.info("starting services")

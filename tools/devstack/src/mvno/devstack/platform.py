@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import os
@@ -95,6 +96,29 @@ class Platform:
                 database_url=with_database(self.config.database_server_url, service.database),
             )
             migrate(settings, entry.MIGRATIONS)
+
+    def provision_bus(self) -> None:
+        """Create the platform's topics, queues, DLQs and subscriptions on the local endpoint."""
+        from mvno.common.bus.provision import provision
+        from mvno.common.bus.topology import platform_topology
+        from mvno.common.settings import ServiceSettings
+
+        settings = ServiceSettings(
+            environment=self.config.environment, aws_endpoint_url=self.config.aws_endpoint_url
+        )
+        asyncio.run(provision(settings, platform_topology(settings.bus_prefix)))
+
+    def consumers(self) -> list[Component]:
+        """Services with at least one event handler; each gets a consumer worker process."""
+        running = []
+        for service in self.config.services():
+            try:
+                handlers = importlib.import_module(f"{service.module}.consumer").HANDLERS
+            except ModuleNotFoundError:
+                continue
+            if handlers:
+                running.append(service)
+        return running
 
     def start(self, timeout: float = 90.0) -> None:
         """Start every component and wait until each answers its readiness probe."""
