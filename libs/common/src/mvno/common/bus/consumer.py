@@ -44,6 +44,9 @@ class ConsumerSettings:
     retry_max: float = 60.0
     shutdown_grace: float = 25.0
     dlq_poll_interval: float = 30.0
+    # While other handlers are still running, wait up to this long for them so that one
+    # DeleteMessageBatch acknowledges several messages; with nothing running, delete at once.
+    delete_linger_seconds: float = 0.05
 
 
 class Consumer:
@@ -244,8 +247,16 @@ class Consumer:
     async def _delete_acknowledged(self) -> None:
         while True:
             receipts = [await self._to_delete.get()]
-            while len(receipts) < SQS_BATCH and not self._to_delete.empty():
-                receipts.append(self._to_delete.get_nowait())
+            deadline = asyncio.get_running_loop().time() + self._settings.delete_linger_seconds
+            while len(receipts) < SQS_BATCH:
+                if not self._to_delete.empty():
+                    receipts.append(self._to_delete.get_nowait())
+                    continue
+                remaining = deadline - asyncio.get_running_loop().time()
+                if self._busy == 0 or remaining <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    receipts.append(await asyncio.wait_for(self._to_delete.get(), remaining))
             try:
                 answer = await self._sqs.delete_message_batch(
                     QueueUrl=self._queue_url,

@@ -65,6 +65,8 @@ class RelaySettings:
     retry_max: float = 300.0
     retention: timedelta = timedelta(days=7)
     housekeeping_interval: float = 30.0
+    # After a wake-up, wait this long so that commits arriving together go out in one PublishBatch.
+    coalesce_seconds: float = 0.005
 
 
 class OutboxRelay:
@@ -173,6 +175,8 @@ class OutboxRelay:
                 if published >= self._settings.batch_size:
                     continue  # more may be waiting
                 await _wait_any(self._wake, stop, limit=self._settings.poll_interval)
+                if self._wake.is_set() and self._settings.coalesce_seconds:
+                    await asyncio.sleep(self._settings.coalesce_seconds)
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
