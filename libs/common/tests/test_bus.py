@@ -336,3 +336,78 @@ async def test_consumer_span_continues_the_producer_trace(bus_world):
     assert len(consumer_spans) == 1
     assert consumer_spans[0].context.trace_id == producer_span.get_span_context().trace_id
     assert consumer_spans[0].parent.span_id == producer_span.get_span_context().span_id
+
+
+def _points(reader, name: str) -> list:
+    data = reader.get_metrics_data()
+    return [
+        point
+        for resource in (data.resource_metrics if data else [])
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == name
+        for point in metric.data.data_points
+    ]
+
+
+def _total(reader, name: str, **attributes: str) -> float:
+    """Sum of a counter's values (or a histogram's counts) over points with these attributes."""
+    points = [
+        p
+        for p in _points(reader, name)
+        if all(p.attributes.get(k) == v for k, v in attributes.items())
+    ]
+    return sum(getattr(p, "count", None) or getattr(p, "value", 0) for p in points)
+
+
+async def test_bus_metrics_are_recorded(bus_world, metric_reader):
+    async def failing(uow, event):
+        raise RuntimeError("no")
+
+    before = {
+        "published": _total(metric_reader, "mvno.bus.outbox.published", service="test"),
+        "handled": _total(metric_reader, "mvno.bus.handler.duration", consumer="beta"),
+        "lag": _total(metric_reader, "mvno.bus.consumer.lag", consumer="beta"),
+        "failures": _total(metric_reader, "mvno.bus.handler.failures", consumer="alpha"),
+    }
+    await commit_things(bus_world, 3)
+    relay = relay_for(bus_world)
+    await relay.publish_due()
+    await commit_things(bus_world, 2, ThingRenamed)  # left unpublished: the backlog
+    await relay.housekeeping()
+    async with running(consumer_for(bus_world, "beta")):
+        await bus_world.wait_for(lambda: _has(bus_world, {"beta": 3}), what="the events")
+    body = new_event(ThingRenamed(thing_id="x"), source="urn:mvno:test").body
+    await bus_world.sqs.send_message(QueueUrl=bus_world.queues["alpha"].url, MessageBody=body)
+    async with running(consumer_for(bus_world, "alpha", {ThingRenamed.event_type: failing})):
+        await bus_world.wait_for(
+            lambda: _grew(
+                metric_reader, "mvno.bus.handler.failures", before["failures"], consumer="alpha"
+            ),
+            what="a handler failure",
+        )
+
+    assert (
+        _total(metric_reader, "mvno.bus.outbox.published", service="test") - before["published"]
+        == 3
+    )
+    assert (
+        _total(metric_reader, "mvno.bus.handler.duration", consumer="beta") - before["handled"] == 3
+    )
+    assert _total(metric_reader, "mvno.bus.consumer.lag", consumer="beta") - before["lag"] == 3
+    [backlog] = [
+        p
+        for p in _points(metric_reader, "mvno.bus.outbox.backlog")
+        if p.attributes == {"service": "test"}
+    ]
+    assert backlog.value == 2
+    [oldest] = [
+        p
+        for p in _points(metric_reader, "mvno.bus.outbox.oldest_age")
+        if p.attributes == {"service": "test"}
+    ]
+    assert oldest.value >= 0
+
+
+async def _grew(reader, name: str, before: float, **attributes: str) -> bool:
+    return _total(reader, name, **attributes) > before

@@ -38,7 +38,7 @@ from mvno.common.limits import BodySizeLimitMiddleware
 from mvno.common.logs import configure_logging
 from mvno.common.problems import install_problem_handlers
 from mvno.common.settings import ServiceSettings
-from mvno.common.tracing import configure_tracing, instrument_app
+from mvno.common.tracing import configure_metrics, configure_tracing, instrument_app
 
 REQUEST_ID_HEADER = "X-Request-ID"
 
@@ -91,6 +91,7 @@ def create_service_app(
     """
     configure_logging(settings.service_name, settings.log_level)
     provider = configure_tracing(settings)
+    configure_metrics(settings)
     engine = create_engine(settings)
     infrastructure = Infrastructure(
         settings=settings,
@@ -176,6 +177,7 @@ def run_cli(
         settings = settings_factory()
         configure_logging(settings.service_name, settings.log_level)
         configure_tracing(settings)
+        configure_metrics(settings)
         asyncio.run(consume(settings, consumer=consumer, handlers=handlers or {}))
         return
 

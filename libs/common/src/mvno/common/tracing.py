@@ -6,14 +6,22 @@ and aiobotocore; each FastAPI app is instrumented on its own with :func:`instrum
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import FastAPI
-from opentelemetry import propagate, trace
+from opentelemetry import metrics, propagate, trace
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.botocore import AiobotocoreInstrumentor
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.propagators.aws import AwsXRayPropagator
 from opentelemetry.sdk.extension.aws.trace import AwsXRayIdGenerator
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    ConsoleMetricExporter,
+    MetricReader,
+    PeriodicExportingMetricReader,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -68,6 +76,37 @@ def configure_tracing(settings: ServiceSettings) -> TracerProvider:
         AiobotocoreInstrumentor(),  # type: ignore[no-untyped-call]
     ):
         instrumentor.instrument(tracer_provider=provider)
+    return provider
+
+
+def metric_readers(settings: ServiceSettings) -> list[MetricReader]:
+    """Readers for the exporter the settings ask for (``none`` gives none: instruments are no-ops)."""
+    if settings.otel_exporter == "console":
+        return [
+            PeriodicExportingMetricReader(ConsoleMetricExporter(), export_interval_millis=60_000)
+        ]
+    if settings.otel_exporter == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+        endpoint = settings.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/metrics"
+        return [PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=endpoint))]
+    return []
+
+
+def configure_metrics(
+    settings: ServiceSettings, *, extra_readers: Sequence[MetricReader] = ()
+) -> MeterProvider:
+    """Install the process's meter provider once (bus and HTTP metrics go through it)."""
+    installed = metrics.get_meter_provider()
+    if isinstance(installed, MeterProvider):
+        return installed
+    provider = MeterProvider(
+        metric_readers=[*metric_readers(settings), *extra_readers],
+        resource=Resource.create(
+            {"service.name": settings.service_name, "deployment.environment": settings.environment}
+        ),
+    )
+    metrics.set_meter_provider(provider)
     return provider
 
 

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from mvno.devstack.infrastructure import (
     free_port,
@@ -28,6 +31,22 @@ pytest_plugins = ["pytest_asyncio"]
 
 # Shared checks in mvno.devstack.testing report their failures as readably as a test's own.
 pytest.register_assert_rewrite("mvno.devstack.testing")
+
+
+_METRICS = InMemoryMetricReader()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # One meter provider per process, installed before any service code asks for one, so tests
+    # can read what the plumbing measured.
+    if not isinstance(metrics.get_meter_provider(), MeterProvider):
+        metrics.set_meter_provider(MeterProvider(metric_readers=[_METRICS]))
+
+
+@pytest.fixture(scope="session")
+def metric_reader() -> InMemoryMetricReader:
+    """Everything the process's instruments recorded so far (cumulative)."""
+    return _METRICS
 
 
 @pytest.fixture(scope="session")
