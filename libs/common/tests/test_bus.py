@@ -411,3 +411,16 @@ async def test_bus_metrics_are_recorded(bus_world, metric_reader):
 
 async def _grew(reader, name: str, before: float, **attributes: str) -> bool:
     return _total(reader, name, **attributes) > before
+
+
+async def test_dlq_depth_is_measured(bus_world, metric_reader):
+    await bus_world.sqs.send_message(QueueUrl=bus_world.queues["beta"].dlq_url, MessageBody="{}")
+    async with running(consumer_for(bus_world, "beta")):
+        await bus_world.wait_for(lambda: _dlq_gauge(metric_reader, "beta", 1), what="the DLQ depth")
+
+
+async def _dlq_gauge(reader, consumer: str, expected: int) -> bool:
+    points = [
+        p for p in _points(reader, "mvno.bus.dlq.depth") if p.attributes == {"consumer": consumer}
+    ]
+    return bool(points) and points[0].value == expected
