@@ -28,15 +28,18 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import uvloop
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mvno.common.aws import aws_client
-from mvno.common.bus.consumer import Consumer, ConsumerSettings
+from mvno.common.bus.consumer import Consumer, ConsumerSettings, Handler
 from mvno.common.bus.envelope import ReceivedEvent, new_event
 from mvno.common.bus.provision import provision
 from mvno.common.bus.relay import OutboxRelay, RelaySettings
@@ -168,17 +171,56 @@ async def commit_events(unit_of_work: Any, count: int, window: Window, writers: 
     await asyncio.gather(*(writer(share) for share in shares))
 
 
-async def bus_pipeline(
-    settings: ServiceSettings,
-    producer_url: str,
-    consumer_url: str,
-    topic_arn: str,
-    queue_url: str,
-    count: int,
-    window: Window,
-) -> dict[str, Any]:
-    producer_engine = create_engine(settings.model_copy(update={"database_url": producer_url}))
-    consumer_engine = create_engine(settings.model_copy(update={"database_url": consumer_url}))
+@dataclass(frozen=True)
+class Pipeline:
+    """Producer database -> relay -> SNS topic -> SQS queue -> consumer database."""
+
+    settings: ServiceSettings
+    producer_url: str
+    consumer_url: str
+    topic_arn: str
+    queue_url: str
+
+    @contextlib.asynccontextmanager
+    async def running(
+        self, handler: Handler, consumer_settings: ConsumerSettings
+    ) -> AsyncIterator[tuple[Callable[[], UnitOfWork], AsyncEngine]]:
+        """Run a relay and a consumer; yield the producer's unit of work and the consumer's engine."""
+        producer = create_engine(
+            self.settings.model_copy(update={"database_url": self.producer_url})
+        )
+        consumer = create_engine(
+            self.settings.model_copy(update={"database_url": self.consumer_url})
+        )
+        stop = asyncio.Event()
+        async with aws_client(self.settings, "sns") as sns, aws_client(self.settings, "sqs") as sqs:
+            relay = OutboxRelay(
+                service="bench",
+                engine=producer,
+                database_url=self.producer_url,
+                sns=sns,
+                topic_arn=self.topic_arn,
+                settings=RelaySettings(batch_size=100),
+            )
+            worker = Consumer(
+                name="orders",
+                sqs=sqs,
+                queue_url=self.queue_url,
+                handlers={OfferingRetired.event_type: handler},
+                unit_of_work=unit_of_work_factory(consumer, source="urn:mvno:bench"),
+                settings=consumer_settings,
+            )
+            tasks = [asyncio.create_task(relay.run(stop)), asyncio.create_task(worker.run(stop))]
+            try:
+                yield unit_of_work_factory(producer, source="urn:mvno:bench"), consumer
+            finally:
+                stop.set()
+                await asyncio.gather(*tasks)
+        await producer.dispose()
+        await consumer.dispose()
+
+
+async def bus_pipeline(pipeline: Pipeline, count: int, window: Window) -> dict[str, Any]:
     handled = asyncio.Event()
     done = 0
 
@@ -189,38 +231,15 @@ async def bus_pipeline(
         if done >= count:
             handled.set()
 
-    stop = asyncio.Event()
-    async with aws_client(settings, "sns") as sns, aws_client(settings, "sqs") as sqs:
-        relay = OutboxRelay(
-            service="bench",
-            engine=producer_engine,
-            database_url=producer_url,
-            sns=sns,
-            topic_arn=topic_arn,
-            settings=RelaySettings(batch_size=100),
-        )
-        consumer = Consumer(
-            name="orders",
-            sqs=sqs,
-            queue_url=queue_url,
-            handlers={OfferingRetired.event_type: handler},
-            unit_of_work=unit_of_work_factory(consumer_engine, source="urn:mvno:bench"),
-            settings=ConsumerSettings(concurrency=20, wait_time_seconds=1),
-        )
-        tasks = [asyncio.create_task(relay.run(stop)), asyncio.create_task(consumer.run(stop))]
+    settings = ConsumerSettings(concurrency=20, wait_time_seconds=1)
+    async with pipeline.running(handler, settings) as (unit_of_work, consumer_engine):
         before = await _inbox_rows(consumer_engine)
         started = time.perf_counter()
-        await commit_events(
-            unit_of_work_factory(producer_engine, source="urn:mvno:bench"), count, window
-        )
+        await commit_events(unit_of_work, count, window)
         committed = time.perf_counter() - started
         await asyncio.wait_for(handled.wait(), 600)
         await _wait_for_inbox(consumer_engine, before + count)
         elapsed = time.perf_counter() - started
-        stop.set()
-        await asyncio.gather(*tasks)
-    await producer_engine.dispose()
-    await consumer_engine.dispose()
     return {
         "events": count,
         "seconds": round(elapsed, 2),
@@ -243,58 +262,27 @@ async def _wait_for_inbox(engine: Any, count: int) -> None:
     raise TimeoutError("inbox rows missing")
 
 
-async def latency(
-    settings: ServiceSettings,
-    producer_url: str,
-    consumer_url: str,
-    topic_arn: str,
-    queue_url: str,
-    samples: int,
-) -> dict[str, Any]:
-    producer_engine = create_engine(settings.model_copy(update={"database_url": producer_url}))
-    consumer_engine = create_engine(settings.model_copy(update={"database_url": consumer_url}))
+async def latency(pipeline: Pipeline, samples: int) -> dict[str, Any]:
     arrived: dict[str, asyncio.Event] = {}
 
     async def handler(uow: UnitOfWork, event: ReceivedEvent) -> None:
         # The end of the handler; the consumer commits its inbox row right after.
         arrived[event.data["offering_id"]].set()
 
-    stop = asyncio.Event()
     timings: list[float] = []
-    async with aws_client(settings, "sns") as sns, aws_client(settings, "sqs") as sqs:
-        relay = OutboxRelay(
-            service="bench",
-            engine=producer_engine,
-            database_url=producer_url,
-            sns=sns,
-            topic_arn=topic_arn,
-            settings=RelaySettings(poll_interval=5.0),
-        )
-        consumer = Consumer(
-            name="orders-latency",
-            sqs=sqs,
-            queue_url=queue_url,
-            handlers={OfferingRetired.event_type: handler},
-            unit_of_work=unit_of_work_factory(consumer_engine, source="urn:mvno:bench"),
-            settings=ConsumerSettings(concurrency=4, wait_time_seconds=20),
-        )
-        tasks = [asyncio.create_task(relay.run(stop)), asyncio.create_task(consumer.run(stop))]
+    settings = ConsumerSettings(concurrency=4, wait_time_seconds=20)
+    async with pipeline.running(handler, settings) as (unit_of_work, _):
         await asyncio.sleep(1.0)  # both idle: the relay listening, the consumer long-polling
-        producer_uow = unit_of_work_factory(producer_engine, source="urn:mvno:bench")
         for _ in range(samples):
             offering = str(uuid.uuid4())
             arrived[offering] = asyncio.Event()
             started = time.perf_counter()
-            async with producer_uow() as uow:
+            async with unit_of_work() as uow:
                 uow.publish(OfferingRetired(offering_id=offering, version="1"))
                 await uow.commit()
             await asyncio.wait_for(arrived[offering].wait(), 30)
             timings.append((time.perf_counter() - started) * 1000)
             await asyncio.sleep(0.02)
-        stop.set()
-        await asyncio.gather(*tasks)
-    await producer_engine.dispose()
-    await consumer_engine.dispose()
     ordered = sorted(timings)
     return {
         "samples": samples,
@@ -314,6 +302,13 @@ async def run(arguments: argparse.Namespace, server_url: str, aws_url: str) -> d
         await asyncio.to_thread(
             migrate, settings.model_copy(update={"database_url": url}), migrations
         )
+    pipeline = Pipeline(
+        settings,
+        producer_url,
+        consumer_url,
+        where.topic_arns["catalog"],
+        where.queue_urls["orders"],
+    )
     results: dict[str, Any] = {"window": arguments.window}
     raw_runs, bus_runs = [], []
     for round_number in range(1, arguments.rounds + 1):
@@ -329,30 +324,13 @@ async def run(arguments: argparse.Namespace, server_url: str, aws_url: str) -> d
             )
         )
         print(f"round {round_number}: bus pipeline ...", flush=True)
-        bus_runs.append(
-            await bus_pipeline(
-                settings,
-                producer_url,
-                consumer_url,
-                where.topic_arns["catalog"],
-                where.queue_urls["orders"],
-                arguments.events,
-                Window(arguments.window),
-            )
-        )
+        bus_runs.append(await bus_pipeline(pipeline, arguments.events, Window(arguments.window)))
     results["raw_runs"], results["bus_runs"] = raw_runs, bus_runs
     results["raw"] = {"per_second": statistics.median(run["per_second"] for run in raw_runs)}
     results["bus"] = {"per_second": statistics.median(run["per_second"] for run in bus_runs)}
     results["ratio"] = round(results["bus"]["per_second"] / results["raw"]["per_second"], 2)
     print("latency ...", flush=True)
-    results["latency"] = await latency(
-        settings,
-        producer_url,
-        consumer_url,
-        where.topic_arns["catalog"],
-        where.queue_urls["orders"],
-        arguments.latency_samples,
-    )
+    results["latency"] = await latency(pipeline, arguments.latency_samples)
     return results
 
 
