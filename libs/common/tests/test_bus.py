@@ -10,8 +10,6 @@ from functools import partial
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import text
 
 from mvno.common.bus.consumer import Consumer, ConsumerSettings
@@ -319,10 +317,9 @@ def test_too_many_message_attributes_are_refused():
         check_limits("{}", {f"a{n}": "v" for n in range(11)})
 
 
-async def test_consumer_span_continues_the_producer_trace(bus_world):
-    provider = configure_tracing(bus_world.settings)
-    spans = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(spans))
+async def test_consumer_span_continues_the_producer_trace(bus_world, finished_spans):
+    configure_tracing(bus_world.settings)
+    spans = finished_spans
     with trace.get_tracer("test").start_as_current_span("place order") as producer_span:
         [event_id] = await commit_things(bus_world, 1)
     async with running(relay_for(bus_world), consumer_for(bus_world, "beta")):

@@ -10,7 +10,6 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from mvno.common.http import create_http_client
@@ -25,11 +24,9 @@ INCOMING = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sam
 
 
 @pytest.fixture(scope="module")
-def spans() -> InMemorySpanExporter:
-    provider = configure_tracing(ServiceSettings(service_name="observability-test"))
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return exporter
+def spans(finished_spans) -> InMemorySpanExporter:
+    configure_tracing(ServiceSettings(service_name="observability-test"))
+    return finished_spans
 
 
 @pytest.fixture

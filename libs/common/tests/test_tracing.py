@@ -6,9 +6,10 @@ from opentelemetry.sdk.trace.export import (
     ConsoleSpanExporter,
     SimpleSpanProcessor,
 )
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 
 from mvno.common.settings import ServiceSettings
-from mvno.common.tracing import span_processor
+from mvno.common.tracing import sampler_for, span_processor
 
 
 def test_no_exporter_by_default():
@@ -30,3 +31,10 @@ def test_otlp_exporter_posts_to_the_collector_traces_path():
     assert isinstance(exporter, OTLPSpanExporter)
     assert exporter._endpoint == "http://collector:4318/v1/traces"
     processor.shutdown()
+
+
+def test_spans_are_recorded_only_when_exported_and_then_by_ratio():
+    assert sampler_for(ServiceSettings()) is ALWAYS_OFF
+    sampler = sampler_for(ServiceSettings(otel_exporter="otlp", otel_sample_ratio=0.25))
+    assert isinstance(sampler, ParentBased)
+    assert "0.25" in sampler.get_description()

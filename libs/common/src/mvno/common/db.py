@@ -37,7 +37,9 @@ def create_engine(settings: ServiceSettings) -> AsyncEngine:
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_overflow,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip on every checkout (measured in bench/run.py). A
+        # connection lost to a database restart fails one statement, SQLAlchemy then invalidates
+        # the pool and the next unit of work reconnects.
         pool_recycle=1800,
     )
 

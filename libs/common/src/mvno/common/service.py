@@ -38,7 +38,7 @@ from mvno.common.limits import BodySizeLimitMiddleware
 from mvno.common.logs import configure_logging
 from mvno.common.problems import install_problem_handlers
 from mvno.common.settings import ServiceSettings
-from mvno.common.tracing import configure_metrics, configure_tracing, instrument_app
+from mvno.common.tracing import configure_metrics, configure_tracing, fastapi_telemetry
 
 REQUEST_ID_HEADER = "X-Request-ID"
 
@@ -118,7 +118,13 @@ def create_service_app(
             _log.info("%s stopping", settings.service_name)
         provider.force_flush(timeout_millis=2000)
 
-    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+        telemetry=fastapi_telemetry(provider),
+    )
     app.state.settings = settings
     app.state.infrastructure = infrastructure
     install_problem_handlers(app)
@@ -129,7 +135,6 @@ def create_service_app(
     )
     for router in routers:
         app.include_router(router)
-    instrument_app(app, provider)
     return app
 
 

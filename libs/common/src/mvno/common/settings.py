@@ -52,6 +52,7 @@ class ServiceSettings(BaseSettings):
 
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     otel_exporter_otlp_endpoint: str = "http://127.0.0.1:4318"
+    otel_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
 
     max_request_bytes: int = Field(default=1_048_576, ge=1024, description="Largest body accepted")
 

@@ -1,18 +1,18 @@
 """OpenTelemetry in AWS X-Ray format: X-Ray trace ids and the X-Ray propagator.
 
 One call per process sets the tracer provider and instruments httpx, asyncpg (under SQLAlchemy)
-and aiobotocore; each FastAPI app is instrumented on its own with :func:`instrument_app`.
+and aiobotocore; each FastAPI app traces itself through :func:`fastapi_telemetry`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.botocore import AiobotocoreInstrumentor
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.propagators.aws import AwsXRayPropagator
 from opentelemetry.sdk.extension.aws.trace import AwsXRayIdGenerator
@@ -30,10 +30,9 @@ from opentelemetry.sdk.trace.export import (
     SimpleSpanProcessor,
     SpanExporter,
 )
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler, TraceIdRatioBased
 
 from mvno.common.settings import ServiceSettings
-
-HEALTH_URLS = "health/live,health/ready"
 
 
 def span_processor(settings: ServiceSettings) -> SpanProcessor | None:
@@ -50,32 +49,50 @@ def span_processor(settings: ServiceSettings) -> SpanProcessor | None:
     return None
 
 
+def sampler_for(settings: ServiceSettings) -> Sampler:
+    """Record spans only when they go somewhere, and then at the configured ratio.
+
+    Unsampled spans still carry trace ids, so logs and propagation work at every setting; they
+    just cost almost nothing (measured in bench/run.py).
+    """
+    if settings.otel_exporter == "none":
+        return ALWAYS_OFF
+    return ParentBased(TraceIdRatioBased(settings.otel_sample_ratio))
+
+
 def configure_tracing(settings: ServiceSettings) -> TracerProvider:
     """Install an X-Ray-compatible tracer provider and the client instrumentations, once per process.
 
-    Spans are always created (so logs carry trace ids and context propagates); they are only
-    exported when ``otel_exporter`` is not ``none``. A second call returns the installed provider.
+    A provider installed earlier (by a test harness, say) is kept; the propagator and the
+    instrumentations are installed either way.
     """
     installed = trace.get_tracer_provider()
     if isinstance(installed, TracerProvider):
-        return installed
-    provider = TracerProvider(
-        id_generator=AwsXRayIdGenerator(),
-        resource=Resource.create(
-            {"service.name": settings.service_name, "deployment.environment": settings.environment}
-        ),
-    )
-    processor = span_processor(settings)
-    if processor is not None:
-        provider.add_span_processor(processor)
-    trace.set_tracer_provider(provider)
+        provider = installed
+    else:
+        provider = TracerProvider(
+            id_generator=AwsXRayIdGenerator(),
+            sampler=sampler_for(settings),
+            resource=Resource.create(
+                {
+                    "service.name": settings.service_name,
+                    "deployment.environment": settings.environment,
+                }
+            ),
+        )
+        processor = span_processor(settings)
+        if processor is not None:
+            provider.add_span_processor(processor)
+        trace.set_tracer_provider(provider)
     propagate.set_global_textmap(AwsXRayPropagator())
-    for instrumentor in (
+    instrumentors = (
         HTTPXClientInstrumentor(),
         AsyncPGInstrumentor(),  # type: ignore[no-untyped-call]  # untyped upstream
         AiobotocoreInstrumentor(),  # type: ignore[no-untyped-call]
-    ):
-        instrumentor.instrument(tracer_provider=provider)
+    )
+    for instrumentor in instrumentors:
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument(tracer_provider=provider)
     return provider
 
 
@@ -110,6 +127,22 @@ def configure_metrics(
     return provider
 
 
-def instrument_app(app: FastAPI, provider: TracerProvider) -> None:
-    """Trace every request of ``app`` except the health probes."""
-    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls=HEALTH_URLS)
+def fastapi_telemetry(provider: TracerProvider) -> TelemetryConfig:
+    """FastAPI's own OpenTelemetry support: one server span and the HTTP metrics per request.
+
+    No per-operation spans and no duplicate error logs (our JSON logs have them); the health
+    probes are left out. Context comes in through the global X-Ray propagator.
+    """
+    return {
+        "tracer_provider": provider,
+        "tracing": True,
+        "metrics": True,
+        "logs": False,
+        "operation_spans": False,
+        "auto_configure": False,
+        "exclude": _is_health_probe,
+    }
+
+
+def _is_health_probe(scope: MutableMapping[str, Any]) -> bool:
+    return str(scope.get("path", "")).startswith("/health/")

@@ -14,9 +14,13 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from opentelemetry import metrics
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.extension.aws.trace import AwsXRayIdGenerator
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from mvno.devstack.infrastructure import (
     free_port,
@@ -34,13 +38,24 @@ pytest.register_assert_rewrite("mvno.devstack.testing")
 
 
 _METRICS = InMemoryMetricReader()
+_SPANS = InMemorySpanExporter()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # One meter provider per process, installed before any service code asks for one, so tests
-    # can read what the plumbing measured.
+    # One tracer and one meter provider per process, installed before any service code asks for
+    # them, recording everything, so tests can read what the plumbing traced and measured.
     if not isinstance(metrics.get_meter_provider(), MeterProvider):
         metrics.set_meter_provider(MeterProvider(metric_readers=[_METRICS]))
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):
+        provider = TracerProvider(id_generator=AwsXRayIdGenerator())
+        provider.add_span_processor(SimpleSpanProcessor(_SPANS))
+        trace.set_tracer_provider(provider)
+
+
+@pytest.fixture(scope="session")
+def finished_spans() -> InMemorySpanExporter:
+    """Every span this test process finished."""
+    return _SPANS
 
 
 @pytest.fixture(scope="session")
