@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,6 @@ class Infrastructure:
     engine: AsyncEngine
     unit_of_work: Callable[[], UnitOfWork]
     sqs: Any = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
     async def check_database(self) -> None:
         await ping(self.engine)

@@ -102,7 +102,7 @@ def up(data_dir: Path, only: Sequence[str] | None, port_offset: int = 0) -> int:
                 _log.info("starting services")
                 platform.start()
                 print(
-                    f"\nMVNO Platform is up in {time.monotonic() - started_at:.1f} s. Logs: {processes_log_dir(data_dir)}"
+                    f"\nMVNO Platform is up in {time.monotonic() - started_at:.1f} s. Logs: {data_dir / 'logs'}"
                 )
                 for name, url in platform.links():
                     print(f"  {name:<13} {url}")
@@ -115,10 +115,6 @@ def up(data_dir: Path, only: Sequence[str] | None, port_offset: int = 0) -> int:
         processes.stop_all()
     _log.info("stopped")
     return 0
-
-
-def processes_log_dir(data_dir: Path) -> Path:
-    return data_dir / "logs"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
