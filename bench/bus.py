@@ -4,7 +4,9 @@
 
 - raw: PublishBatch(10) -> ReceiveMessage(10) -> DeleteMessageBatch, no database, messages/s.
 - bus: commit (one event per transaction, with its outbox row) -> relay (NOTIFY, PublishBatch)
-  -> SNS -> SQS -> consumer (inbox row in the handler's transaction) -> delete, events/s.
+  -> SNS -> SQS -> consumer (inbox row in the handler's transaction) -> delete, events/s. The
+  committers and the relay share a process, as beside a service's API; the consumer runs in its own
+  process (bench/bus_worker.py), as consumer workers are deployed.
 - latency: on an idle system, one event at a time, from commit to the end of the handler.
 
 Both throughput runs keep at most ``--window`` messages in flight (sent but not yet handled): moto
@@ -61,6 +63,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 CATALOG_MIGRATIONS = ROOT / "services/catalog/src/mvno/catalog/migrations"
 ORDERS_MIGRATIONS = ROOT / "services/orders/src/mvno/orders/migrations"
+WORKER = ROOT / "bench" / "bus_worker.py"
 
 
 def topology(prefix: str) -> Topology:
@@ -221,25 +224,61 @@ class Pipeline:
 
 
 async def bus_pipeline(pipeline: Pipeline, count: int, window: Window) -> dict[str, Any]:
-    handled = asyncio.Event()
-    done = 0
+    """Committers and the relay here, as beside a service's API; the consumer in its own process,
+    as consumer workers are deployed."""
+    producer = create_engine(
+        pipeline.settings.model_copy(update={"database_url": pipeline.producer_url})
+    )
+    consumer_engine = create_engine(
+        pipeline.settings.model_copy(update={"database_url": pipeline.consumer_url})
+    )
+    before = await _inbox_rows(consumer_engine)
+    stop = asyncio.Event()
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(WORKER),
+        pipeline.consumer_url,
+        str(pipeline.settings.aws_endpoint_url),
+        pipeline.queue_url,
+    )
+    try:
+        async with aws_client(pipeline.settings, "sns") as sns:
+            relay = OutboxRelay(
+                service="bench",
+                engine=producer,
+                database_url=pipeline.producer_url,
+                sns=sns,
+                topic_arn=pipeline.topic_arn,
+                settings=RelaySettings(batch_size=100),
+            )
+            relaying = asyncio.create_task(relay.run(stop))
 
-    async def handler(uow: UnitOfWork, event: ReceivedEvent) -> None:
-        nonlocal done
-        done += 1  # counted before the commit; the inbox count below is the real figure
-        await window.complete(1)
-        if done >= count:
-            handled.set()
+            async def follow_inbox() -> None:
+                # The window learns about handled events from the consumer's inbox.
+                seen = 0
+                while seen < count:
+                    handled = await _inbox_rows(consumer_engine) - before
+                    if handled > seen:
+                        await window.complete(handled - seen)
+                        seen = handled
+                    await asyncio.sleep(0.005)
 
-    settings = ConsumerSettings(concurrency=20, wait_time_seconds=1)
-    async with pipeline.running(handler, settings) as (unit_of_work, consumer_engine):
-        before = await _inbox_rows(consumer_engine)
-        started = time.perf_counter()
-        await commit_events(unit_of_work, count, window)
-        committed = time.perf_counter() - started
-        await asyncio.wait_for(handled.wait(), 600)
-        await _wait_for_inbox(consumer_engine, before + count)
-        elapsed = time.perf_counter() - started
+            await asyncio.sleep(3)  # the worker process imports and starts polling
+            started = time.perf_counter()
+            following = asyncio.create_task(follow_inbox())
+            await commit_events(
+                unit_of_work_factory(producer, source="urn:mvno:bench"), count, window
+            )
+            committed = time.perf_counter() - started
+            await asyncio.wait_for(following, 600)
+            elapsed = time.perf_counter() - started
+            stop.set()
+            await relaying
+    finally:
+        worker.terminate()
+        await worker.wait()
+        await producer.dispose()
+        await consumer_engine.dispose()
     return {
         "events": count,
         "seconds": round(elapsed, 2),
