@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mvno.common.auth.tokens import TokenValidator
 from mvno.common.aws import aws_client
 from mvno.common.bus.consumer import Handler
+from mvno.common.bus.envelope import event_source
 from mvno.common.bus.runtime import consume, run_relay
 from mvno.common.db import (
     UnitOfWork,
@@ -63,11 +64,6 @@ class Infrastructure:
         await self.sqs.list_queues(MaxResults=1)
 
 
-def event_source(settings: ServiceSettings) -> str:
-    """The CloudEvents ``source`` of a service's events."""
-    return f"urn:mvno:{settings.service_name}"
-
-
 def get_infrastructure(request: Request) -> Infrastructure:
     """FastAPI dependency giving a route its service's :class:`Infrastructure`."""
     infrastructure: Infrastructure = request.app.state.infrastructure
@@ -95,7 +91,7 @@ def create_service_app(
     infrastructure = Infrastructure(
         settings=settings,
         engine=engine,
-        unit_of_work=unit_of_work_factory(engine, source=event_source(settings)),
+        unit_of_work=unit_of_work_factory(engine, source=event_source(settings.service_name)),
     )
 
     @asynccontextmanager

@@ -45,6 +45,11 @@ class OutgoingEvent:
     attributes: dict[str, str]
 
 
+def event_source(service_name: str) -> str:
+    """The CloudEvents ``source`` of a service's events, e.g. ``urn:mvno:orders``."""
+    return f"urn:mvno:{service_name}"
+
+
 def event_type_of(data: BaseModel) -> str:
     event_type = getattr(type(data), "event_type", None)
     if not isinstance(event_type, str):

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mvno.common.aws import aws_client
 from mvno.common.bus.consumer import Consumer, ConsumerSettings, Handler
+from mvno.common.bus.envelope import event_source
 from mvno.common.bus.provision import ProvisionedTopology, resolve
 from mvno.common.bus.relay import OutboxRelay
 from mvno.common.bus.topology import platform_topology
@@ -83,7 +84,7 @@ async def consume(
                 dlq_url=found.dlq_urls[consumer],
                 handlers=handlers,
                 unit_of_work=unit_of_work_factory(
-                    engine, source=f"urn:mvno:{settings.service_name}"
+                    engine, source=event_source(settings.service_name)
                 ),
                 settings=consumer_settings,
             ).run(stop)
