@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,11 +78,13 @@ def create_service_app(
     version: str,
     routers: Sequence[APIRouter],
     producer: str | None = None,
+    background: Sequence[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = (),
 ) -> FastAPI:
     """Build a service's FastAPI app around its routers, with every piece of shared plumbing.
 
     A service that publishes events names its ``producer``; its outbox relay then runs beside
-    the API (every replica may relay: rows are claimed with SKIP LOCKED).
+    the API (every replica may relay: rows are claimed with SKIP LOCKED). Each of ``background``
+    runs for the app's whole life and must return soon after the event it is given is set.
     """
     configure_logging(settings.service_name, settings.log_level)
     provider = configure_tracing(settings)
@@ -108,6 +110,9 @@ def create_service_app(
                     run_relay(settings, producer=producer, engine=engine, sns=sns, stop=stop)
                 )
                 stack.push_async_callback(_stop_task, relay, stop)
+            for run in background:
+                task = asyncio.create_task(run(stop))
+                stack.push_async_callback(_stop_task, task, stop)
             _log.info("%s started in %s", settings.service_name, settings.environment)
             yield
             _log.info("%s stopping", settings.service_name)
@@ -159,19 +164,31 @@ def run_cli(
     default_port: int,
     consumer: str | None = None,
     handlers: Mapping[str, Handler] | None = None,
+    commands: Mapping[str, tuple[str, Callable[[ServiceSettings], Coroutine[Any, Any, None]]]]
+    | None = None,
 ) -> None:
-    """The command line every service has: ``serve``, ``migrate`` and, for consumers, ``consume``."""
+    """The command line every service has: ``serve``, ``migrate`` and, for consumers, ``consume``.
+
+    ``commands`` adds the service's own, by name: ``(help text, coroutine function of settings)``.
+    """
     parser = argparse.ArgumentParser(prog=f"mvno-{service}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the HTTP API")
+    subcommands = parser.add_subparsers(dest="command", required=True)
+    serve = subcommands.add_parser("serve", help="run the HTTP API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=default_port)
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--timeout-graceful-shutdown", type=int, default=20)
-    commands.add_parser("migrate", help="create the database if missing and run migrations")
+    subcommands.add_parser("migrate", help="create the database if missing and run migrations")
     if consumer:
-        commands.add_parser("consume", help="consume the service's queue until SIGTERM")
+        subcommands.add_parser("consume", help="consume the service's queue until SIGTERM")
+    for name, (help_text, _) in (commands or {}).items():
+        subcommands.add_parser(name, help=help_text)
     arguments = parser.parse_args(argv)
+    if commands and arguments.command in commands:
+        settings = settings_factory()
+        configure_logging(settings.service_name, settings.log_level)
+        asyncio.run(commands[arguments.command][1](settings))
+        return
 
     if arguments.command == "consume" and consumer:
         settings = settings_factory()

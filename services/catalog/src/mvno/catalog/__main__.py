@@ -1,13 +1,26 @@
-"""``mvno-catalog serve`` runs the API; ``mvno-catalog migrate`` brings its database up to date."""
+"""``mvno-catalog serve`` runs the API; ``migrate`` brings its database up to date; ``seed`` loads
+the demo catalogue (never in production)."""
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from mvno.catalog.seed import seed
 from mvno.catalog.settings import CatalogSettings
 from mvno.common.service import run_cli
+from mvno.common.settings import ServiceSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SETTINGS = CatalogSettings
+
+
+async def SEED(settings: ServiceSettings) -> None:
+    outcome = await seed(settings)
+    logging.getLogger("mvno.catalog.seed").info(
+        "demo catalogue: created %s, updated %s",
+        {kind: len(ids) for kind, ids in outcome.created.items()} or "nothing",
+        {kind: len(ids) for kind, ids in outcome.updated.items()} or "nothing",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -18,6 +31,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings_factory=SETTINGS,
         migrations=MIGRATIONS,
         default_port=8001,
+        commands={"seed": ("load the South African demo catalogue (not in production)", SEED)},
     )
 
 

@@ -1,5 +1,433 @@
-"""HTTP routes of the catalog service: parse, hand over to a handler, map the result."""
+"""HTTP routes of the catalog service: parse, hand over to a handler or a query, map the result.
 
-from fastapi import APIRouter
+Reads are open to every caller inside the platform's network (the catalogue is what the bank
+sells); writes and the audit trail need the ``catalog:write`` scope that staff tokens carry.
+"""
 
-router = APIRouter(prefix="/tmf-api/productCatalogManagement/v4")
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from asgi_correlation_id import correlation_id
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from mvno.catalog import handlers
+from mvno.catalog.domain.commands import Actor
+from mvno.catalog.domain.model import Channel, LifecycleStatus
+from mvno.catalog.queries import CatalogQueries
+from mvno.catalog.reads import Reader, parse_fields
+from mvno.catalog.repository import OfferingFilter
+from mvno.catalog.schemas import (
+    PREFIX,
+    AuditRecordRead,
+    CategoryCreate,
+    CategoryRead,
+    CategoryUpdate,
+    FeedDocument,
+    FeedImportResult,
+    OfferingCreate,
+    OfferingRead,
+    OfferingUpdate,
+    PriceCreate,
+    PriceRead,
+    SpecificationCreate,
+    SpecificationRead,
+    SpecificationUpdate,
+)
+from mvno.common.auth.dependencies import require_scopes
+from mvno.common.auth.tokens import Principal
+from mvno.common.problems import Problem
+from mvno.common.service import Infrastructure, get_infrastructure
+
+router = APIRouter(prefix=PREFIX)
+
+WRITE_SCOPE = "catalog:write"
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """What the routes use, built once in ``create_app``."""
+
+    queries: CatalogQueries
+    reader: Reader
+
+
+def get_catalog(request: Request) -> Catalog:
+    catalog: Catalog = request.app.state.catalog
+    return catalog
+
+
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+InfrastructureDep = Annotated[Infrastructure, Depends(get_infrastructure)]
+Staff = Annotated[Principal, Depends(require_scopes(WRITE_SCOPE))]
+Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")]
+Limit = Annotated[int, Query(ge=1, le=200, description="Items to return at most.")]
+Fields = Annotated[
+    str | None,
+    Query(description="Comma-separated members to return (id, href and @type always are)."),
+]
+
+PAGE_HEADERS = {
+    "X-Total-Count": {"description": "How many items match", "schema": {"type": "integer"}},
+    "X-Result-Count": {
+        "description": "How many items this page holds",
+        "schema": {"type": "integer"},
+    },
+    "ETag": {"description": "Send it back in If-None-Match", "schema": {"type": "string"}},
+}
+READ_RESPONSES: dict[int | str, dict[str, Any]] = {304: {"description": "Not modified"}}
+
+
+def _allowed(model: type[Any]) -> frozenset[str]:
+    return frozenset(field.alias or name for name, field in model.model_fields.items())
+
+
+def _actor(principal: Principal) -> Actor:
+    return Actor(principal.subject, principal.client_id, correlation_id.get())
+
+
+def _written(
+    catalog: Catalog, body: dict[str, Any], *, status: int = 200, location: str | None = None
+) -> JSONResponse:
+    # This replica sees its own write at once; the others when the commit's NOTIFY arrives.
+    catalog.reader.cache.clear()
+    headers = {"Location": location} if location else {}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _dump(model: Any) -> dict[str, Any]:
+    result: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return result
+
+
+# --- product offerings ------------------------------------------------------------------------
+
+
+@router.get(
+    "/productOffering",
+    response_model=list[OfferingRead],
+    responses={200: {"headers": PAGE_HEADERS}, **READ_RESPONSES},
+    summary="List product offerings",
+)
+async def list_offerings(
+    request: Request,
+    catalog: CatalogDep,
+    lifecycle_status: Annotated[LifecycleStatus | None, Query(alias="lifecycleStatus")] = None,
+    category_id: Annotated[str | None, Query(alias="category.id", max_length=64)] = None,
+    channel: Annotated[Channel | None, Query(alias="channel.id")] = None,
+    is_sellable: Annotated[
+        bool | None,
+        Query(alias="isSellable", description="true: only Launched offerings inside validFor"),
+    ] = None,
+    offset: Offset = 0,
+    limit: Limit = 50,
+    fields: Fields = None,
+) -> Response:
+    selected = parse_fields(fields, _allowed(OfferingRead))
+    where = OfferingFilter(
+        lifecycle_status=lifecycle_status,
+        category_id=category_id,
+        channel=channel,
+        sellable=is_sellable,
+        at=datetime.now(UTC),
+    )
+    return await catalog.reader.respond(
+        request,
+        lambda: catalog.queries.offerings(where=where, offset=offset, limit=limit, fields=selected),
+    )
+
+
+@router.get(
+    "/productOffering/{offering_id}",
+    response_model=OfferingRead,
+    responses={200: {"headers": {"ETag": PAGE_HEADERS["ETag"]}}, **READ_RESPONSES},
+    summary="Get a product offering",
+)
+async def get_offering(
+    request: Request, catalog: CatalogDep, offering_id: str, fields: Fields = None
+) -> Response:
+    selected = parse_fields(fields, _allowed(OfferingRead))
+    return await catalog.reader.respond(
+        request, lambda: catalog.queries.offering(offering_id=offering_id, fields=selected)
+    )
+
+
+@router.post(
+    "/productOffering", status_code=201, response_model=OfferingRead, summary="Create an offering"
+)
+async def create_offering(
+    body: OfferingCreate, staff: Staff, infrastructure: InfrastructureDep, catalog: CatalogDep
+) -> JSONResponse:
+    offering = await handlers.create_offering(
+        infrastructure.unit_of_work, _actor(staff), body.to_terms()
+    )
+    read = OfferingRead.of(offering, offering.last_update)
+    return _written(catalog, _dump(read), status=201, location=read.href)
+
+
+@router.patch(
+    "/productOffering/{offering_id}",
+    response_model=OfferingRead,
+    summary="Update an offering, or move it one step in its lifecycle",
+)
+async def update_offering(
+    offering_id: str,
+    body: Annotated[OfferingUpdate, Body(media_type="application/merge-patch+json")],
+    staff: Staff,
+    infrastructure: InfrastructureDep,
+    catalog: CatalogDep,
+) -> JSONResponse:
+    offering = await handlers.update_offering(
+        infrastructure.unit_of_work,
+        _actor(staff),
+        offering_id,
+        body.changes(),
+        body.lifecycle_status,
+    )
+    return _written(catalog, _dump(OfferingRead.of(offering, offering.last_update)))
+
+
+# --- prices -----------------------------------------------------------------------------------
+
+
+@router.get(
+    "/productOfferingPrice",
+    response_model=list[PriceRead],
+    responses={200: {"headers": PAGE_HEADERS}, **READ_RESPONSES},
+    summary="List prices, e.g. those valid at the instant an order was placed",
+)
+async def list_prices(
+    request: Request,
+    catalog: CatalogDep,
+    offering_id: Annotated[str | None, Query(alias="productOffering.id", max_length=64)] = None,
+    valid_at: Annotated[
+        datetime | None,
+        Query(alias="validAt", description="Only prices valid at this instant (with a zone)"),
+    ] = None,
+    offset: Offset = 0,
+    limit: Limit = 50,
+    fields: Fields = None,
+) -> Response:
+    selected = parse_fields(fields, _allowed(PriceRead))
+    if valid_at is not None and valid_at.tzinfo is None:
+        raise Problem(400, "bad-request", "validAt needs a time zone, e.g. 2026-11-28T10:00:00Z")
+    return await catalog.reader.respond(
+        request,
+        lambda: catalog.queries.prices(
+            offering_id=offering_id, valid_at=valid_at, offset=offset, limit=limit, fields=selected
+        ),
+    )
+
+
+@router.get(
+    "/productOfferingPrice/{price_id}",
+    response_model=PriceRead,
+    responses={200: {"headers": {"ETag": PAGE_HEADERS["ETag"]}}, **READ_RESPONSES},
+    summary="Get one price version",
+)
+async def get_price(
+    request: Request, catalog: CatalogDep, price_id: str, fields: Fields = None
+) -> Response:
+    selected = parse_fields(fields, _allowed(PriceRead))
+    return await catalog.reader.respond(
+        request, lambda: catalog.queries.price(price_id=price_id, fields=selected)
+    )
+
+
+@router.post(
+    "/productOfferingPrice",
+    status_code=201,
+    response_model=PriceRead,
+    summary="Open a new price version; the current one in its slot closes when it starts",
+)
+async def create_price(
+    body: PriceCreate, staff: Staff, infrastructure: InfrastructureDep, catalog: CatalogDep
+) -> JSONResponse:
+    price = await handlers.add_price(
+        infrastructure.unit_of_work, _actor(staff), body.product_offering.id, body.to_terms()
+    )
+    read = PriceRead.of(price)
+    return _written(catalog, _dump(read), status=201, location=read.href)
+
+
+# --- categories -------------------------------------------------------------------------------
+
+
+@router.get(
+    "/category",
+    response_model=list[CategoryRead],
+    responses={200: {"headers": PAGE_HEADERS}, **READ_RESPONSES},
+    summary="List categories",
+)
+async def list_categories(
+    request: Request,
+    catalog: CatalogDep,
+    offset: Offset = 0,
+    limit: Limit = 50,
+    fields: Fields = None,
+) -> Response:
+    selected = parse_fields(fields, _allowed(CategoryRead))
+    return await catalog.reader.respond(
+        request, lambda: catalog.queries.categories(offset=offset, limit=limit, fields=selected)
+    )
+
+
+@router.get(
+    "/category/{category_id}",
+    response_model=CategoryRead,
+    responses={200: {"headers": {"ETag": PAGE_HEADERS["ETag"]}}, **READ_RESPONSES},
+    summary="Get a category",
+)
+async def get_category(
+    request: Request, catalog: CatalogDep, category_id: str, fields: Fields = None
+) -> Response:
+    selected = parse_fields(fields, _allowed(CategoryRead))
+    return await catalog.reader.respond(
+        request, lambda: catalog.queries.category(category_id=category_id, fields=selected)
+    )
+
+
+@router.post("/category", status_code=201, response_model=CategoryRead, summary="Create a category")
+async def create_category(
+    body: CategoryCreate, staff: Staff, infrastructure: InfrastructureDep, catalog: CatalogDep
+) -> JSONResponse:
+    category = await handlers.create_category(
+        infrastructure.unit_of_work, _actor(staff), body.to_terms()
+    )
+    read = CategoryRead.of(category)
+    return _written(catalog, _dump(read), status=201, location=read.href)
+
+
+@router.patch("/category/{category_id}", response_model=CategoryRead, summary="Update a category")
+async def update_category(
+    category_id: str,
+    body: Annotated[CategoryUpdate, Body(media_type="application/merge-patch+json")],
+    staff: Staff,
+    infrastructure: InfrastructureDep,
+    catalog: CatalogDep,
+) -> JSONResponse:
+    category = await handlers.update_category(
+        infrastructure.unit_of_work, _actor(staff), category_id, body.changes()
+    )
+    return _written(catalog, _dump(CategoryRead.of(category)))
+
+
+# --- product specifications -------------------------------------------------------------------
+
+
+@router.get(
+    "/productSpecification",
+    response_model=list[SpecificationRead],
+    responses={200: {"headers": PAGE_HEADERS}, **READ_RESPONSES},
+    summary="List product specifications",
+)
+async def list_specifications(
+    request: Request,
+    catalog: CatalogDep,
+    offset: Offset = 0,
+    limit: Limit = 50,
+    fields: Fields = None,
+) -> Response:
+    selected = parse_fields(fields, _allowed(SpecificationRead))
+    return await catalog.reader.respond(
+        request,
+        lambda: catalog.queries.specifications(offset=offset, limit=limit, fields=selected),
+    )
+
+
+@router.get(
+    "/productSpecification/{specification_id}",
+    response_model=SpecificationRead,
+    responses={200: {"headers": {"ETag": PAGE_HEADERS["ETag"]}}, **READ_RESPONSES},
+    summary="Get a product specification",
+)
+async def get_specification(
+    request: Request, catalog: CatalogDep, specification_id: str, fields: Fields = None
+) -> Response:
+    selected = parse_fields(fields, _allowed(SpecificationRead))
+    return await catalog.reader.respond(
+        request,
+        lambda: catalog.queries.specification(specification_id=specification_id, fields=selected),
+    )
+
+
+@router.post(
+    "/productSpecification",
+    status_code=201,
+    response_model=SpecificationRead,
+    summary="Create a product specification",
+)
+async def create_specification(
+    body: SpecificationCreate, staff: Staff, infrastructure: InfrastructureDep, catalog: CatalogDep
+) -> JSONResponse:
+    specification = await handlers.create_specification(
+        infrastructure.unit_of_work, _actor(staff), body.to_terms()
+    )
+    read = SpecificationRead.of(specification)
+    return _written(catalog, _dump(read), status=201, location=read.href)
+
+
+@router.patch(
+    "/productSpecification/{specification_id}",
+    response_model=SpecificationRead,
+    summary="Update a product specification no launched offering relies on",
+)
+async def update_specification(
+    specification_id: str,
+    body: Annotated[SpecificationUpdate, Body(media_type="application/merge-patch+json")],
+    staff: Staff,
+    infrastructure: InfrastructureDep,
+    catalog: CatalogDep,
+) -> JSONResponse:
+    specification = await handlers.update_specification(
+        infrastructure.unit_of_work, _actor(staff), specification_id, body.changes()
+    )
+    return _written(catalog, _dump(SpecificationRead.of(specification)))
+
+
+# --- feeds and audit --------------------------------------------------------------------------
+
+
+@router.post(
+    "/feedImport",
+    response_model=FeedImportResult,
+    summary="Apply a partner's product feed as a whole, or refuse it with every problem listed",
+)
+async def import_feed(
+    body: FeedDocument, staff: Staff, infrastructure: InfrastructureDep, catalog: CatalogDep
+) -> JSONResponse:
+    outcome = await handlers.import_feed(
+        infrastructure.unit_of_work, _actor(staff), body.to_command()
+    )
+    result = FeedImportResult(partner=body.partner, **vars(outcome))
+    return _written(catalog, _dump(result))
+
+
+@router.get(
+    "/auditRecord",
+    response_model=list[AuditRecordRead],
+    responses={200: {"headers": PAGE_HEADERS}},
+    summary="Who changed what in the catalogue, newest first (staff only)",
+)
+async def list_audit_records(
+    staff: Staff,
+    catalog: CatalogDep,
+    entity_type: Annotated[str | None, Query(alias="entityType", max_length=32)] = None,
+    entity_id: Annotated[str | None, Query(alias="entityId", max_length=64)] = None,
+    offset: Offset = 0,
+    limit: Limit = 50,
+) -> JSONResponse:
+    total, records = await catalog.queries.audit(
+        entity_type=entity_type, entity_id=entity_id, offset=offset, limit=limit
+    )
+    return JSONResponse(
+        [_dump(record) for record in records],
+        headers={
+            "X-Total-Count": str(total),
+            "X-Result-Count": str(len(records)),
+            "Cache-Control": "no-store",
+        },
+    )

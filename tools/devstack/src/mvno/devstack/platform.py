@@ -81,9 +81,11 @@ class Platform:
         return [DEV_ISSUER, SIMULATORS, *self.config.services()]
 
     def migrate(self) -> None:
-        """Create each service's database if missing and run its migrations.
+        """Create each service's database if missing, run its migrations and load its seed data.
 
-        In this process, one service after the other: the heavy imports are paid once.
+        In this process, one service after the other: the heavy imports are paid once. A service
+        with demo data names a ``SEED`` coroutine function in its ``__main__``; seeds are
+        idempotent, so a restart changes nothing.
         """
         from mvno.common.service import migrate
 
@@ -96,6 +98,8 @@ class Platform:
                 database_url=with_database(self.config.database_server_url, service.database),
             )
             migrate(settings, entry.MIGRATIONS)
+            if seed := getattr(entry, "SEED", None):
+                asyncio.run(seed(settings))
 
     def provision_bus(self) -> None:
         """Create the platform's topics, queues, DLQs and subscriptions on the local endpoint."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -22,6 +23,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from mvno.common.auth.dev_issuer import DevIssuer
 from mvno.devstack.infrastructure import (
     free_port,
     moto_endpoint,
@@ -30,6 +32,7 @@ from mvno.devstack.infrastructure import (
     with_database,
 )
 from mvno.devstack.processes import ProcessGroup
+from mvno.devstack.servers import serve_app
 
 pytest_plugins = ["pytest_asyncio"]
 
@@ -127,3 +130,44 @@ async def make_database(postgres_server_url: str) -> AsyncIterator[Callable[[str
 @pytest.fixture(scope="session")
 def repository_root(pytestconfig: pytest.Config) -> Path:
     return pytestconfig.rootpath
+
+
+@dataclass(frozen=True)
+class RunningIssuer:
+    """The development token issuer served on a real socket, and a way to mint its tokens."""
+
+    url: str
+    audience: str
+    issuer: DevIssuer
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """Service settings that trust this issuer."""
+        return {"jwt_issuer": self.url, "jwks_url": self.url + "/.well-known/jwks.json"}
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """The same, as environment variables for a service process."""
+        return {f"MVNO_{key.upper()}": value for key, value in self.settings.items()}
+
+    def token(self, subject: str, *, scopes: Iterable[str] = (), roles: Iterable[str] = ()) -> str:
+        return self.issuer.issue(subject, audience=self.audience, scopes=scopes, roles=roles)
+
+    def headers(self, subject: str, *, scopes: Iterable[str] = ()) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(subject, scopes=scopes)}"}
+
+
+@pytest.fixture(scope="session")
+async def dev_issuer() -> AsyncIterator[RunningIssuer]:
+    """A development token issuer on a free port, for the whole session."""
+    from mvno.common.auth.dev_issuer import create_dev_issuer_app
+    from mvno.common.settings import ServiceSettings
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = ServiceSettings(
+        environment="test", jwt_issuer=url, jwks_url=url + "/.well-known/jwks.json"
+    )
+    app = create_dev_issuer_app(settings)
+    async with serve_app(app, port=port):
+        yield RunningIssuer(url, settings.jwt_audience, app.state.dev_issuer)

@@ -29,6 +29,11 @@ from mvno.common.events.base import (
 
 PRODUCER = "catalog"
 
+ProductKind = Literal[
+    "starter_pack", "data_bundle", "voice_bundle", "combo_bundle", "airtime", "contract"
+]
+"""What an offering sells: a SIM with a number, an allowance, airtime, or a postpaid contract."""
+
 PriceType = Literal["oneTime", "recurring", "usage"]
 """TMF620 ``priceType``: once at purchase, every period, or per unit used (out of bundle)."""
 
@@ -65,6 +70,8 @@ class OfferingLaunched(EventData):
     category_id: str | None = None
     channels: tuple[Channel, ...]
     payment_type: PaymentType
+    product_kind: ProductKind | None = None
+    """Optional so that v1 stays compatible with its first schema; the catalog always sets it."""
     sim_kinds: tuple[SimKind, ...] = ()
     """For offerings that include a SIM: the kinds a customer may choose; empty otherwise."""
     allowance: Allowance | None = None
@@ -74,7 +81,7 @@ class OfferingLaunched(EventData):
     valid_from: AwareDatetime
     valid_to: AwareDatetime | None = None
     prices: tuple[OfferingPrice, ...]
-    """The prices valid at launch."""
+    """The prices valid at launch, and any already set to open later."""
 
 
 class OfferingRetired(EventData):

@@ -1,0 +1,1 @@
+"""The catalogue's pure model: no I/O, no framework, no ORM."""

@@ -1,0 +1,162 @@
+"""The read side: rendered pages cached per replica, with ETags and cache headers.
+
+Portals read the catalogue far more than staff write it, so a rendered answer is kept for a few
+seconds and served without touching the database. A write anywhere drops every replica's cache at
+its commit: the audit trail's trigger raises ``NOTIFY catalog_changed``, which each replica
+listens for. While that listener is down the cache is bypassed, so an answer is never staler
+than the TTL (which also bounds how late a ``validFor`` boundary shows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from cachetools import TTLCache
+from fastapi import Request, Response
+from pydantic_core import to_json
+
+from mvno.catalog.tables import CHANGE_CHANNEL
+from mvno.common.problems import Problem
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Page:
+    """Items of a list (already rendered to JSON-ready dicts) and how many matched in all."""
+
+    items: Sequence[Mapping[str, Any]]
+    total: int
+
+
+@dataclass(frozen=True)
+class Rendered:
+    body: bytes
+    etag: str
+    headers: Mapping[str, str]
+
+
+class ReadCache:
+    """Rendered answers by request target, dropped on every catalogue change."""
+
+    def __init__(self, *, ttl_seconds: float, max_entries: int = 4096) -> None:
+        self._entries: TTLCache[str, Rendered] = TTLCache(
+            maxsize=max_entries, ttl=ttl_seconds, timer=time.monotonic
+        )
+        self.listening = False
+        self.enabled = ttl_seconds > 0
+
+    def get(self, key: str) -> Rendered | None:
+        if not (self.enabled and self.listening):
+            return None
+        return self._entries.get(key)
+
+    def put(self, key: str, rendered: Rendered) -> None:
+        if self.enabled and self.listening:
+            self._entries[key] = rendered
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    async def follow_changes(self, dsn: str, stop: asyncio.Event) -> None:
+        """LISTEN for catalogue changes until ``stop``; reconnect after a lost connection."""
+        while not stop.is_set():
+            try:
+                connection = await asyncpg.connect(dsn)
+            except (OSError, asyncpg.PostgresError):
+                _log.warning("cannot listen for catalogue changes; reads are not cached")
+                await _sleep_or_stop(stop, 5)
+                continue
+            try:
+                await connection.add_listener(CHANGE_CHANNEL, self._changed)
+                self.clear()  # anything may have changed while nobody listened
+                self.listening = True
+                while not stop.is_set() and not connection.is_closed():
+                    await _sleep_or_stop(stop, 1)
+            finally:
+                self.listening = False
+                self.clear()
+                if not connection.is_closed():
+                    await connection.close()
+
+    def _changed(self, *_: object) -> None:
+        self.clear()
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+def select_fields(item: Mapping[str, Any], fields: frozenset[str] | None) -> dict[str, Any]:
+    """TMF ``fields=``: keep the named members, plus ``id``, ``href`` and ``@type`` always."""
+    if fields is None:
+        return dict(item)
+    return {key: value for key, value in item.items() if key in fields or key in _ALWAYS}
+
+
+_ALWAYS = frozenset({"id", "href", "@type"})
+
+
+def parse_fields(value: str | None, allowed: frozenset[str]) -> frozenset[str] | None:
+    if value is None or not value.strip():
+        return None
+    names = frozenset(part.strip() for part in value.split(",") if part.strip())
+    if unknown := sorted(names - allowed):
+        raise Problem(
+            400,
+            "unknown-field",
+            f"fields= names members this resource does not have: {', '.join(unknown)}",
+            allowed=sorted(allowed),
+        )
+    return names
+
+
+class Reader:
+    """Serve a read through the cache, answering conditional requests with 304."""
+
+    def __init__(self, cache: ReadCache, *, max_age: int) -> None:
+        self.cache = cache
+        self._cache_control = f"public, max-age={max_age}"
+
+    async def respond(
+        self, request: Request, build: Callable[[], Awaitable[Page | Mapping[str, Any]]]
+    ) -> Response:
+        key = request.url.path + "?" + "&".join(sorted(str(request.query_params).split("&")))
+        rendered = self.cache.get(key)
+        if rendered is None:
+            result = await build()
+            if isinstance(result, Page):
+                body = to_json(list(result.items))
+                headers = {
+                    "X-Total-Count": str(result.total),
+                    "X-Result-Count": str(len(result.items)),
+                }
+            else:
+                body = to_json(result)
+                headers = {}
+            etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+            rendered = Rendered(body, etag, headers)
+            self.cache.put(key, rendered)
+        headers = {**rendered.headers, "ETag": rendered.etag, "Cache-Control": self._cache_control}
+        if _matches(request.headers.get("if-none-match"), rendered.etag):
+            return Response(status_code=304, headers=headers)
+        return Response(rendered.body, media_type="application/json", headers=headers)
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    # Weak comparison (RFC 9110 §13.1.2): W/"x" matches "x".
+    candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return etag in candidates
