@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 
-
 async def test_sellable_offerings_for_a_channel_are_launched_ones_offered_there(
     catalog,
 ):
@@ -29,7 +28,9 @@ async def test_sellable_offerings_for_a_channel_are_launched_ones_offered_there(
 async def test_filters_by_lifecycle_status_and_category(catalog):
     in_design = (await catalog.api.get("/productOffering?lifecycleStatus=In design")).json()
     assert [offering["id"] for offering in in_design] == ["data-50gb-30d"]
-    contracts = (await catalog.api.get("/productOffering", params={"category.id": "contracts"})).json()
+    contracts = (
+        await catalog.api.get("/productOffering", params={"category.id": "contracts"})
+    ).json()
     assert {offering["id"] for offering in contracts} == {"contract-10gb", "contract-40gb"}
     not_sellable = (await catalog.api.get("/productOffering?isSellable=false")).json()
     assert [offering["id"] for offering in not_sellable] == ["data-50gb-30d"]
@@ -44,7 +45,10 @@ async def test_prices_show_vat_separately(catalog):
         {"taxCategory": "VAT", "taxRate": 15.0, "taxAmount": {"unit": "ZAR", "value": 31.96}}
     ]
     contract = (await catalog.api.get("/productOffering/contract-10gb")).json()
-    kinds = {(p["priceType"], p.get("unitOfMeasure", {}).get("units")) for p in contract["productOfferingPrice"]}
+    kinds = {
+        (p["priceType"], p.get("unitOfMeasure", {}).get("units"))
+        for p in contract["productOfferingPrice"]
+    }
     assert kinds == {
         ("recurring", None),
         ("oneTime", None),

@@ -19,6 +19,8 @@ from opentelemetry.context import Context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from pydantic import BaseModel
 
+from mvno.common.events.base import EventData
+
 MAX_BODY_BYTES = 256 * 1024
 MAX_MESSAGE_ATTRIBUTES = 10
 TYPE_ATTRIBUTE = "type"
@@ -67,9 +69,12 @@ def new_event(
 ) -> OutgoingEvent:
     """Wrap ``data`` (an event contract) in a CloudEvent, with the current trace context.
 
+    Without ``subject``, a contract's own (its ``subject_field``, the aggregate's id) is used.
     Raises :class:`EventTooLargeError` naming the limit when SNS/SQS would refuse it.
     """
     event_type = event_type_of(data)
+    if subject is None and isinstance(data, EventData):
+        subject = data.event_subject()
     attributes: dict[str, Any] = {
         "id": event_id or str(uuid.uuid4()),
         "source": source,

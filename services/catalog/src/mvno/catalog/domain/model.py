@@ -183,6 +183,7 @@ class Price:
                 "a price is a non-negative amount in rand with at most two decimals",
                 pointer="/price/value",
             )
+        object.__setattr__(self, "amount", self.amount.quantize(CENT))  # R49 is R49.00
         if (self.price_type == "recurring") != (self.recurring_period is not None):
             raise InvalidPrice(
                 "a recurring price, and only a recurring price, has a recurring charge period",
@@ -366,7 +367,9 @@ class Offering:
             self.prices[self.prices.index(latest)] = closed
         self.prices.append(price)
         self.last_update = at
-        self.events.append(PriceOpened(price, closed))
+        if self.lifecycle_status is LifecycleStatus.LAUNCHED:
+            # News only to those holding a copy; a launch announces the prices it opens with.
+            self.events.append(PriceOpened(price, closed))
         return closed
 
     def same_price(self, other: Price, at: datetime) -> bool:
