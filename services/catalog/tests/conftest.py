@@ -71,10 +71,10 @@ class CatalogWorld:
     def customer(self) -> dict[str, str]:
         return self.issuer.headers("customer-sipho", scopes=["portal"])
 
-    async def events(self, *, until: int = 1, timeout: float = 20) -> list[dict[str, Any]]:
-        """Read the observer queue until ``until`` events arrived or ``timeout`` passed."""
+    async def events(self, *, until: int = 1, within: float = 20) -> list[dict[str, Any]]:
+        """Read the observer queue until ``until`` events arrived or ``within`` seconds passed."""
         seen: list[dict[str, Any]] = []
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while len(seen) < until and time.monotonic() < deadline:
             answer = await self.sqs.receive_message(
                 QueueUrl=self.observer_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
@@ -87,13 +87,13 @@ class CatalogWorld:
         return seen
 
     async def events_of(
-        self, event_type: str, subject: str, *, timeout: float = 20
+        self, event_type: str, subject: str, *, within: float = 20
     ) -> list[dict[str, Any]]:
         """Events of one type about one offering, waiting until at least one arrived."""
         found: list[dict[str, Any]] = []
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while not found and time.monotonic() < deadline:
-            batch = await self.events(until=1, timeout=2)
+            batch = await self.events(until=1, within=2)
             found += [e for e in batch if e["type"] == event_type and e.get("subject") == subject]
         return found
 
