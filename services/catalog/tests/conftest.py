@@ -57,6 +57,7 @@ async def seeded_template(postgres_server_url: str) -> AsyncIterator[str]:
 
 @dataclass
 class CatalogWorld:
+    base_url: str
     api: httpx.AsyncClient
     issuer: RunningIssuer
     settings: CatalogSettings
@@ -133,4 +134,6 @@ async def catalog(
         httpx.AsyncClient(base_url=base_url + PREFIX, timeout=20) as api,
         aws_client(settings, "sqs") as sqs,
     ):
-        yield CatalogWorld(api, dev_issuer, settings, sqs, provisioned.queue_urls["observer"])
+        yield CatalogWorld(
+            base_url, api, dev_issuer, settings, sqs, provisioned.queue_urls["observer"]
+        )

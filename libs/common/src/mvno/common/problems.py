@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -204,3 +205,50 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(Exception, _on_unexpected)
+
+
+class ProblemDocument(BaseModel):
+    """The shape of every error answer, for OpenAPI documents (see :func:`problem_responses`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    code: str
+    reason: str
+    message: str
+    errors: list[dict[str, Any]] | None = None
+    """For 422: one entry per offending field (``pointer``, ``field``, ``detail``)."""
+
+
+_RESPONSE_DESCRIPTIONS = {
+    400: "The request cannot be served as asked",
+    401: "A bearer token is missing or invalid",
+    403: "The token lacks the scope or role this needs",
+    404: "No such resource",
+    409: "The resource's current state refuses this",
+    413: "The body is too large",
+    422: "The request is not valid; errors lists each field",
+    429: "Too many requests; see Retry-After",
+    503: "A dependency is unavailable; try again shortly",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries documenting problem+json answers with these statuses.
+
+    Pass it to a route's ``responses=`` so the document says what the service really answers
+    (FastAPI's own 422 entry would claim ``application/json``).
+    """
+    # Inline, not a model: FastAPI would also list the model under the route's own media type.
+    schema = ProblemDocument.model_json_schema()
+    return {
+        status: {
+            "description": _RESPONSE_DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
+            "content": {PROBLEM_CONTENT_TYPE: {"schema": schema}},
+        }
+        for status in statuses
+    }

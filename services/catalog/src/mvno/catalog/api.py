@@ -39,7 +39,7 @@ from mvno.catalog.schemas import (
 )
 from mvno.common.auth.dependencies import require_scopes
 from mvno.common.auth.tokens import Principal
-from mvno.common.problems import Problem
+from mvno.common.problems import Problem, problem_responses
 from mvno.common.service import Infrastructure, get_infrastructure
 
 router = APIRouter(prefix=PREFIX)
@@ -78,7 +78,15 @@ PAGE_HEADERS = {
     },
     "ETag": {"description": "Send it back in If-None-Match", "schema": {"type": "string"}},
 }
-READ_RESPONSES: dict[int | str, dict[str, Any]] = {304: {"description": "Not modified"}}
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {304: {"description": "Not modified"}}
+LIST_RESPONSES = {200: {"headers": PAGE_HEADERS}, **NOT_MODIFIED, **problem_responses(400, 422)}
+GET_RESPONSES = {
+    200: {"headers": {"ETag": PAGE_HEADERS["ETag"]}},
+    **NOT_MODIFIED,
+    **problem_responses(400, 404, 422),
+}
+CREATE_RESPONSES = problem_responses(400, 401, 403, 409, 413, 422, 503)
+UPDATE_RESPONSES = problem_responses(400, 401, 403, 404, 409, 413, 422, 503)
 
 
 def _allowed(model: type[Any]) -> frozenset[str]:
@@ -109,7 +117,7 @@ def _dump(model: Any) -> dict[str, Any]:
 @router.get(
     "/productOffering",
     response_model=list[OfferingRead],
-    responses={200: {"headers": PAGE_HEADERS}, **READ_RESPONSES},
+    responses=LIST_RESPONSES,
     summary="List product offerings",
 )
 async def list_offerings(
@@ -143,7 +151,7 @@ async def list_offerings(
 @router.get(
     "/productOffering/{offering_id}",
     response_model=OfferingRead,
-    responses={200: {"headers": {"ETag": PAGE_HEADERS["ETag"]}}, **READ_RESPONSES},
+    responses=GET_RESPONSES,
     summary="Get a product offering",
 )
 async def get_offering(
@@ -156,7 +164,11 @@ async def get_offering(
 
 
 @router.post(
-    "/productOffering", status_code=201, response_model=OfferingRead, summary="Create an offering"
+    "/productOffering",
+    responses=CREATE_RESPONSES,
+    status_code=201,
+    response_model=OfferingRead,
+    summary="Create an offering",
 )
 async def create_offering(
     body: OfferingCreate, staff: Staff, infrastructure: InfrastructureDep, catalog: CatalogDep
@@ -170,6 +182,7 @@ async def create_offering(
 
 @router.patch(
     "/productOffering/{offering_id}",
+    responses=UPDATE_RESPONSES,
     response_model=OfferingRead,
     summary="Update an offering, or move it one step in its lifecycle",
 )
@@ -196,7 +209,7 @@ async def update_offering(
 @router.get(
     "/productOfferingPrice",
     response_model=list[PriceRead],
-    responses={200: {"headers": PAGE_HEADERS}, **READ_RESPONSES},
+    responses=LIST_RESPONSES,
     summary="List prices, e.g. those valid at the instant an order was placed",
 )
 async def list_prices(
@@ -225,7 +238,7 @@ async def list_prices(
 @router.get(
     "/productOfferingPrice/{price_id}",
     response_model=PriceRead,
-    responses={200: {"headers": {"ETag": PAGE_HEADERS["ETag"]}}, **READ_RESPONSES},
+    responses=GET_RESPONSES,
     summary="Get one price version",
 )
 async def get_price(
@@ -239,6 +252,7 @@ async def get_price(
 
 @router.post(
     "/productOfferingPrice",
+    responses=CREATE_RESPONSES,
     status_code=201,
     response_model=PriceRead,
     summary="Open a new price version; the current one in its slot closes when it starts",
@@ -259,7 +273,7 @@ async def create_price(
 @router.get(
     "/category",
     response_model=list[CategoryRead],
-    responses={200: {"headers": PAGE_HEADERS}, **READ_RESPONSES},
+    responses=LIST_RESPONSES,
     summary="List categories",
 )
 async def list_categories(
@@ -278,7 +292,7 @@ async def list_categories(
 @router.get(
     "/category/{category_id}",
     response_model=CategoryRead,
-    responses={200: {"headers": {"ETag": PAGE_HEADERS["ETag"]}}, **READ_RESPONSES},
+    responses=GET_RESPONSES,
     summary="Get a category",
 )
 async def get_category(
@@ -290,7 +304,13 @@ async def get_category(
     )
 
 
-@router.post("/category", status_code=201, response_model=CategoryRead, summary="Create a category")
+@router.post(
+    "/category",
+    responses=CREATE_RESPONSES,
+    status_code=201,
+    response_model=CategoryRead,
+    summary="Create a category",
+)
 async def create_category(
     body: CategoryCreate, staff: Staff, infrastructure: InfrastructureDep, catalog: CatalogDep
 ) -> JSONResponse:
@@ -301,7 +321,12 @@ async def create_category(
     return _written(catalog, _dump(read), status=201, location=read.href)
 
 
-@router.patch("/category/{category_id}", response_model=CategoryRead, summary="Update a category")
+@router.patch(
+    "/category/{category_id}",
+    responses=UPDATE_RESPONSES,
+    response_model=CategoryRead,
+    summary="Update a category",
+)
 async def update_category(
     category_id: str,
     body: Annotated[CategoryUpdate, Body(media_type="application/merge-patch+json")],
@@ -321,7 +346,7 @@ async def update_category(
 @router.get(
     "/productSpecification",
     response_model=list[SpecificationRead],
-    responses={200: {"headers": PAGE_HEADERS}, **READ_RESPONSES},
+    responses=LIST_RESPONSES,
     summary="List product specifications",
 )
 async def list_specifications(
@@ -341,7 +366,7 @@ async def list_specifications(
 @router.get(
     "/productSpecification/{specification_id}",
     response_model=SpecificationRead,
-    responses={200: {"headers": {"ETag": PAGE_HEADERS["ETag"]}}, **READ_RESPONSES},
+    responses=GET_RESPONSES,
     summary="Get a product specification",
 )
 async def get_specification(
@@ -356,6 +381,7 @@ async def get_specification(
 
 @router.post(
     "/productSpecification",
+    responses=CREATE_RESPONSES,
     status_code=201,
     response_model=SpecificationRead,
     summary="Create a product specification",
@@ -372,6 +398,7 @@ async def create_specification(
 
 @router.patch(
     "/productSpecification/{specification_id}",
+    responses=UPDATE_RESPONSES,
     response_model=SpecificationRead,
     summary="Update a product specification no launched offering relies on",
 )
@@ -393,6 +420,7 @@ async def update_specification(
 
 @router.post(
     "/feedImport",
+    responses=CREATE_RESPONSES,
     response_model=FeedImportResult,
     summary="Apply a partner's product feed as a whole, or refuse it with every problem listed",
 )
@@ -409,7 +437,7 @@ async def import_feed(
 @router.get(
     "/auditRecord",
     response_model=list[AuditRecordRead],
-    responses={200: {"headers": PAGE_HEADERS}},
+    responses={200: {"headers": PAGE_HEADERS}, **problem_responses(400, 401, 403, 422, 503)},
     summary="Who changed what in the catalogue, newest first (staff only)",
 )
 async def list_audit_records(

@@ -289,7 +289,7 @@ class CatalogRepository:
             conditions.append(audit_records.c.entity_id == entity_id)
         query = (
             select(audit_records, func.count().over().label("total"))
-            .where(and_(*conditions))
+            .where(*conditions)
             .order_by(audit_records.c.id.desc())
             .offset(offset)
             .limit(limit)
