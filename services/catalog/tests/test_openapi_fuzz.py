@@ -55,9 +55,8 @@ def fuzz(base_url: str, headers: dict[str, str], mode: GenerationMode) -> list[s
             run()
         except Unsatisfiable:
             # Nothing to make invalid: the operation takes no parameters and no body.
-            assert mode is GenerationMode.NEGATIVE and not operation.path_parameters, (
-                operation.label
-            )
+            assert mode is GenerationMode.NEGATIVE, operation.label
+            assert not operation.path_parameters, operation.label
         except Exception as error:  # collected so one run reports every operation that fails
             failures.append(f"{operation.label}: {error}")
     assert operations >= 15, "the document lost operations"
