@@ -150,3 +150,44 @@ async def test_categories_and_specifications_are_listed(catalog):
     assert specification["@type"] == "MobileProductSpecification"
     esim = (await catalog.api.get("/productSpecification/spec-starter-esim")).json()
     assert esim["simKinds"] == ["eSIM"]
+
+
+async def test_a_write_on_one_replica_drops_the_cached_reads_of_another(catalog):
+    import asyncio
+
+    import httpx
+
+    from mvno.catalog.app import create_app
+    from mvno.devstack.servers import serve_app
+
+    other_app = create_app(catalog.settings.model_copy(update={"read_cache_seconds": 300}))
+    cache = other_app.state.catalog.reader.cache
+    async with (
+        serve_app(other_app) as other_url,
+        httpx.AsyncClient(base_url=other_url + "/tmf-api/productCatalogManagement/v4") as other,
+    ):
+        for _ in range(50):  # until the other replica listens for changes, so it caches reads
+            if cache.listening:
+                break
+            await asyncio.sleep(0.1)
+        assert cache.listening
+        first = await other.get("/productOffering/airtime-r50")
+        assert cache.get("/tmf-api/productCatalogManagement/v4/productOffering/airtime-r50?")
+        changed = await catalog.api.post(
+            "/productOfferingPrice",
+            headers=catalog.staff,
+            json={
+                "productOffering": {"id": "airtime-r50"},
+                "name": "R50 airtime",
+                "priceType": "oneTime",
+                "price": {"unit": "ZAR", "value": 49.5},
+            },
+        )
+        assert changed.status_code == 201
+        for _ in range(50):
+            current = await other.get("/productOffering/airtime-r50")
+            if current.headers["ETag"] != first.headers["ETag"]:
+                break
+            await asyncio.sleep(0.1)
+        prices = [p["price"]["value"] for p in current.json()["productOfferingPrice"]]
+        assert prices == [49.5], "the other replica still serves the old price from its cache"

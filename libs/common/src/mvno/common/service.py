@@ -64,7 +64,7 @@ class Infrastructure:
         await self.sqs.list_queues(MaxResults=1)
 
 
-def get_infrastructure(request: Request) -> Infrastructure:
+async def get_infrastructure(request: Request) -> Infrastructure:
     """FastAPI dependency giving a route its service's :class:`Infrastructure`."""
     infrastructure: Infrastructure = request.app.state.infrastructure
     return infrastructure
@@ -204,7 +204,7 @@ def run_cli(
         migrate(settings, migrations)
         return
     # Fail fast on bad settings before uvicorn starts its workers.
-    settings_factory()
+    settings = settings_factory()
     uvicorn.run(
         app_factory,
         factory=True,
@@ -213,6 +213,7 @@ def run_cli(
         workers=arguments.workers,
         timeout_graceful_shutdown=arguments.timeout_graceful_shutdown,
         log_config=None,
+        access_log=settings.access_log,
         proxy_headers=True,
         server_header=False,
     )

@@ -6,6 +6,7 @@ import asyncio
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.middleware import Middleware
 
 from mvno.catalog import api
 from mvno.catalog.domain.model import (
@@ -18,7 +19,7 @@ from mvno.catalog.domain.model import (
 )
 from mvno.catalog.handlers import FeedRejected
 from mvno.catalog.queries import CatalogQueries
-from mvno.catalog.reads import ReadCache, Reader
+from mvno.catalog.reads import CachedReadsMiddleware, ReadCache, Reader
 from mvno.catalog.settings import CatalogSettings
 from mvno.common.db import asyncpg_dsn
 from mvno.common.problems import problem_response
@@ -49,10 +50,12 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
         producer="catalog",
         background=[follow_changes] if settings.read_cache_seconds > 0 else [],
     )
+    reader = Reader(cache, max_age=settings.client_cache_seconds)
     app.state.catalog = api.Catalog(
-        queries=CatalogQueries(app.state.infrastructure.engine),
-        reader=Reader(cache, max_age=settings.client_cache_seconds),
+        queries=CatalogQueries(app.state.infrastructure.engine), reader=reader
     )
+    # Innermost of the middleware (add_middleware would put it outermost, before request ids).
+    app.user_middleware.append(Middleware(CachedReadsMiddleware, reader=reader))
     app.add_exception_handler(CatalogError, _catalog_error)
     app.add_exception_handler(FeedRejected, _feed_rejected)
     return app

@@ -22,6 +22,7 @@ import asyncpg
 from cachetools import TTLCache
 from fastapi import Request, Response
 from pydantic_core import to_json
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mvno.catalog.tables import CHANGE_CHANNEL
 from mvno.common.problems import Problem
@@ -120,17 +121,22 @@ def parse_fields(value: str | None, allowed: frozenset[str]) -> frozenset[str] |
     return names
 
 
+def cache_key(path: str, query_string: bytes) -> str:
+    """The same key for the same request target, whatever the order of its query parameters."""
+    return path + "?" + "&".join(sorted(query_string.decode("latin-1").split("&")))
+
+
 class Reader:
     """Serve a read through the cache, answering conditional requests with 304."""
 
     def __init__(self, cache: ReadCache, *, max_age: int) -> None:
         self.cache = cache
-        self._cache_control = f"public, max-age={max_age}"
+        self.cache_control = f"public, max-age={max_age}"
 
     async def respond(
         self, request: Request, build: Callable[[], Awaitable[Page | Mapping[str, Any]]]
     ) -> Response:
-        key = request.url.path + "?" + "&".join(sorted(str(request.query_params).split("&")))
+        key = cache_key(request.url.path, request.scope["query_string"])
         rendered = self.cache.get(key)
         if rendered is None:
             result = await build()
@@ -146,10 +152,51 @@ class Reader:
             etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
             rendered = Rendered(body, etag, headers)
             self.cache.put(key, rendered)
-        headers = {**rendered.headers, "ETag": rendered.etag, "Cache-Control": self._cache_control}
+        headers = {**rendered.headers, "ETag": rendered.etag, "Cache-Control": self.cache_control}
         if _matches(request.headers.get("if-none-match"), rendered.etag):
             return Response(status_code=304, headers=headers)
         return Response(rendered.body, media_type="application/json", headers=headers)
+
+
+class CachedReadsMiddleware:
+    """Answer a GET whose rendering is cached before routing, parameter parsing and validation.
+
+    Only what :class:`Reader` rendered after a successful, validated read is ever cached, so a
+    hit needs none of that again. It sits inside the plumbing middleware (request ids, size
+    limit, telemetry), which every answer still passes through.
+    """
+
+    def __init__(self, app: ASGIApp, *, reader: Reader) -> None:
+        self.app = app
+        self.reader = reader
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        rendered = self.reader.cache.get(cache_key(scope["path"], scope["query_string"]))
+        if rendered is None:
+            await self.app(scope, receive, send)
+            return
+        if_none_match = None
+        for name, value in scope["headers"]:
+            if name == b"if-none-match":
+                if_none_match = value.decode("latin-1")
+        headers = [
+            *((name.lower().encode(), value.encode()) for name, value in rendered.headers.items()),
+            (b"etag", rendered.etag.encode()),
+            (b"cache-control", self.reader.cache_control.encode()),
+        ]
+        if _matches(if_none_match, rendered.etag):
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        headers += [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(rendered.body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": rendered.body})
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:

@@ -53,8 +53,12 @@ Amount = Annotated[
     PlainSerializer(float, return_type=float, when_used="json"),
 ]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Text = Annotated[str, StringConstraints(max_length=2000)]
+# PostgreSQL text cannot hold NUL: refuse it as input rather than fail on insert.
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00]+$"),
+]
+Text = Annotated[str, StringConstraints(max_length=2000, pattern=r"^[^\x00]*$")]
 
 CHANNEL_NAMES: dict[str, str] = {
     "app": "Banking app",
