@@ -60,6 +60,7 @@ class Target:
     method: str
     path: str
     baseline: str  # the bare target it is compared with
+    paced: bool = False  # also measure latency at half the rate wrk reached
 
 
 TARGETS = (
@@ -72,6 +73,7 @@ TARGETS = (
         "GET",
         "/tmf-api/productCatalogManagement/v4/productOffering?isSellable=true&channel.id=app",
         "bare-json",
+        paced=True,
     ),
     Target("bare-insert", "bare", "POST", "/rows", "bare-insert"),
     Target("project-insert", "project", "POST", "/bench/rows", "bare-insert"),
@@ -103,20 +105,22 @@ def selected_targets(only: str | None) -> list[Target]:
     return [target for target in TARGETS if target.name in names]
 
 
-def ensure_wrk() -> str:
-    """wrk's path; installed with apt-get when missing and we are root, else a clear failure."""
-    if found := shutil.which("wrk"):
+def ensure_tool(name: str) -> str:
+    """A load tool's path (wrk, hey); installed with apt-get when missing and we are root."""
+    if found := shutil.which(name):
         return found
     if os.geteuid() != 0:
-        sys.exit("wrk is not installed: install it (Debian/Ubuntu: sudo apt-get install -y wrk)")
-    print("wrk is missing: installing it with apt-get", flush=True)
+        sys.exit(
+            f"{name} is not installed: install it (Debian/Ubuntu: sudo apt-get install -y {name})"
+        )
+    print(f"{name} is missing: installing it with apt-get", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     try:
-        for argv in (["apt-get", "update"], ["apt-get", "install", "-y", "wrk"]):
+        for argv in (["apt-get", "update"], ["apt-get", "install", "-y", name]):
             subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
     except (OSError, subprocess.CalledProcessError) as exc:
-        sys.exit(f"could not install wrk with apt-get ({exc}); install it and run again")
-    return shutil.which("wrk") or sys.exit("apt-get installed wrk but it is not on PATH")
+        sys.exit(f"could not install {name} with apt-get ({exc}); install it and run again")
+    return shutil.which(name) or sys.exit(f"apt-get installed {name} but it is not on PATH")
 
 
 async def prepare_database(url: str) -> str:
@@ -190,6 +194,35 @@ def parse_wrk(output: str) -> dict[str, Any]:
     }
 
 
+def run_paced(hey: str, url: str, rate: float, seconds: int, connections: int) -> dict[str, Any]:
+    """Latency at a fixed request rate (hey: ``connections`` workers, each at rate/connections)."""
+    per_worker = max(1, round(rate / connections))
+    argv = [hey, "-z", f"{seconds}s", "-c", str(connections), "-q", str(per_worker), url]
+    completed = subprocess.run(
+        argv, capture_output=True, text=True, check=False, timeout=seconds + 60
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"hey failed ({completed.returncode}): {completed.stderr}")
+    output = completed.stdout
+
+    def seconds_at(percent: int) -> float:
+        match = re.search(rf"^\s+{percent}%+ in ([\d.]+) secs", output, re.MULTILINE)
+        if match is None:
+            raise ValueError(f"hey output has no {percent}% latency:\n{output}")
+        return round(float(match[1]) * 1000, 3)
+
+    achieved = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    statuses = dict(re.findall(r"\[(\d{3})\]\s+(\d+) responses", output))
+    return {
+        "target_rate": per_worker * connections,
+        "achieved_rate": float(achieved[1]) if achieved else 0.0,
+        "p50_ms": seconds_at(50),
+        "p99_ms": seconds_at(99),
+        "non_2xx": sum(int(n) for status, n in statuses.items() if not status.startswith("2")),
+        "hey_output": output,
+    }
+
+
 def run_wrk(wrk: str, url: str, method: str, seconds: int, args: argparse.Namespace) -> str:
     argv = [wrk, "--latency", "--timeout", "5s", "-t", str(args.threads)]
     argv += ["-c", str(args.connections), "-d", f"{seconds}s"]
@@ -250,6 +283,19 @@ def table(results: list[dict[str, Any]]) -> str:
             f"| {r['rps_vs_bare']:.2f}x | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
             f"| {r['p99_vs_bare']:.2f}x | {errors} |"
         )
+    paced = [r for r in results if "at_half_rate" in r]
+    if paced:
+        lines += [
+            "",
+            "| target at half its rate | asked req/s | served req/s | p50 ms | p99 ms | non-2xx |",
+            "|---|--:|--:|--:|--:|--:|",
+        ]
+        for r in paced:
+            h = r["at_half_rate"]
+            lines.append(
+                f"| {r['name']} | {h['target_rate']:,} | {h['achieved_rate']:,.0f} "
+                f"| {h['p50_ms']:.2f} | {h['p99_ms']:.2f} | {h['non_2xx']} |"
+            )
     return "\n".join(lines)
 
 
@@ -258,7 +304,7 @@ def _terminate(signum: int, frame: object) -> NoReturn:
 
 
 def benchmark(
-    args: argparse.Namespace, targets: list[Target], wrk: str, stamp: str
+    args: argparse.Namespace, targets: list[Target], wrk: str, hey: str, stamp: str
 ) -> dict[str, Any]:
     apps = {target.app for target in targets}
     load_before = os.getloadavg()  # others' work on the machine skews every figure: record it
@@ -299,6 +345,12 @@ def benchmark(
             )  # fmt: skip
             if migrate.returncode != 0:
                 raise RuntimeError(f"catalog migrate failed:\n{migrate.stdout}{migrate.stderr}")
+            provision = subprocess.run(
+                [sys.executable, "-m", "mvno.common.bus.provision"],
+                env=catalog_env, capture_output=True, text=True, check=False, timeout=120,
+            )  # fmt: skip
+            if provision.returncode != 0:
+                raise RuntimeError(f"bus provisioning failed:\n{provision.stderr}")
             seed = subprocess.run(
                 [sys.executable, "-m", "mvno.catalog", "seed"],
                 env=catalog_env, capture_output=True, text=True, check=False, timeout=120,
@@ -320,7 +372,12 @@ def benchmark(
                 asyncio.run(truncate_rows(bench_url))
             run_wrk(wrk, url, target.method, args.warm_up, args)
             output = run_wrk(wrk, url, target.method, args.duration, args)
-            results.append({**target.__dict__, **parse_wrk(output), "wrk_output": output})
+            result = {**target.__dict__, **parse_wrk(output), "wrk_output": output}
+            if target.paced:
+                half = result["requests_per_s"] / 2
+                print(f"{target.name}: at half that rate, {half:.0f} req/s", flush=True)
+                result["at_half_rate"] = run_paced(hey, url, half, args.duration, args.connections)
+            results.append(result)
         add_ratios(results)
         return {
             "started": stamp,
@@ -344,12 +401,13 @@ def benchmark(
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
     targets = selected_targets(args.only)
-    wrk = ensure_wrk()
+    wrk = ensure_tool("wrk")
+    hey = ensure_tool("hey") if any(target.paced for target in targets) else ""
     signal.signal(signal.SIGTERM, _terminate)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     OUT.mkdir(parents=True, exist_ok=True)
     try:
-        report = benchmark(args, targets, wrk, stamp)
+        report = benchmark(args, targets, wrk, hey, stamp)
     except KeyboardInterrupt:
         print("interrupted: every process was stopped", file=sys.stderr)
         return 130
@@ -364,7 +422,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(table(report["results"]))
     print(f"\nwritten to {path.relative_to(ROOT)}")
-    failed = [r["name"] for r in report["results"] if r["errors"]]
+    failed = [
+        r["name"]
+        for r in report["results"]
+        if r["errors"] or r.get("at_half_rate", {}).get("non_2xx")
+    ]
     if failed:
         print(f"ERRORS in: {', '.join(failed)} (see the errors column)", file=sys.stderr)
         return 1
