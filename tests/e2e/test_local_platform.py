@@ -100,6 +100,12 @@ async def test_platform_comes_up_healthy_and_ctrl_c_leaves_nothing_behind(tmp_pa
                     openapi = await client.get(f"{base}/openapi.json")
                     assert openapi.json()["info"]["title"]
                     assert "/health/ready" in openapi.json()["paths"]
+            # The demo catalogue is seeded: the banking app has things to sell.
+            catalog = f"http://127.0.0.1:{8001 + port_offset}/tmf-api/productCatalogManagement/v4"
+            sellable = await client.get(f"{catalog}/productOffering?isSellable=true&channel.id=app")
+            assert {"starter-esim", "data-5gb-30d", "airtime-r50"} <= {
+                offering["id"] for offering in sellable.json()
+            }
         # Leave a mark in a service's database to see it again after a restart.
         connection = await asyncpg.connect(embedded_socket_url(data_dir, "mvno_catalog"))
         await connection.execute(
@@ -126,6 +132,13 @@ async def test_platform_comes_up_healthy_and_ctrl_c_leaves_nothing_behind(tmp_pa
         wait_for_banner(again)
         connection = await asyncpg.connect(embedded_socket_url(data_dir, "mvno_catalog"))
         assert await connection.fetchval("SELECT note FROM restart_mark") == "kept"
+        # Seeding again at start-up changed nothing: one price per price slot, as first seeded.
+        assert (
+            await connection.fetchval(
+                "SELECT count(*) FROM offering_prices WHERE valid_to IS NOT NULL"
+            )
+            == 0
+        )
         await connection.close()
     finally:
         interrupt(again)
