@@ -79,12 +79,15 @@ def create_service_app(
     routers: Sequence[APIRouter],
     producer: str | None = None,
     background: Sequence[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = (),
+    resources: Sequence[Callable[[AsyncExitStack], Coroutine[Any, Any, None]]] = (),
 ) -> FastAPI:
     """Build a service's FastAPI app around its routers, with every piece of shared plumbing.
 
     A service that publishes events names its ``producer``; its outbox relay then runs beside
     the API (every replica may relay: rows are claimed with SKIP LOCKED). Each of ``background``
     runs for the app's whole life and must return soon after the event it is given is set.
+    Each of ``resources`` opens what the service holds for its life (a KMS client, say) into the
+    stack it is given, before the app serves; the stack closes them at shutdown.
     """
     configure_logging(settings.service_name, settings.log_level)
     provider = configure_tracing(settings)
@@ -103,6 +106,8 @@ def create_service_app(
             identity_provider = await stack.enter_async_context(create_http_client(settings))
             app.state.token_validator = TokenValidator.from_settings(settings, identity_provider)
             stack.push_async_callback(engine.dispose)
+            for open_resource in resources:
+                await open_resource(stack)
             stop = asyncio.Event()
             if producer and settings.relay_enabled:
                 sns = await stack.enter_async_context(aws_client(settings, "sns"))

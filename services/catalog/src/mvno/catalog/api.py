@@ -18,7 +18,7 @@ from mvno.catalog import handlers
 from mvno.catalog.domain.commands import Actor
 from mvno.catalog.domain.model import Channel, LifecycleStatus
 from mvno.catalog.queries import CatalogQueries
-from mvno.catalog.reads import Reader, parse_fields
+from mvno.catalog.reads import Reader
 from mvno.catalog.repository import OfferingFilter
 from mvno.catalog.schemas import (
     PREFIX,
@@ -41,6 +41,7 @@ from mvno.common.auth.dependencies import require_scopes
 from mvno.common.auth.tokens import Principal
 from mvno.common.problems import Problem, problem_responses
 from mvno.common.service import Infrastructure, get_infrastructure
+from mvno.common.tmf import parse_fields
 
 router = APIRouter(prefix=PREFIX)
 

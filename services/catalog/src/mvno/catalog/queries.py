@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from mvno.catalog.domain.model import NotFound
-from mvno.catalog.reads import Page, select_fields
+from mvno.catalog.reads import Page
 from mvno.catalog.repository import CatalogRepository, OfferingFilter
 from mvno.catalog.schemas import (
     AuditRecordRead,
@@ -18,6 +18,7 @@ from mvno.catalog.schemas import (
     PriceRead,
     SpecificationRead,
 )
+from mvno.common.tmf import select_fields
 
 
 def _render(model: BaseModel, fields: frozenset[str] | None) -> dict[str, Any]:

@@ -25,7 +25,6 @@ from pydantic_core import to_json
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mvno.catalog.tables import CHANGE_CHANNEL
-from mvno.common.problems import Problem
 
 _log = logging.getLogger(__name__)
 
@@ -95,30 +94,6 @@ class ReadCache:
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-
-
-def select_fields(item: Mapping[str, Any], fields: frozenset[str] | None) -> dict[str, Any]:
-    """TMF ``fields=``: keep the named members, plus ``id``, ``href`` and ``@type`` always."""
-    if fields is None:
-        return dict(item)
-    return {key: value for key, value in item.items() if key in fields or key in _ALWAYS}
-
-
-_ALWAYS = frozenset({"id", "href", "@type"})
-
-
-def parse_fields(value: str | None, allowed: frozenset[str]) -> frozenset[str] | None:
-    if value is None or not value.strip():
-        return None
-    names = frozenset(part.strip() for part in value.split(",") if part.strip())
-    if unknown := sorted(names - allowed):
-        raise Problem(
-            400,
-            "unknown-field",
-            f"fields= names members this resource does not have: {', '.join(unknown)}",
-            allowed=sorted(allowed),
-        )
-    return names
 
 
 def cache_key(path: str, query_string: bytes) -> str:

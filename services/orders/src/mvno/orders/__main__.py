@@ -3,12 +3,24 @@
 from collections.abc import Sequence
 from pathlib import Path
 
+from mvno.common.aws import aws_client
+from mvno.common.crypto import ensure_kms_alias
 from mvno.common.service import run_cli
+from mvno.common.settings import ServiceSettings
 from mvno.orders.consumer import HANDLERS
 from mvno.orders.settings import OrdersSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SETTINGS = OrdersSettings
+
+
+async def LOCAL_SETUP(settings: ServiceSettings) -> None:
+    """The local platform's stand-in for the KMS key Terraform creates in AWS."""
+    assert isinstance(settings, OrdersSettings)
+    if settings.is_production:
+        raise RuntimeError("in production the KMS key comes from Terraform")
+    async with aws_client(settings, "kms") as kms:
+        await ensure_kms_alias(kms, settings.personal_data_kms_key, "orders: personal data")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,5 +1,180 @@
-"""HTTP routes of the orders service: parse, hand over to a handler, map the result."""
+"""HTTP routes of the orders service: parse, hand over to a handler, map the result.
 
-from fastapi import APIRouter
+Channels call with client-credential tokens: ``orders:write`` places and cancels orders, and a
+client reads the orders it placed; ``orders:read`` (portal-api, staff tools) reads every order.
+"""
 
-router = APIRouter(prefix="/tmf-api/productOrderingManagement/v4")
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+
+from mvno.common.auth.dependencies import CurrentPrincipal, require_scopes
+from mvno.common.auth.tokens import Principal
+from mvno.common.problems import Problem, problem_responses
+from mvno.common.tmf import parse_fields, select_fields
+from mvno.orders import handlers
+from mvno.orders.domain.model import Channel, OrderState
+from mvno.orders.handlers import OrdersContext
+from mvno.orders.repository import OrderFilter, OrdersRepository
+from mvno.orders.schemas import PREFIX, CancelCreate, CancelRead, OrderCreate, OrderRead, RefRead
+
+router = APIRouter(prefix=PREFIX)
+
+Writer = Annotated[Principal, Depends(require_scopes("orders:write"))]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="Unique per order attempt; a retry with the same key and body replays the answer.",
+    ),
+]
+PAGE_HEADERS = {
+    "X-Total-Count": {"description": "How many orders match", "schema": {"type": "integer"}},
+    "X-Result-Count": {"description": "How many this page holds", "schema": {"type": "integer"}},
+}
+
+
+async def get_context(request: Request) -> OrdersContext:
+    context: OrdersContext = request.app.state.orders
+    return context
+
+
+Context = Annotated[OrdersContext, Depends(get_context)]
+
+
+def _client(principal: Principal) -> str:
+    return principal.client_id or principal.subject
+
+
+def _readable_by(principal: Principal) -> str | None:
+    """The client whose orders this caller may read; None for every order."""
+    return None if principal.has_scopes("orders:read") else _client(principal)
+
+
+def _dump(model: Any) -> dict[str, Any]:
+    result: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return result
+
+
+@router.post(
+    "/productOrder",
+    status_code=201,
+    response_model=OrderRead,
+    responses=problem_responses(400, 401, 403, 409, 413, 422, 503),
+    summary="Place an order (Idempotency-Key required)",
+)
+async def place_order(
+    body: OrderCreate,
+    principal: Writer,
+    context: Context,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    if not idempotency_key or not idempotency_key.strip():
+        raise Problem(
+            400,
+            "idempotency-key-missing",
+            "Send an Idempotency-Key header, unique per order attempt, so a retry cannot "
+            "place the order twice.",
+        )
+    channel_claim = principal.claims.get("channel")
+    if channel_claim is not None and channel_claim != body.channel[0].id:
+        raise Problem(403, "forbidden", "This client may not sell on that channel.")
+    status, answer = await handlers.place_order(
+        context,
+        body.to_command(_client(principal)),
+        idempotency_key=idempotency_key,
+        request_hash=body.fingerprint(),
+        render=lambda order: _dump(OrderRead.of(order)),
+    )
+    return JSONResponse(
+        answer,
+        status_code=status,
+        headers={"Location": answer["href"], "Idempotency-Key": idempotency_key},
+    )
+
+
+@router.get(
+    "/productOrder/{order_id}",
+    response_model=OrderRead,
+    responses=problem_responses(401, 403, 404),
+    summary="Get an order",
+)
+async def get_order(order_id: str, principal: CurrentPrincipal, context: Context) -> JSONResponse:
+    _need_any_scope(principal)
+    async with context.unit_of_work() as uow:
+        order = await OrdersRepository(uow.session).get_order(order_id=order_id)
+    readable_by = _readable_by(principal)
+    if order is None or (readable_by is not None and order.client_id != readable_by):
+        raise Problem(404, "not-found", f"there is no order {order_id}")
+    return JSONResponse(_dump(OrderRead.of(order)))
+
+
+@router.get(
+    "/productOrder",
+    response_model=list[OrderRead],
+    responses={200: {"headers": PAGE_HEADERS}, **problem_responses(400, 401, 403, 422)},
+    summary="List orders, newest first",
+)
+async def list_orders(
+    principal: CurrentPrincipal,
+    context: Context,
+    state: Annotated[OrderState | None, Query()] = None,
+    channel: Annotated[Channel | None, Query(alias="channel.id")] = None,
+    customer_id: Annotated[str | None, Query(alias="relatedParty.id", max_length=64)] = None,
+    since: Annotated[datetime | None, Query(alias="orderDate.gte")] = None,
+    until: Annotated[datetime | None, Query(alias="orderDate.lt")] = None,
+    fields: Annotated[str | None, Query(description="Comma-separated members to return")] = None,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> JSONResponse:
+    _need_any_scope(principal)
+    for instant in (since, until):
+        if instant is not None and instant.tzinfo is None:
+            raise Problem(400, "bad-request", "order dates need a time zone, e.g. ...T10:00:00Z")
+    selected = parse_fields(fields, _ALLOWED_FIELDS)
+    async with context.unit_of_work() as uow:
+        total, found = await OrdersRepository(uow.session).list_orders(
+            where=OrderFilter(
+                state=state, channel=channel, customer_id=customer_id, since=since, until=until
+            ),
+            client_id=_readable_by(principal),
+            offset=offset,
+            limit=limit,
+        )
+    items = [select_fields(_dump(OrderRead.of(order)), selected) for order in found]
+    return JSONResponse(
+        items, headers={"X-Total-Count": str(total), "X-Result-Count": str(len(items))}
+    )
+
+
+@router.post(
+    "/cancelProductOrder",
+    status_code=201,
+    response_model=CancelRead,
+    responses=problem_responses(400, 401, 403, 409, 413, 422),
+    summary="Cancel an order that provisioning has not started on",
+)
+async def cancel_order(body: CancelCreate, principal: Writer, context: Context) -> JSONResponse:
+    order = await handlers.cancel_order(
+        context, order_id=body.product_order.id, client_id=_readable_by(principal)
+    )
+    answer = CancelRead(
+        id=f"cancel-{order.id}",
+        product_order=RefRead(id=order.id, href=f"{PREFIX}/productOrder/{order.id}"),
+        cancellation_reason=body.cancellation_reason,
+        effective_cancellation_date=order.completion_date,
+    )
+    return JSONResponse(_dump(answer), status_code=201)
+
+
+_ALLOWED_FIELDS = frozenset(field.alias or name for name, field in OrderRead.model_fields.items())
+
+
+def _need_any_scope(principal: Principal) -> None:
+    if not (principal.has_scopes("orders:read") or principal.has_scopes("orders:write")):
+        raise Problem(403, "forbidden", "This needs the scope orders:read or orders:write.")

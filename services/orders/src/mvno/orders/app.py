@@ -1,19 +1,86 @@
 """Composition root of the orders service."""
 
-from fastapi import FastAPI
+from __future__ import annotations
 
+from contextlib import AsyncExitStack
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from mvno.common.aws import aws_client
+from mvno.common.crypto import FieldCipher
+from mvno.common.problems import problem_response
 from mvno.common.service import create_service_app
 from mvno.orders import api
+from mvno.orders.domain.model import CannotCancel, OrderRejected
+from mvno.orders.handlers import KeyInFlight, KeyReused, OrderNotFound, OrdersContext
 from mvno.orders.settings import OrdersSettings
 
 
 def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     """Build the orders app; settings are read from the environment when not given."""
-    return create_service_app(
-        settings or OrdersSettings(),
+    settings = settings or OrdersSettings()
+    context: OrdersContext | None = None
+
+    async def open_cipher(stack: AsyncExitStack) -> None:
+        kms = await stack.enter_async_context(aws_client(settings, "kms"))
+        assert context is not None
+        context.cipher = FieldCipher(kms, settings.personal_data_kms_key)
+
+    app = create_service_app(
+        settings,
         title="Orders",
         description="Order capture from every channel and the provisioning engine (TMF622/TMF637-aligned).",
-        version="0.1.0",
+        version="0.2.0",
         routers=[api.router],
         producer="orders",
+        resources=[open_cipher],
     )
+    context = OrdersContext(unit_of_work=app.state.infrastructure.unit_of_work)
+    app.state.orders = context
+    app.add_exception_handler(OrderRejected, _order_rejected)
+    app.add_exception_handler(KeyReused, _key_reused)
+    app.add_exception_handler(KeyInFlight, _key_in_flight)
+    app.add_exception_handler(OrderNotFound, _not_found)
+    app.add_exception_handler(CannotCancel, _cannot_cancel)
+    return app
+
+
+async def _order_rejected(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, OrderRejected)
+    return problem_response(
+        status=422,
+        slug="order-rejected",
+        detail=f"The order cannot be placed: {len(error.problems)} problem(s), listed in errors.",
+        extensions={
+            "errors": [
+                {"pointer": "#/body" + problem.pointer, "detail": problem.detail}
+                for problem in error.problems
+            ]
+        },
+    )
+
+
+async def _key_reused(request: Request, error: Exception) -> JSONResponse:
+    return problem_response(
+        status=422,
+        slug="idempotency-key-reused",
+        detail="This Idempotency-Key was used with a different request; use a new key.",
+    )
+
+
+async def _key_in_flight(request: Request, error: Exception) -> JSONResponse:
+    return problem_response(
+        status=409,
+        slug="idempotency-key-in-flight",
+        detail="A request with this Idempotency-Key is still being processed; retry shortly.",
+        headers={"Retry-After": "1"},
+    )
+
+
+async def _not_found(request: Request, error: Exception) -> JSONResponse:
+    return problem_response(status=404, slug="not-found", detail=f"there is no order {error}")
+
+
+async def _cannot_cancel(request: Request, error: Exception) -> JSONResponse:
+    return problem_response(status=409, slug="cannot-cancel", detail=str(error))

@@ -1,9 +1,13 @@
 """The orders service's subscriptions: one explicit dict of event type -> handler.
 
-Run by ``mvno-orders consume``. Handlers join here as the service's features land; an event
-type without a handler is acknowledged and logged by the consumer.
+Run by ``mvno-orders consume``. An event type without a handler is acknowledged and logged.
 """
 
 from mvno.common.bus.consumer import Handler
+from mvno.orders import catalogue_copy
 
-HANDLERS: dict[str, Handler] = {}
+HANDLERS: dict[str, Handler] = {
+    "catalog.offering.launched.v1": catalogue_copy.offering_launched,
+    "catalog.offering.retired.v1": catalogue_copy.offering_retired,
+    "catalog.price.changed.v1": catalogue_copy.price_changed,
+}

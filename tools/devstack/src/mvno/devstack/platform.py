@@ -85,7 +85,8 @@ class Platform:
 
         In this process, one service after the other: the heavy imports are paid once. A service
         with demo data names a ``SEED`` coroutine function in its ``__main__``; seeds are
-        idempotent, so a restart changes nothing.
+        idempotent, so a restart changes nothing. A service that needs local stand-ins of cloud
+        resources (a KMS key) names a ``LOCAL_SETUP`` coroutine function, run first.
         """
         from mvno.common.service import migrate
 
@@ -96,7 +97,10 @@ class Platform:
             settings = entry.SETTINGS(
                 environment=self.config.environment,
                 database_url=with_database(self.config.database_server_url, service.database),
+                aws_endpoint_url=self.config.aws_endpoint_url,
             )
+            if local_setup := getattr(entry, "LOCAL_SETUP", None):
+                asyncio.run(local_setup(settings))
             migrate(settings, entry.MIGRATIONS)
             if seed := getattr(entry, "SEED", None):
                 asyncio.run(seed(settings))

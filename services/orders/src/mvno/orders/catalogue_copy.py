@@ -1,0 +1,117 @@
+"""Keeping the catalogue copy from catalog's events, so ordering works while catalog is down.
+
+SQS delivers out of order: a retirement may arrive before the launch it ends. An offering's
+version orders them: a launch never revives a retirement of the same or a later version.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from mvno.common.bus.envelope import ReceivedEvent
+from mvno.common.db import UnitOfWork
+from mvno.common.events.catalog import (
+    OfferingLaunched,
+    OfferingPrice,
+    OfferingRetired,
+    PriceChanged,
+)
+from mvno.orders.repository import OrdersRepository
+from mvno.orders.tables import offering_copies
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _version(value: str) -> tuple[int, str]:
+    return (int(value), value) if value.isdigit() else (0, value)
+
+
+async def _current(uow: UnitOfWork, offering_id: str) -> tuple[str, str] | None:
+    row = (
+        await uow.session.execute(
+            select(offering_copies.c.status, offering_copies.c.version).where(
+                offering_copies.c.offering_id == offering_id
+            )
+        )
+    ).first()
+    return None if row is None else (row.status, row.version)
+
+
+def _price_values(offering_id: str, price: OfferingPrice) -> dict[str, Any]:
+    return {
+        "price_id": price.price_id,
+        "offering_id": offering_id,
+        "price_type": price.price_type,
+        "recurring_period": price.recurring_period,
+        "unit_of_measure": price.unit_of_measure,
+        "duty_free_amount": price.duty_free_amount.amount,
+        "tax_included_amount": price.tax_included_amount.amount,
+        "tax_rate": price.tax_rate,
+        "valid_from": price.valid_from,
+        "valid_to": price.valid_to,
+    }
+
+
+async def offering_launched(uow: UnitOfWork, event: ReceivedEvent) -> None:
+    launched = OfferingLaunched.model_validate(event.data)
+    current = await _current(uow, launched.offering_id)
+    if current and current[0] == "retired" and _version(current[1]) >= _version(launched.version):
+        return  # its retirement arrived first
+    repository = OrdersRepository(uow.session)
+    await repository.put_offering(
+        values={
+            "offering_id": launched.offering_id,
+            "version": launched.version,
+            "name": launched.name,
+            "status": "launched",
+            "channels": list(launched.channels),
+            "payment_type": launched.payment_type,
+            "product_kind": launched.product_kind,
+            "sim_kinds": list(launched.sim_kinds),
+            "allowance": launched.allowance.model_dump() if launched.allowance else None,
+            "valid_from": launched.valid_from,
+            "valid_to": launched.valid_to,
+            "updated_at": event.time or datetime.now(UTC),
+        }
+    )
+    for price in launched.prices:
+        await repository.put_price(values=_price_values(launched.offering_id, price))
+
+
+async def offering_retired(uow: UnitOfWork, event: ReceivedEvent) -> None:
+    retired = OfferingRetired.model_validate(event.data)
+    at = event.time or datetime.now(UTC)
+    repository = OrdersRepository(uow.session)
+    if await _current(uow, retired.offering_id) is None:
+        # A tombstone, so the launch still on its way does not make it sellable.
+        await repository.put_offering(
+            values={
+                "offering_id": retired.offering_id,
+                "version": retired.version,
+                "name": "",
+                "status": "retired",
+                "channels": [],
+                "payment_type": "prepaid",
+                "product_kind": None,
+                "sim_kinds": [],
+                "allowance": None,
+                "valid_from": _EPOCH,
+                "valid_to": None,
+                "updated_at": at,
+            }
+        )
+        return
+    await repository.retire_offering(offering_id=retired.offering_id, at=at)
+
+
+async def price_changed(uow: UnitOfWork, event: ReceivedEvent) -> None:
+    changed = PriceChanged.model_validate(event.data)
+    repository = OrdersRepository(uow.session)
+    await repository.put_price(values=_price_values(changed.offering_id, changed.price))
+    if changed.replaces_price_id:
+        await repository.close_price(
+            price_id=changed.replaces_price_id, at=changed.price.valid_from
+        )

@@ -1,0 +1,1 @@
+"""The orders service's pure model: no I/O, no framework, no ORM."""

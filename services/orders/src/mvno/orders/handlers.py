@@ -1,0 +1,140 @@
+"""One function per command: placing, cancelling; and the catalogue copy kept from events."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from mvno.common.crypto import FieldCipher
+from mvno.common.db import UnitOfWork
+from mvno.orders.domain import model
+from mvno.orders.domain.model import Order, PlaceOrder
+from mvno.orders.integration import state_changes
+from mvno.orders.repository import OrdersRepository
+
+IDEMPOTENCY_KEY_LIFETIME = timedelta(hours=24)
+ABANDONED_AFTER = timedelta(seconds=60)
+"""An in-flight key older than this belongs to a request whose process died; it may be retried."""
+
+
+class KeyReused(Exception):
+    """The Idempotency-Key was used with another request body."""
+
+
+class KeyInFlight(Exception):
+    """A request with this Idempotency-Key is still being processed."""
+
+
+class OrderNotFound(Exception):
+    pass
+
+
+@dataclass
+class OrdersContext:
+    """What the handlers need, built once by the composition root."""
+
+    unit_of_work: Callable[[], UnitOfWork]
+    cipher: FieldCipher | None = None
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def place_order(
+    context: OrdersContext,
+    command: PlaceOrder,
+    *,
+    idempotency_key: str,
+    request_hash: str,
+    render: Callable[[Order], dict[str, Any]],
+) -> tuple[int, dict[str, Any]]:
+    """Place an order once per Idempotency-Key; a replay answers what the first request did."""
+    at = now()
+    async with context.unit_of_work() as uow:
+        repository = OrdersRepository(uow.session)
+        claimed = await repository.claim_key(
+            client_id=command.client_id,
+            key=idempotency_key,
+            request_hash=request_hash,
+            at=at,
+            expires_at=at + IDEMPOTENCY_KEY_LIFETIME,
+        )
+        if not claimed:
+            record = await repository.get_key(client_id=command.client_id, key=idempotency_key)
+            if record is None:  # released between our insert and our read: a retry may claim it
+                raise KeyInFlight()
+            if record.request_hash != request_hash:
+                raise KeyReused()
+            if record.state == "done":
+                return int(record.response_status or 201), record.response_body
+            if not await repository.take_over_key(
+                client_id=command.client_id,
+                key=idempotency_key,
+                stale_before=at - ABANDONED_AFTER,
+                at=at,
+            ):
+                raise KeyInFlight()
+        await uow.commit()
+    try:
+        async with context.unit_of_work() as uow:
+            repository = OrdersRepository(uow.session)
+            offerings = await repository.offerings(
+                offering_ids=[i.offering_id for i in command.items if i.offering_id]
+            )
+            lines = await repository.subscriptions_of(
+                customer_id=command.customer_id,
+                subscription_ids=[i.subscription_id for i in command.items if i.subscription_id],
+            )
+            order = model.place_order(
+                str(uuid.uuid4()), command, offerings=offerings, subscriptions=lines, at=at
+            )
+            sealed = None
+            if order.rica is not None:
+                if context.cipher is None:
+                    raise RuntimeError("personal data cannot be sealed: no KMS key configured")
+                sealed = await context.cipher.seal(
+                    f"orders:{order.id}", order.rica.personal_fields()
+                )
+            await repository.add_order(order=order, sealed=sealed)
+            _announce(uow, order)
+            body = render(order)
+            await repository.complete_key(
+                client_id=command.client_id,
+                key=idempotency_key,
+                status=201,
+                body=body,
+                order_id=order.id,
+            )
+            await uow.commit()
+            return 201, body
+    except BaseException:
+        # Nothing was placed: free the key so the client may correct the request and retry.
+        async with context.unit_of_work() as uow:
+            await OrdersRepository(uow.session).release_key(
+                client_id=command.client_id, key=idempotency_key
+            )
+            await uow.commit()
+        raise
+
+
+async def cancel_order(context: OrdersContext, *, order_id: str, client_id: str | None) -> Order:
+    async with context.unit_of_work() as uow:
+        repository = OrdersRepository(uow.session)
+        order = await repository.get_order(order_id=order_id, for_update=True)
+        if order is None or (client_id is not None and order.client_id != client_id):
+            raise OrderNotFound(order_id)
+        order.cancel(now())
+        await repository.save_order(order=order)
+        _announce(uow, order)
+        await uow.commit()
+        return order
+
+
+def _announce(uow: UnitOfWork, order: Order) -> None:
+    for event in state_changes(order):
+        uow.publish(event)
+    order.changes.clear()

@@ -1,0 +1,343 @@
+"""Loading and saving orders, the catalogue copy and idempotency records. Never commits."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mvno.common.crypto import Sealed
+from mvno.orders.domain.catalogue import OfferingCopy, PriceCopy
+from mvno.orders.domain.model import Order, OrderItem, OrderState, SubscriptionView
+from mvno.orders.tables import (
+    idempotency_keys,
+    offering_copies,
+    offering_price_copies,
+    order_items,
+    orders,
+    subscriptions,
+)
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    state: OrderState | None = None
+    channel: str | None = None
+    customer_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    request_hash: str
+    state: str
+    response_status: int | None
+    response_body: Any
+    created_at: datetime
+
+
+class OrdersRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    # --- catalogue copy ---------------------------------------------------------------------
+
+    async def offerings(self, *, offering_ids: Iterable[str]) -> dict[str, OfferingCopy]:
+        wanted = sorted(set(offering_ids))
+        if not wanted:
+            return {}
+        rows = (
+            await self._session.execute(
+                select(offering_copies).where(offering_copies.c.offering_id.in_(wanted))
+            )
+        ).all()
+        prices = (
+            await self._session.execute(
+                select(offering_price_copies).where(offering_price_copies.c.offering_id.in_(wanted))
+            )
+        ).all()
+        by_offering: dict[str, list[PriceCopy]] = {}
+        for price in prices:
+            values = dict(price._mapping)
+            by_offering.setdefault(values.pop("offering_id"), []).append(PriceCopy(**values))
+        return {
+            row.offering_id: OfferingCopy(
+                **{
+                    **row._mapping,
+                    "channels": tuple(row.channels),
+                    "sim_kinds": tuple(row.sim_kinds),
+                    "prices": tuple(by_offering.get(row.offering_id, [])),
+                }
+            )
+            for row in rows
+        }
+
+    async def put_offering(self, *, values: dict[str, Any]) -> None:
+        statement = pg_insert(offering_copies).values(values)
+        await self._session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[offering_copies.c.offering_id],
+                set_={key: statement.excluded[key] for key in values if key != "offering_id"},
+            )
+        )
+
+    async def retire_offering(self, *, offering_id: str, at: datetime) -> None:
+        await self._session.execute(
+            update(offering_copies)
+            .where(offering_copies.c.offering_id == offering_id)
+            .values(status="retired", updated_at=at)
+        )
+
+    async def put_price(self, *, values: dict[str, Any]) -> None:
+        statement = pg_insert(offering_price_copies).values(values)
+        await self._session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[offering_price_copies.c.price_id],
+                set_={key: statement.excluded[key] for key in values if key != "price_id"},
+            )
+        )
+
+    async def close_price(self, *, price_id: str, at: datetime) -> None:
+        await self._session.execute(
+            update(offering_price_copies)
+            .where(offering_price_copies.c.price_id == price_id)
+            .where(
+                (offering_price_copies.c.valid_to.is_(None))
+                | (offering_price_copies.c.valid_to > at)
+            )
+            .values(valid_to=at)
+        )
+
+    # --- subscriptions ----------------------------------------------------------------------
+
+    async def subscriptions_of(
+        self, *, customer_id: str, subscription_ids: Iterable[str]
+    ) -> dict[str, SubscriptionView]:
+        wanted = sorted(set(subscription_ids))
+        if not wanted:
+            return {}
+        rows = await self._session.execute(
+            select(
+                subscriptions.c.id,
+                subscriptions.c.customer_id,
+                subscriptions.c.status,
+                subscriptions.c.payment_type,
+                subscriptions.c.offering_id,
+            ).where(subscriptions.c.id.in_(wanted), subscriptions.c.customer_id == customer_id)
+        )
+        return {row.id: SubscriptionView(*row) for row in rows}
+
+    # --- orders -----------------------------------------------------------------------------
+
+    async def add_order(self, *, order: Order, sealed: Sealed | None) -> None:
+        await self._session.execute(
+            insert(orders).values(
+                id=order.id,
+                customer_id=order.customer_id,
+                channel=order.channel,
+                client_id=order.client_id,
+                external_id=order.external_id,
+                state=str(order.state),
+                sequence=order.sequence,
+                order_date=order.order_date,
+                updated_at=order.updated_at,
+                personal_data=(
+                    {name: base64.b64encode(blob).decode() for name, blob in sealed.fields.items()}
+                    if sealed
+                    else None
+                ),
+                personal_data_key=sealed.encrypted_data_key if sealed else None,
+            )
+        )
+        await self._session.execute(
+            insert(order_items),
+            [
+                {
+                    "order_id": order.id,
+                    "item_id": item.item_id,
+                    "action": item.action,
+                    "change": item.change,
+                    "offering_id": item.offering_id,
+                    "offering_name": item.offering_name,
+                    "sim_kind": item.sim_kind,
+                    "subscription_id": item.subscription_id,
+                    "port_in_msisdn": item.port_in_msisdn,
+                    "state": str(item.state),
+                    "prices": item.prices,
+                }
+                for item in order.items
+            ],
+        )
+
+    async def save_order(self, *, order: Order) -> None:
+        await self._session.execute(
+            update(orders)
+            .where(orders.c.id == order.id)
+            .values(
+                state=str(order.state),
+                sequence=order.sequence,
+                updated_at=order.updated_at,
+                completion_date=order.completion_date,
+                failed_step=order.failed_step,
+                failure_reason=order.failure_reason,
+            )
+        )
+        for item in order.items:
+            await self._session.execute(
+                update(order_items)
+                .where(order_items.c.order_id == order.id, order_items.c.item_id == item.item_id)
+                .values(state=str(item.state), subscription_id=item.subscription_id)
+            )
+
+    async def get_order(self, *, order_id: str, for_update: bool = False) -> Order | None:
+        query = select(orders).where(orders.c.id == order_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._session.execute(query)).first()
+        if row is None:
+            return None
+        return (await self._with_items([row]))[0]
+
+    async def list_orders(
+        self, *, where: OrderFilter, client_id: str | None, offset: int, limit: int
+    ) -> tuple[int, list[Order]]:
+        conditions = []
+        if client_id is not None:
+            conditions.append(orders.c.client_id == client_id)
+        if where.state is not None:
+            conditions.append(orders.c.state == str(where.state))
+        if where.channel is not None:
+            conditions.append(orders.c.channel == where.channel)
+        if where.customer_id is not None:
+            conditions.append(orders.c.customer_id == where.customer_id)
+        if where.since is not None:
+            conditions.append(orders.c.order_date >= where.since)
+        if where.until is not None:
+            conditions.append(orders.c.order_date < where.until)
+        rows = (
+            await self._session.execute(
+                select(orders, func.count().over().label("total"))
+                .where(*conditions)
+                .order_by(orders.c.order_date.desc(), orders.c.id)
+                .offset(offset)
+                .limit(limit)
+            )
+        ).all()
+        if rows:
+            total = int(rows[0].total)
+        else:
+            total = int(
+                await self._session.scalar(
+                    select(func.count()).select_from(orders).where(*conditions)
+                )
+                or 0
+            )
+        return total, await self._with_items(rows)
+
+    async def _with_items(self, rows: Sequence[Any]) -> list[Order]:
+        ids = [row.id for row in rows]
+        items: dict[str, list[OrderItem]] = {}
+        if ids:
+            item_rows = await self._session.execute(
+                select(order_items)
+                .where(order_items.c.order_id.in_(ids))
+                .order_by(order_items.c.order_id, order_items.c.item_id)
+            )
+            for item in item_rows:
+                values = dict(item._mapping)
+                order_id = values.pop("order_id")
+                values["state"] = OrderState(values["state"])
+                items.setdefault(order_id, []).append(OrderItem(**values))
+        return [
+            Order(
+                id=row.id,
+                customer_id=row.customer_id,
+                channel=row.channel,
+                client_id=row.client_id,
+                state=OrderState(row.state),
+                sequence=row.sequence,
+                order_date=row.order_date,
+                updated_at=row.updated_at,
+                items=items.get(row.id, []),
+                external_id=row.external_id,
+                completion_date=row.completion_date,
+                failed_step=row.failed_step,
+                failure_reason=row.failure_reason,
+            )
+            for row in rows
+        ]
+
+    # --- idempotency ------------------------------------------------------------------------
+
+    async def claim_key(
+        self, *, client_id: str, key: str, request_hash: str, at: datetime, expires_at: datetime
+    ) -> bool:
+        """Record ``key`` as in flight; False when the client already used it."""
+        inserted = await self._session.execute(
+            pg_insert(idempotency_keys)
+            .values(
+                client_id=client_id,
+                key=key,
+                request_hash=request_hash,
+                state="in_flight",
+                created_at=at,
+                expires_at=expires_at,
+            )
+            .on_conflict_do_nothing()
+            .returning(idempotency_keys.c.key)
+        )
+        return inserted.first() is not None
+
+    async def get_key(self, *, client_id: str, key: str) -> IdempotencyRecord | None:
+        row = (
+            await self._session.execute(
+                select(
+                    idempotency_keys.c.request_hash,
+                    idempotency_keys.c.state,
+                    idempotency_keys.c.response_status,
+                    idempotency_keys.c.response_body,
+                    idempotency_keys.c.created_at,
+                ).where(idempotency_keys.c.client_id == client_id, idempotency_keys.c.key == key)
+            )
+        ).first()
+        return None if row is None else IdempotencyRecord(*row)
+
+    async def take_over_key(
+        self, *, client_id: str, key: str, stale_before: datetime, at: datetime
+    ) -> bool:
+        """Claim an in-flight key whose request died (its process crashed) long ago."""
+        taken = await self._session.execute(
+            update(idempotency_keys)
+            .where(
+                idempotency_keys.c.client_id == client_id,
+                idempotency_keys.c.key == key,
+                idempotency_keys.c.state == "in_flight",
+                idempotency_keys.c.created_at < stale_before,
+            )
+            .values(created_at=at)
+            .returning(idempotency_keys.c.key)
+        )
+        return taken.first() is not None
+
+    async def complete_key(
+        self, *, client_id: str, key: str, status: int, body: Any, order_id: str
+    ) -> None:
+        await self._session.execute(
+            update(idempotency_keys)
+            .where(idempotency_keys.c.client_id == client_id, idempotency_keys.c.key == key)
+            .values(state="done", response_status=status, response_body=body, order_id=order_id)
+        )
+
+    async def release_key(self, *, client_id: str, key: str) -> None:
+        await self._session.execute(
+            delete(idempotency_keys).where(
+                idempotency_keys.c.client_id == client_id, idempotency_keys.c.key == key
+            )
+        )

@@ -1,0 +1,308 @@
+"""HTTP models of the ordering API, shaped as TMF622 names them.
+
+Personal data comes in (``customer``, for RICA) and never goes out: no answer echoes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import phonenumbers
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from mvno.orders.domain.model import (
+    Action,
+    Change,
+    Channel,
+    ItemRequest,
+    Order,
+    PlaceOrder,
+    RicaDetails,
+    SimKind,
+)
+
+PREFIX = "/tmf-api/productOrderingManagement/v4"
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+Text = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=300, pattern=r"^[^\x00]+$"),
+]
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    type_: str | None = Field(default=None, alias="@type")
+    base_type: str | None = Field(default=None, alias="@baseType")
+    schema_location: str | None = Field(default=None, alias="@schemaLocation")
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class Ref(Input):
+    id: Id
+    href: str | None = None
+    name: str | None = None
+    referred_type: str | None = Field(default=None, alias="@referredType")
+
+
+class ChannelRef(Input):
+    id: Channel
+    role: str | None = None
+    name: str | None = None
+
+
+class PartyRef(Input):
+    id: Id
+    role: Literal["Customer"] = "Customer"
+    name: None = None
+    referred_type: str | None = Field(default=None, alias="@referredType")
+
+
+class Customer(Input):
+    """RICA details of the person the new line is registered to (sealed at rest)."""
+
+    id_type: Literal["sa_id", "passport"]
+    id_number: Annotated[
+        str, StringConstraints(min_length=5, max_length=20, pattern=r"^[A-Z0-9]+$")
+    ]
+    full_name: Text
+    address: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=10, max_length=300, pattern=r"^[^\x00]+$"
+        ),
+    ]
+    passport_country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
+    date_of_birth: date | None = None
+
+    def to_domain(self) -> RicaDetails:
+        return RicaDetails(
+            id_type=self.id_type,
+            id_number=self.id_number,
+            full_name=self.full_name,
+            address=self.address,
+            passport_country=self.passport_country,
+            date_of_birth=self.date_of_birth,
+        )
+
+
+class OrderItemCreate(Input):
+    id: Annotated[str, StringConstraints(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9-]+$")]
+    action: Action
+    change: Change | None = None
+    product_offering: Ref | None = None
+    product: Ref | None = None
+    """The existing subscription (TMF637 product) a ``modify`` or ``delete`` is about."""
+    sim_kind: SimKind | None = None
+    port_in_msisdn: str | None = Field(default=None, max_length=20)
+    """A number to bring from another network, in any South African format."""
+
+    @field_validator("port_in_msisdn")
+    @classmethod
+    def _south_african_mobile(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            number = phonenumbers.parse(value, "ZA")
+        except phonenumbers.NumberParseException:
+            raise ValueError("not a phone number") from None
+        if not phonenumbers.is_valid_number(number) or number.country_code != 27:
+            raise ValueError("not a valid South African number")
+        if phonenumbers.number_type(number) != phonenumbers.PhoneNumberType.MOBILE:
+            raise ValueError("not a mobile number")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    @model_validator(mode="after")
+    def _shape_fits_action(self) -> OrderItemCreate:
+        if self.action == "add":
+            if self.change is not None or self.product is not None:
+                raise ValueError("an add item takes neither change nor product")
+            if self.product_offering is None:
+                raise ValueError("an add item names the productOffering to sell")
+        else:
+            if self.product is None:
+                raise ValueError(
+                    f"a {self.action} item names the product (subscription) it changes"
+                )
+            if self.port_in_msisdn is not None:
+                raise ValueError("only an add item ports a number in")
+        if self.action == "modify" and self.change is None:
+            raise ValueError(
+                "a modify item says which change: bundle, airtime, tariff, sim_swap, suspend or resume"
+            )
+        if self.action == "delete" and (
+            self.change is not None or self.product_offering is not None
+        ):
+            raise ValueError("a delete item takes only the product")
+        return self
+
+    def to_domain(self) -> ItemRequest:
+        return ItemRequest(
+            item_id=self.id,
+            action=self.action,
+            offering_id=self.product_offering.id if self.product_offering else None,
+            change=self.change,
+            sim_kind=self.sim_kind,
+            subscription_id=self.product.id if self.product else None,
+            port_in_msisdn=self.port_in_msisdn,
+        )
+
+
+class OrderCreate(Input):
+    external_id: Annotated[str, StringConstraints(max_length=100, pattern=r"^[^\x00]*$")] | None = (
+        None
+    )
+    channel: list[ChannelRef] = Field(min_length=1, max_length=1)
+    related_party: list[PartyRef] = Field(min_length=1, max_length=1)
+    customer: Customer | None = None
+    product_order_item: list[OrderItemCreate] = Field(min_length=1, max_length=10)
+
+    def to_command(self, client_id: str) -> PlaceOrder:
+        return PlaceOrder(
+            customer_id=self.related_party[0].id,
+            channel=self.channel[0].id,
+            client_id=client_id,
+            items=tuple(item.to_domain() for item in self.product_order_item),
+            rica=self.customer.to_domain() if self.customer else None,
+            external_id=self.external_id,
+        )
+
+    def fingerprint(self) -> str:
+        """The same request body, whatever its formatting, gives the same fingerprint."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class MoneyRead(Output):
+    unit: str = "ZAR"
+    value: float
+
+
+class PriceRead(Output):
+    tax_included_amount: MoneyRead
+    duty_free_amount: MoneyRead
+    tax_rate: float
+
+
+class ItemPriceRead(Output):
+    price_type: str
+    recurring_charge_period: str | None = None
+    unit_of_measure: str | None = None
+    product_offering_price: dict[str, Any] | None = None
+    price: PriceRead
+
+
+class RefRead(Output):
+    id: str
+    href: str | None = None
+    name: str | None = None
+    role: str | None = None
+    referred_type: str | None = Field(default=None, alias="@referredType")
+
+
+class OrderItemRead(Output):
+    id: str
+    action: str
+    state: str
+    change: str | None = None
+    sim_kind: str | None = None
+    product_offering: RefRead | None = None
+    product: RefRead | None = None
+    item_price: list[ItemPriceRead] | None = None
+    type_: str = Field(default="ProductOrderItem", alias="@type")
+
+
+class OrderRead(Output):
+    id: str
+    href: str | None = None
+    external_id: str | None = None
+    state: str | None = None
+    order_date: datetime | None = None
+    completion_date: datetime | None = None
+    channel: list[RefRead] | None = None
+    related_party: list[RefRead] | None = None
+    product_order_item: list[OrderItemRead] | None = None
+    failed_step: str | None = None
+    failure_reason: str | None = None
+    type_: str = Field(default="ProductOrder", alias="@type")
+
+    @classmethod
+    def of(cls, order: Order) -> OrderRead:
+        return cls(
+            id=order.id,
+            href=f"{PREFIX}/productOrder/{order.id}",
+            external_id=order.external_id,
+            state=str(order.state),
+            order_date=order.order_date,
+            completion_date=order.completion_date,
+            channel=[RefRead(id=order.channel, role="salesChannel")],
+            related_party=[RefRead(id=order.customer_id, role="Customer")],
+            product_order_item=[
+                OrderItemRead(
+                    id=item.item_id,
+                    action=item.action,
+                    state=str(item.state),
+                    change=item.change,
+                    sim_kind=item.sim_kind,
+                    product_offering=(
+                        RefRead(id=item.offering_id, name=item.offering_name)
+                        if item.offering_id
+                        else None
+                    ),
+                    product=RefRead(id=item.subscription_id) if item.subscription_id else None,
+                    item_price=[_item_price(price) for price in item.prices],
+                )
+                for item in order.items
+            ],
+            failed_step=order.failed_step,
+            failure_reason=order.failure_reason,
+        )
+
+
+def _item_price(price: dict[str, str | None]) -> ItemPriceRead:
+    return ItemPriceRead(
+        price_type=price["price_type"] or "",
+        recurring_charge_period=price.get("recurring_period"),
+        unit_of_measure=price.get("unit_of_measure"),
+        product_offering_price={"id": price["price_id"]},
+        price=PriceRead(
+            tax_included_amount=MoneyRead(value=float(Decimal(price["tax_included_amount"] or 0))),
+            duty_free_amount=MoneyRead(value=float(Decimal(price["duty_free_amount"] or 0))),
+            tax_rate=float(Decimal(price["tax_rate"] or 0)),
+        ),
+    )
+
+
+class CancelCreate(Input):
+    product_order: Ref
+    cancellation_reason: (
+        Annotated[str, StringConstraints(max_length=300, pattern=r"^[^\x00]*$")] | None
+    ) = None
+
+
+class CancelRead(Output):
+    id: str
+    state: str = "done"
+    product_order: RefRead
+    cancellation_reason: str | None = None
+    effective_cancellation_date: AwareDatetime | None = None
+    type_: str = Field(default="CancelProductOrder", alias="@type")
