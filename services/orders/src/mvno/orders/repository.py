@@ -70,7 +70,7 @@ class OrdersRepository:
         return {
             row.offering_id: OfferingCopy(
                 **{
-                    **row._mapping,
+                    **{k: v for k, v in row._mapping.items() if k != "updated_at"},
                     "channels": tuple(row.channels),
                     "sim_kinds": tuple(row.sim_kinds),
                     "prices": tuple(by_offering.get(row.offering_id, [])),

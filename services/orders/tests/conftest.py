@@ -1,0 +1,196 @@
+"""The orders service on a real socket, with its own migrated database holding a catalogue copy.
+
+The copy is built the way production builds it: catalog's launch events, handled by the orders
+consumer's handlers. Each test gets its own copy of that database (``CREATE DATABASE … TEMPLATE``)
+and a KMS key on the local AWS endpoint; orders' events go to an observer queue tests read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from mvno.common.aws import aws_client
+from mvno.common.bus.envelope import decode, new_event
+from mvno.common.bus.provision import provision
+from mvno.common.bus.topology import Queue, Subscription, Topic, Topology
+from mvno.common.crypto import ensure_kms_alias
+from mvno.common.db import asyncpg_dsn, create_engine, unit_of_work_factory
+from mvno.common.events.base import Allowance, Money
+from mvno.common.events.catalog import OfferingLaunched, OfferingPrice
+from mvno.common.service import migrate
+from mvno.devstack.infrastructure import with_database
+from mvno.devstack.pytest_plugin import RunningIssuer
+from mvno.devstack.servers import serve_app
+from mvno.orders.__main__ import MIGRATIONS
+from mvno.orders.app import create_app
+from mvno.orders.consumer import HANDLERS
+from mvno.orders.settings import OrdersSettings
+
+PREFIX = "/tmf-api/productOrderingManagement/v4"
+LAUNCHED = datetime(2026, 1, 1, tzinfo=UTC)
+VALID_SA_ID = "8001015009087"
+
+
+def _price(price_id: str, amount: str, price_type: str = "oneTime", **extra: Any) -> OfferingPrice:
+    incl = Decimal(amount)
+    return OfferingPrice(
+        price_id=price_id,
+        price_type=price_type,  # type: ignore[arg-type]
+        duty_free_amount=Money(amount=(incl / Decimal("1.15")).quantize(Decimal("0.01"))),
+        tax_included_amount=Money(amount=incl),
+        tax_rate=Decimal("15"),
+        valid_from=LAUNCHED,
+        **extra,
+    )
+
+
+CATALOGUE = [
+    OfferingLaunched(
+        offering_id="starter-esim", version="1", name="Prepaid eSIM starter pack",
+        channels=("app", "web"), payment_type="prepaid", product_kind="starter_pack",
+        sim_kinds=("eSIM",), valid_from=LAUNCHED, prices=(_price("p-esim", "0.00"),),
+    ),
+    OfferingLaunched(
+        offering_id="starter-psim", version="1", name="Prepaid SIM starter pack",
+        channels=("app", "web", "branch", "call_centre"), payment_type="prepaid",
+        product_kind="starter_pack", sim_kinds=("pSIM",), valid_from=LAUNCHED,
+        prices=(_price("p-psim", "1.00"),),
+    ),
+    OfferingLaunched(
+        offering_id="data-1gb-30d", version="1", name="1 GB data bundle",
+        channels=("app", "web", "ussd"), payment_type="prepaid", product_kind="data_bundle",
+        allowance=Allowance(data_mb=1024, validity_days=30), valid_from=LAUNCHED,
+        prices=(_price("p-1gb", "85.00"),),
+    ),
+    OfferingLaunched(
+        offering_id="airtime-r50", version="1", name="R50 airtime", channels=("app", "ussd"),
+        payment_type="prepaid", product_kind="airtime", valid_from=LAUNCHED,
+        prices=(_price("p-r50", "50.00"),),
+    ),
+    OfferingLaunched(
+        offering_id="contract-10gb", version="1", name="Smart 10 GB contract",
+        channels=("branch", "call_centre"), payment_type="postpaid", product_kind="contract",
+        allowance=Allowance(data_mb=10240, voice_minutes=300, sms=300, validity_days=30),
+        valid_from=LAUNCHED,
+        prices=(_price("p-10gb", "399.00", "recurring", recurring_period="month"),),
+    ),
+]  # fmt: skip
+
+
+async def deliver(settings: OrdersSettings, data: Any) -> None:
+    """Hand a catalog event to the orders consumer's handler, as the consumer would."""
+    event = decode(new_event(data, source="urn:mvno:catalog").body)
+    engine = create_engine(settings)
+    try:
+        async with unit_of_work_factory(engine, source="urn:mvno:orders")() as uow:
+            await HANDLERS[event.type](uow, event)
+            await uow.commit()
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def orders_template(postgres_server_url: str) -> AsyncIterator[str]:
+    name = f"orders_template_{uuid.uuid4().hex[:8]}"
+    settings = OrdersSettings(
+        environment="test", database_url=with_database(postgres_server_url, name)
+    )
+    await asyncio.to_thread(migrate, settings, MIGRATIONS)
+    for launched in CATALOGUE:
+        await deliver(settings, launched)
+    yield name
+    admin = await asyncpg.connect(asyncpg_dsn(postgres_server_url))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@dataclass
+class OrdersWorld:
+    base_url: str
+    api: httpx.AsyncClient
+    issuer: RunningIssuer
+    settings: OrdersSettings
+    sqs: Any
+    observer_url: str
+
+    def client(
+        self, client_id: str = "bank-app", scopes: tuple[str, ...] = ("orders:write",)
+    ) -> dict[str, str]:
+        token = self.issuer.issuer.issue(
+            client_id, audience=self.issuer.audience, scopes=scopes, client_id=client_id
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    async def events(self, *, within: float = 15, until: int = 1) -> list[dict[str, Any]]:
+        seen: list[dict[str, Any]] = []
+        deadline = time.monotonic() + within
+        while len(seen) < until and time.monotonic() < deadline:
+            answer = await self.sqs.receive_message(
+                QueueUrl=self.observer_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+            )
+            for message in answer.get("Messages", []):
+                seen.append(json.loads(message["Body"]))
+                await self.sqs.delete_message(
+                    QueueUrl=self.observer_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+        return seen
+
+    async def database(self) -> asyncpg.Connection:
+        return await asyncpg.connect(asyncpg_dsn(self.settings.database_url))
+
+
+def observer_topology(prefix: str) -> Topology:
+    return Topology(
+        topics=(Topic("orders", f"{prefix}-orders-events"),),
+        queues=(Queue("observer", f"{prefix}-observer", f"{prefix}-observer-dlq"),),
+        subscriptions=(Subscription("orders", "observer", type_prefixes=("orders.",)),),
+    )
+
+
+@pytest.fixture
+async def orders(
+    postgres_server_url: str,
+    orders_template: str,
+    clean_aws: str,
+    dev_issuer: RunningIssuer,
+    make_database: Any,
+) -> AsyncIterator[OrdersWorld]:
+    database_url = make_database("orders")
+    admin = await asyncpg.connect(asyncpg_dsn(postgres_server_url))
+    try:
+        name = make_url(database_url).database
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{orders_template}"')
+    finally:
+        await admin.close()
+    settings = OrdersSettings(
+        environment="test",
+        database_url=database_url,
+        aws_endpoint_url=clean_aws,
+        **dev_issuer.settings,
+    )
+    provisioned = await provision(settings, observer_topology(settings.bus_prefix))
+    async with aws_client(settings, "kms") as kms:
+        await ensure_kms_alias(kms, settings.personal_data_kms_key, "test")
+    async with (
+        serve_app(create_app(settings)) as base_url,
+        httpx.AsyncClient(base_url=base_url + PREFIX, timeout=30) as api,
+        aws_client(settings, "sqs") as sqs,
+    ):
+        yield OrdersWorld(
+            base_url, api, dev_issuer, settings, sqs, provisioned.queue_urls["observer"]
+        )

@@ -1,0 +1,276 @@
+"""Channels place, read and cancel orders: Idempotency-Key, catalogue checks, RICA details sealed."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import json
+import uuid
+
+from mvno.common.aws import aws_client
+from mvno.common.crypto import FieldCipher, Sealed
+
+VALID_SA_ID = "8001015009087"
+RICA = {
+    "idType": "sa_id",
+    "idNumber": VALID_SA_ID,
+    "fullName": "Nomvula Dlamini",
+    "address": "14 Jan Smuts Avenue, Johannesburg, 2196",
+}
+NEW_ESIM = {
+    "channel": [{"id": "app", "role": "salesChannel"}],
+    "relatedParty": [{"id": "cust-1001", "role": "Customer"}],
+    "customer": RICA,
+    "productOrderItem": [
+        {"id": "1", "action": "add", "productOffering": {"id": "starter-esim"}, "simKind": "eSIM"}
+    ],
+}
+
+
+def key() -> dict[str, str]:
+    return {"Idempotency-Key": str(uuid.uuid4())}
+
+
+async def place(orders, body=NEW_ESIM, *, headers=None, client="bank-app"):
+    return await orders.api.post(
+        "/productOrder", json=body, headers={**orders.client(client), **(headers or key())}
+    )
+
+
+async def test_an_order_is_acknowledged_with_its_price_snapshot_and_announced(orders):
+    response = await place(orders)
+    assert response.status_code == 201, response.text
+    order = response.json()
+    assert order["state"] == "acknowledged"
+    assert response.headers["Location"] == order["href"]
+    [item] = order["productOrderItem"]
+    assert item["productOffering"] == {"id": "starter-esim", "name": "Prepaid eSIM starter pack"}
+    assert item["itemPrice"][0]["productOfferingPrice"] == {"id": "p-esim"}
+    assert "customer" not in order
+    fetched = await orders.api.get(f"/productOrder/{order['id']}", headers=orders.client())
+    assert fetched.json() == order
+    events = await orders.events()
+    [announced] = [e for e in events if e["subject"] == order["id"]]
+    assert announced["type"] == "orders.order.state_changed.v1"
+    assert announced["data"]["state"] == "acknowledged"
+    assert announced["data"]["sequence"] == 1
+
+
+async def test_idempotency_key_is_required_and_replays_the_first_answer(orders):
+    missing = await orders.api.post("/productOrder", json=NEW_ESIM, headers=orders.client())
+    assert missing.status_code == 400
+    assert missing.json()["type"] == "urn:mvno:problem:idempotency-key-missing"
+
+    same = key()
+    first = await place(orders, headers=same)
+    again = await place(orders, headers=same)
+    assert again.status_code == first.status_code == 201
+    assert again.json() == first.json()
+
+    other_body = copy.deepcopy(NEW_ESIM)
+    other_body["relatedParty"][0]["id"] = "cust-2002"
+    reused = await place(orders, other_body, headers=same)
+    assert reused.status_code == 422
+    assert reused.json()["type"] == "urn:mvno:problem:idempotency-key-reused"
+
+    # Keys belong to the client: another client's same key is a new order.
+    elsewhere = await place(orders, headers=same, client="branch-app")
+    assert elsewhere.status_code == 201
+    assert elsewhere.json()["id"] != first.json()["id"]
+
+
+async def test_fifty_concurrent_requests_with_one_key_place_one_order(orders):
+    same = key()
+    answers = await asyncio.gather(*(place(orders, headers=same) for _ in range(50)))
+    statuses = sorted({answer.status_code for answer in answers})
+    assert set(statuses) <= {201, 409}
+    ids = {answer.json()["id"] for answer in answers if answer.status_code == 201}
+    assert len(ids) == 1
+    for answer in answers:
+        if answer.status_code == 409:
+            assert answer.headers["Retry-After"]
+    connection = await orders.database()
+    try:
+        assert await connection.fetchval("SELECT count(*) FROM orders") == 1
+    finally:
+        await connection.close()
+    # Once the first has finished, a retry gets its answer.
+    assert (await place(orders, headers=same)).json()["id"] in ids
+
+
+async def test_a_refused_order_lists_every_problem_and_frees_its_key(orders):
+    body = copy.deepcopy(NEW_ESIM)
+    body["channel"] = [{"id": "ussd"}]  # the eSIM is sold in the app and on the web only
+    body["customer"]["idNumber"] = "8001015009088"  # wrong check digit
+    body["productOrderItem"].append(
+        {"id": "2", "action": "add", "productOffering": {"id": "data-1gb-30d"}, "simKind": "pSIM"}
+    )
+    same = key()
+    response = await place(orders, body, headers=same)
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["type"] == "urn:mvno:problem:order-rejected"
+    pointers = {error["pointer"] for error in problem["errors"]}
+    assert "#/body/productOrderItem/0/productOffering/id" in pointers
+    assert "#/body/productOrderItem/1/productOffering/id" in pointers
+    assert "#/body/customer/idNumber" in pointers
+    assert "8001015009088" not in response.text
+    connection = await orders.database()
+    try:
+        assert await connection.fetchval("SELECT count(*) FROM orders") == 0
+        assert await connection.fetchval("SELECT count(*) FROM idempotency_keys") == 0
+    finally:
+        await connection.close()
+    corrected = await place(orders, headers=same)
+    assert corrected.status_code == 201
+
+
+async def test_bad_input_is_a_422_problem(orders):
+    cases = []
+    no_customer = copy.deepcopy(NEW_ESIM)
+    del no_customer["customer"]
+    cases.append(no_customer)
+    landline = copy.deepcopy(NEW_ESIM)
+    landline["productOrderItem"][0]["portInMsisdn"] = "021 480 1111"
+    cases.append(landline)
+    modify_without_product = copy.deepcopy(NEW_ESIM)
+    modify_without_product["productOrderItem"] = [
+        {
+            "id": "1",
+            "action": "modify",
+            "change": "bundle",
+            "productOffering": {"id": "data-1gb-30d"},
+        }
+    ]
+    cases.append(modify_without_product)
+    unknown_line = copy.deepcopy(NEW_ESIM)
+    unknown_line["productOrderItem"] = [
+        {
+            "id": "1",
+            "action": "modify",
+            "change": "bundle",
+            "productOffering": {"id": "data-1gb-30d"},
+            "product": {"id": "nope"},
+        }
+    ]
+    cases.append(unknown_line)
+    extra_member = dict(NEW_ESIM, colour="blue")
+    cases.append(extra_member)
+    for body in cases:
+        response = await place(orders, body)
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert VALID_SA_ID not in response.text
+
+
+async def test_a_ported_number_is_normalised_to_e164(orders):
+    body = copy.deepcopy(NEW_ESIM)
+    body["productOrderItem"][0]["portInMsisdn"] = "082 123 4567"
+    assert (await place(orders, body)).status_code == 201
+    connection = await orders.database()
+    try:
+        assert await connection.fetchval("SELECT port_in_msisdn FROM order_items") == "+27821234567"
+    finally:
+        await connection.close()
+
+
+async def test_personal_data_is_sealed_in_the_database_and_absent_from_events(orders, capsys):
+    order = (await place(orders)).json()
+    events = await orders.events()
+    connection = await orders.database()
+    try:
+        row = await connection.fetchrow("SELECT * FROM orders WHERE id = $1", order["id"])
+        dump = await connection.fetchval(
+            "SELECT string_agg(t::text, ' ') FROM (SELECT * FROM orders) t"
+        )
+        items = await connection.fetchval(
+            "SELECT string_agg(t::text, ' ') FROM (SELECT * FROM order_items) t"
+        )
+    finally:
+        await connection.close()
+    assert row["personal_data_key"]
+    captured = capsys.readouterr()
+    for secret in (VALID_SA_ID, "Nomvula", "Dlamini", "Jan Smuts"):
+        assert secret not in dump
+        assert secret not in items
+        assert secret not in str(events)
+        assert secret not in captured.out + captured.err
+
+    # Sealed, not lost: the KMS key opens it again, bound to this order.
+    stored = row["personal_data"]
+    stored = json.loads(stored) if isinstance(stored, str) else stored
+    async with aws_client(orders.settings, "kms") as kms:
+        opened = await FieldCipher(kms, orders.settings.personal_data_kms_key).open(
+            f"orders:{order['id']}",
+            Sealed(row["personal_data_key"], {k: base64.b64decode(v) for k, v in stored.items()}),
+        )
+    assert opened["id_number"] == VALID_SA_ID
+    assert opened["full_name"] == "Nomvula Dlamini"
+    assert set(stored) == {"id_type", "id_number", "full_name", "address"}
+
+
+async def test_callers_need_a_token_and_read_only_their_orders(orders):
+    assert (await orders.api.post("/productOrder", json=NEW_ESIM, headers=key())).status_code == 401
+    reader_only = await orders.api.post(
+        "/productOrder", json=NEW_ESIM, headers={**orders.client(scopes=("orders:read",)), **key()}
+    )
+    assert reader_only.status_code == 403
+    mine = (await place(orders)).json()
+    other_client = await orders.api.get(
+        f"/productOrder/{mine['id']}", headers=orders.client("ussd-gateway")
+    )
+    assert other_client.status_code == 404
+    staff = await orders.api.get(
+        f"/productOrder/{mine['id']}", headers=orders.client("portal-api", scopes=("orders:read",))
+    )
+    assert staff.status_code == 200
+    no_scope = await orders.api.get(
+        f"/productOrder/{mine['id']}", headers=orders.client(scopes=("portal",))
+    )
+    assert no_scope.status_code == 403
+
+
+async def test_orders_are_listed_with_filters_pages_and_fields(orders):
+    for customer in ("cust-1", "cust-1", "cust-2"):
+        body = copy.deepcopy(NEW_ESIM)
+        body["relatedParty"][0]["id"] = customer
+        assert (await place(orders, body)).status_code == 201
+    page = await orders.api.get(
+        "/productOrder", params={"relatedParty.id": "cust-1", "limit": 1}, headers=orders.client()
+    )
+    assert page.headers["X-Total-Count"] == "2"
+    assert page.headers["X-Result-Count"] == "1"
+    everything = await orders.api.get(
+        "/productOrder", params={"state": "acknowledged"}, headers=orders.client()
+    )
+    assert len(everything.json()) == 3
+    slim = await orders.api.get(
+        "/productOrder", params={"fields": "state"}, headers=orders.client()
+    )
+    assert all(set(o) == {"id", "href", "@type", "state"} for o in slim.json())
+    assert (
+        await orders.api.get("/productOrder", params={"fields": "secret"}, headers=orders.client())
+    ).status_code == 400
+    nothing = await orders.api.get(
+        "/productOrder", params={"orderDate.lt": "2020-01-01T00:00:00Z"}, headers=orders.client()
+    )
+    assert nothing.json() == []
+    assert nothing.headers["X-Total-Count"] == "0"
+
+
+async def test_an_acknowledged_order_can_be_cancelled_once(orders):
+    order = (await place(orders)).json()
+    cancel = {"productOrder": {"id": order["id"]}, "cancellationReason": "changed my mind"}
+    first = await orders.api.post("/cancelProductOrder", json=cancel, headers=orders.client())
+    assert first.status_code == 201
+    assert first.json()["productOrder"]["id"] == order["id"]
+    assert (await orders.api.get(f"/productOrder/{order['id']}", headers=orders.client())).json()[
+        "state"
+    ] == "cancelled"
+    again = await orders.api.post("/cancelProductOrder", json=cancel, headers=orders.client())
+    assert again.status_code == 409
+    stranger = await orders.api.post(
+        "/cancelProductOrder", json=cancel, headers=orders.client("ussd-gateway")
+    )
+    assert stranger.status_code == 404
