@@ -25,6 +25,12 @@ def small_settings(**overrides: Any) -> SimulatorSettings:
 
 
 @pytest.fixture
+def make_settings() -> Callable[..., SimulatorSettings]:
+    """Settings for an app a test builds itself (``small_settings`` with overrides)."""
+    return small_settings
+
+
+@pytest.fixture
 def settings() -> SimulatorSettings:
     return small_settings()
 
