@@ -31,9 +31,19 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 Model = TypeVar("Model", bound=BaseModel)
 
 
-def get_simulator(request: Request) -> Simulator:
+# Dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` one in a worker thread,
+# and that hop alone cost more than the rest of a simulator call (measured in bench/simulators.py).
+# They read the simulator from the request rather than through another dependency: each level
+# of dependencies FastAPI resolves costs CPU on every call.
+
+
+def simulator_of(request: Request) -> Simulator:
     simulator: Simulator = request.app.state.simulator
     return simulator
+
+
+async def get_simulator(request: Request) -> Simulator:
+    return simulator_of(request)
 
 
 SimulatorDep = Annotated[Simulator, Depends(get_simulator)]
@@ -75,10 +85,10 @@ async def _disconnected(request: Request) -> None:
         pass
 
 
-async def inject_faults(request: Request, simulator: SimulatorDep) -> None:
+async def inject_faults(request: Request) -> None:
     """Every partner route's first dependency: latency, errors, timeouts and outages."""
     partner, operation = _operation(request)
-    verdict = simulator.faults.verdict(partner, operation)
+    verdict = simulator_of(request).faults.verdict(partner, operation)
     if verdict is None:
         return
     if verdict.outcome is Outcome.OUTAGE:
@@ -165,9 +175,8 @@ class Idempotent:
         )
 
 
-def idempotent(
+async def idempotent(
     request: Request,
-    simulator: SimulatorDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -178,7 +187,7 @@ def idempotent(
         ),
     ] = None,
 ) -> Idempotent:
-    return Idempotent(request, simulator, idempotency_key)
+    return Idempotent(request, simulator_of(request), idempotency_key)
 
 
 IdempotentDep = Annotated[Idempotent, Depends(idempotent)]

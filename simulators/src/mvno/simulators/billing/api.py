@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from mvno.simulators.billing.platform import AccountStatus, BillingPlatform
 from mvno.simulators.billing.schemas import (
@@ -17,7 +17,7 @@ from mvno.simulators.billing.schemas import (
     SubscriptionRead,
     TariffChange,
 )
-from mvno.simulators.dependencies import IdempotentDep, SimulatorDep, inject_faults
+from mvno.simulators.dependencies import IdempotentDep, inject_faults, simulator_of
 from mvno.simulators.schemas import Health
 
 router = APIRouter(
@@ -25,8 +25,8 @@ router = APIRouter(
 )
 
 
-def get_billing(simulator: SimulatorDep) -> BillingPlatform:
-    return simulator.state.billing
+async def get_billing(request: Request) -> BillingPlatform:
+    return simulator_of(request).state.billing
 
 
 BillingDep = Annotated[BillingPlatform, Depends(get_billing)]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query, Request
 
-from mvno.simulators.dependencies import IdempotentDep, SimulatorDep, inject_faults
+from mvno.simulators.dependencies import IdempotentDep, SimulatorDep, inject_faults, simulator_of
 from mvno.simulators.mno import rica
 from mvno.simulators.mno.numbers import NumberStatus
 from mvno.simulators.mno.operator import NetworkOperator
@@ -35,8 +35,8 @@ router = APIRouter(
 )
 
 
-def get_operator(simulator: SimulatorDep) -> NetworkOperator:
-    return simulator.state.operator
+async def get_operator(request: Request) -> NetworkOperator:
+    return simulator_of(request).state.operator
 
 
 OperatorDep = Annotated[NetworkOperator, Depends(get_operator)]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Request
 
-from mvno.simulators.dependencies import IdempotentDep, SimulatorDep, inject_faults
+from mvno.simulators.dependencies import IdempotentDep, inject_faults, simulator_of
 from mvno.simulators.payments.bank import Bank
 from mvno.simulators.payments.schemas import (
     CaptureCreate,
@@ -25,8 +25,8 @@ DECLINES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def get_bank(simulator: SimulatorDep) -> Bank:
-    return simulator.state.bank
+async def get_bank(request: Request) -> Bank:
+    return simulator_of(request).state.bank
 
 
 BankDep = Annotated[Bank, Depends(get_bank)]
