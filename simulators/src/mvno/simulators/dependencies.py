@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Callable, Iterable
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.routing import BaseRoute
@@ -124,7 +125,7 @@ class Idempotent:
         action: Callable[[], Model],
         *,
         status_code: int | Callable[[Model], int] = 201,
-    ) -> JSONResponse:
+    ) -> Response:
         partner, operation = _operation(self.request)
         state = self.simulator.state
         now = state.clock.now()
@@ -132,42 +133,34 @@ class Idempotent:
         scope = (partner, operation, self.key) if self.key else None
         request_print = ""
         if scope is not None:
-            request_print = fingerprint(
-                path, body.model_dump(mode="json", by_alias=True) if body else None
-            )
+            request_print = fingerprint(path, body.model_dump_json().encode() if body else b"")
             stored = state.idempotency.get(scope, now)
             if stored is not None:
                 return self._replay(stored, request_print)
         try:
             result = action()
         except PartnerError as error:
-            answer = StoredAnswer(
-                request_print, error.status, partner_problem(error, path), PROBLEM_CONTENT_TYPE, now
-            )
+            problem = json.dumps(partner_problem(error, path)).encode()
+            answer = StoredAnswer(request_print, error.status, problem, PROBLEM_CONTENT_TYPE, now)
         else:
             status = status_code if isinstance(status_code, int) else status_code(result)
-            answer = StoredAnswer(
-                request_print,
-                status,
-                result.model_dump(mode="json", by_alias=True),
-                "application/json",
-                now,
-            )
+            content = result.model_dump_json(by_alias=True).encode()
+            answer = StoredAnswer(request_print, status, content, "application/json", now)
         if scope is not None:
             state.idempotency.put(scope, answer)
         lost = self.simulator.faults.lost_response_hold(partner, operation)
         if lost is not None:
             await hold(self.request, lost)
-        return JSONResponse(answer.body, status_code=answer.status, media_type=answer.media_type)
+        return Response(answer.body, status_code=answer.status, media_type=answer.media_type)
 
-    def _replay(self, stored: StoredAnswer, request_print: str) -> JSONResponse:
+    def _replay(self, stored: StoredAnswer, request_print: str) -> Response:
         if stored.fingerprint != request_print:
             raise Problem(
                 422,
                 "idempotency-key-reused",
                 "This Idempotency-Key was used for a different request",
             )
-        return JSONResponse(
+        return Response(
             stored.body,
             status_code=stored.status,
             media_type=stored.media_type,

@@ -8,11 +8,9 @@ the partners the simulators stand in for), measured on the simulators' clock.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 Scope = tuple[str, str, str]  # partner, operation, key
 
@@ -21,15 +19,15 @@ Scope = tuple[str, str, str]  # partner, operation, key
 class StoredAnswer:
     fingerprint: str
     status: int
-    body: dict[str, Any]
+    body: bytes  # the JSON answer as sent, so a replay is byte for byte the first answer
     media_type: str
     stored_at: datetime
 
 
-def fingerprint(path: str, body: Any) -> str:
-    """The request an answer belongs to: its path (which names the resource) and its body."""
-    canonical = json.dumps([path, body], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def fingerprint(path: str, body: bytes) -> str:
+    """The request an answer belongs to: its path (which names the resource) and its body, as
+    the parsed request model serialises it (so key order and spacing do not matter)."""
+    return hashlib.sha256(path.encode() + b"\n" + body).hexdigest()
 
 
 class IdempotencyStore:
