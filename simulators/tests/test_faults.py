@@ -196,3 +196,22 @@ async def test_lost_answer_then_retry_gets_the_original_result(served: tuple[Fas
         assert retry.headers["idempotent-replayed"] == "true"
         account = (await client.get("/admin/payments/accounts/1234567890")).json()
         assert account["heldCents"] == 5_000  # still held once
+
+
+async def test_an_outage_covers_every_operation_of_every_partner(
+    app: FastAPI, client: httpx.AsyncClient
+):
+    for partner in ("mno", "payments", "billing"):
+        await put_fault(client, partner, outage=True)
+    operations = [
+        (method.upper(), path.replace("{", "").replace("}", ""))
+        for path, methods in app.openapi()["paths"].items()
+        if path.split("/")[1] in {"mno", "payments", "billing"}
+        for method in methods
+    ]
+    assert len(operations) == sum(
+        len(names) for names in (await client.get("/admin/faults")).json()["operations"].values()
+    )
+    for method, path in operations:
+        response = await client.request(method, path)
+        assert response.status_code == 503, (method, path)
