@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 
-from mvno.simulators.dependencies import IdempotentDep, SimulatorDep, inject_faults, simulator_of
+from mvno.simulators.dependencies import IdempotentDep, inject_faults, simulator_of
 from mvno.simulators.mno import rica
 from mvno.simulators.mno.numbers import NumberStatus
 from mvno.simulators.mno.operator import NetworkOperator
@@ -35,11 +35,12 @@ router = APIRouter(
 )
 
 
-async def get_operator(request: Request) -> NetworkOperator:
+def operator_of(request: Request) -> NetworkOperator:
+    """Routes read the state through the request, not a dependency: each dependency FastAPI
+    resolves costs CPU on every call (see bench/simulators.py)."""
     return simulator_of(request).state.operator
 
 
-OperatorDep = Annotated[NetworkOperator, Depends(get_operator)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
@@ -50,8 +51,9 @@ async def check_health() -> Health:
 
 @router.get("/msisdns", summary="Numbers in the pool")
 async def list_numbers(
-    operator: OperatorDep, status: NumberStatus | None = None, limit: Limit = 50
+    request: Request, status: NumberStatus | None = None, limit: Limit = 50
 ) -> NumberPage:
+    operator = operator_of(request)
     operator.numbers.expire(operator.clock.now())
     return NumberPage(
         items=[NumberRead(msisdn=m, status=s) for m, s in operator.numbers.numbers(status, limit)]
@@ -65,21 +67,22 @@ async def list_numbers(
     summary="Reserve a number (a chosen one or any free one) for a while",
 )
 async def reserve_number(
-    operator: OperatorDep,
-    simulator: SimulatorDep,
+    request: Request,
     idempotent: IdempotentDep,
     body: Annotated[ReservationCreate | None, Body()] = None,
 ) -> object:
-    request = body or ReservationCreate()
-    hold = request.hold_seconds or simulator.settings.reservation_hold_seconds
+    operator = operator_of(request)
+    wanted = body or ReservationCreate()
+    hold = wanted.hold_seconds or idempotent.simulator.settings.reservation_hold_seconds
     return await idempotent.run(
         body,
-        lambda: ReservationRead.model_validate(operator.reserve_number(request.msisdn, hold)),
+        lambda: ReservationRead.model_validate(operator.reserve_number(wanted.msisdn, hold)),
     )
 
 
 @router.get("/msisdn-reservations/{reservation_id}", summary="A reservation")
-async def get_reservation(reservation_id: str, operator: OperatorDep) -> ReservationRead:
+async def get_reservation(reservation_id: str, request: Request) -> ReservationRead:
+    operator = operator_of(request)
     return ReservationRead.model_validate(operator.reservation(reservation_id))
 
 
@@ -89,8 +92,9 @@ async def get_reservation(reservation_id: str, operator: OperatorDep) -> Reserva
     summary="Give a reserved number back to the pool",
 )
 async def release_reservation(
-    reservation_id: str, operator: OperatorDep, idempotent: IdempotentDep
+    reservation_id: str, request: Request, idempotent: IdempotentDep
 ) -> object:
+    operator = operator_of(request)
     return await idempotent.run(
         None,
         lambda: ReservationRead.model_validate(operator.release_reservation(reservation_id)),
@@ -100,17 +104,19 @@ async def release_reservation(
 
 @router.get("/sims", summary="SIM inventory: physical SIMs in stock and eSIM profiles")
 async def list_sims(
-    operator: OperatorDep,
+    request: Request,
     kind: SimKind | None = None,
     status: SimStatus | None = None,
     limit: Limit = 50,
 ) -> SimPage:
+    operator = operator_of(request)
     sims = operator.sims.find(kind=kind, status=status, limit=limit)
     return SimPage(items=[SimRead.model_validate(sim) for sim in sims])
 
 
 @router.get("/sims/{iccid}", summary="A SIM by ICCID")
-async def get_sim(iccid: str, operator: OperatorDep) -> SimRead:
+async def get_sim(iccid: str, request: Request) -> SimRead:
+    operator = operator_of(request)
     return SimRead.model_validate(operator.sims.sim(iccid))
 
 
@@ -120,7 +126,8 @@ async def get_sim(iccid: str, operator: OperatorDep) -> SimRead:
     response_model=SimRead,
     summary="Prepare an eSIM profile; its activation code goes to the customer's device",
 )
-async def allocate_esim(operator: OperatorDep, idempotent: IdempotentDep) -> object:
+async def allocate_esim(request: Request, idempotent: IdempotentDep) -> object:
+    operator = operator_of(request)
     return await idempotent.run(None, lambda: SimRead.model_validate(operator.allocate_esim()))
 
 
@@ -131,8 +138,9 @@ async def allocate_esim(operator: OperatorDep, idempotent: IdempotentDep) -> obj
     summary="Register the user of a number under RICA; refused with a reason when incomplete",
 )
 async def register_rica(
-    body: RicaRegistrationCreate, operator: OperatorDep, idempotent: IdempotentDep
+    body: RicaRegistrationCreate, request: Request, idempotent: IdempotentDep
 ) -> object:
+    operator = operator_of(request)
     address = body.residential_address
     return await idempotent.run(
         body,
@@ -156,9 +164,8 @@ async def register_rica(
 
 
 @router.get("/rica-registrations/{registration_id}", summary="A RICA registration")
-async def get_rica_registration(
-    registration_id: str, operator: OperatorDep
-) -> RicaRegistrationRead:
+async def get_rica_registration(registration_id: str, request: Request) -> RicaRegistrationRead:
+    operator = operator_of(request)
     return RicaRegistrationRead.of(operator.registration(registration_id))
 
 
@@ -174,11 +181,10 @@ def _activation_status(subscription: SubscriptionRead) -> int:
     summary="Activate a subscription: a reserved, RICA-registered number on a SIM, with a tariff",
 )
 async def activate_subscription(
-    body: SubscriptionCreate,
-    operator: OperatorDep,
-    simulator: SimulatorDep,
-    idempotent: IdempotentDep,
+    body: SubscriptionCreate, request: Request, idempotent: IdempotentDep
 ) -> object:
+    operator = operator_of(request)
+
     def activate() -> SubscriptionRead:
         subscription = operator.activate(
             msisdn=body.msisdn,
@@ -187,14 +193,15 @@ async def activate_subscription(
             callback_url=str(body.callback_url) if body.callback_url else None,
         )
         if subscription.status is SubscriptionStatus.PENDING:
-            simulator.schedule_activation(subscription.id)
+            idempotent.simulator.schedule_activation(subscription.id)
         return SubscriptionRead.model_validate(subscription)
 
     return await idempotent.run(body, activate, status_code=_activation_status)
 
 
 @router.get("/subscriptions/{subscription_id}", summary="A subscription")
-async def get_subscription(subscription_id: str, operator: OperatorDep) -> SubscriptionRead:
+async def get_subscription(subscription_id: str, request: Request) -> SubscriptionRead:
+    operator = operator_of(request)
     return SubscriptionRead.model_validate(operator.subscription(subscription_id))
 
 
@@ -205,10 +212,11 @@ async def get_subscription(subscription_id: str, operator: OperatorDep) -> Subsc
 )
 async def suspend_subscription(
     subscription_id: str,
-    operator: OperatorDep,
+    request: Request,
     idempotent: IdempotentDep,
     body: Annotated[SuspensionCreate | None, Body()] = None,
 ) -> object:
+    operator = operator_of(request)
     reason = body.reason if body else None
     return await idempotent.run(
         body,
@@ -223,8 +231,9 @@ async def suspend_subscription(
     summary="Lift a suspension",
 )
 async def resume_subscription(
-    subscription_id: str, operator: OperatorDep, idempotent: IdempotentDep
+    subscription_id: str, request: Request, idempotent: IdempotentDep
 ) -> object:
+    operator = operator_of(request)
     return await idempotent.run(
         None,
         lambda: SubscriptionRead.model_validate(operator.resume(subscription_id)),
@@ -238,8 +247,9 @@ async def resume_subscription(
     summary="End a subscription; its number goes back to the pool and its SIM is retired",
 )
 async def terminate_subscription(
-    subscription_id: str, operator: OperatorDep, idempotent: IdempotentDep
+    subscription_id: str, request: Request, idempotent: IdempotentDep
 ) -> object:
+    operator = operator_of(request)
     return await idempotent.run(
         None,
         lambda: SubscriptionRead.model_validate(operator.terminate(subscription_id)),
@@ -253,8 +263,9 @@ async def terminate_subscription(
     summary="Move a subscription to another SIM; the old one is retired",
 )
 async def swap_sim(
-    subscription_id: str, body: SimSwapCreate, operator: OperatorDep, idempotent: IdempotentDep
+    subscription_id: str, body: SimSwapCreate, request: Request, idempotent: IdempotentDep
 ) -> object:
+    operator = operator_of(request)
     return await idempotent.run(
         body,
         lambda: SubscriptionRead.model_validate(operator.swap_sim(subscription_id, body.iccid)),
@@ -267,13 +278,14 @@ async def swap_sim(
     summary="Usage export: data, voice and SMS records after a cursor, oldest first",
 )
 async def export_usage(
-    operator: OperatorDep,
+    request: Request,
     cursor: Annotated[
         str | None, Query(pattern=r"^[0-9]{1,12}$", description="nextCursor of the last page")
     ] = None,
     subscription_id: Annotated[str | None, Query(alias="subscriptionId", max_length=64)] = None,
     limit: Limit = 100,
 ) -> UsagePage:
+    operator = operator_of(request)
     after = int(cursor or 0)
     records = operator.usage_records(after=after, limit=limit, subscription_id=subscription_id)
     return UsagePage(
