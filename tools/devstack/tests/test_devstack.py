@@ -50,6 +50,17 @@ def test_stand_ins_get_no_database(platform):
     assert "MVNO_DATABASE_URL" not in platform.environment_for(BY_NAME["simulators"])
 
 
+def test_simulators_keep_their_state_in_the_data_folder_and_take_the_shells_settings(
+    platform, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("MVNO_SIM_SEED", "7")
+    env = platform.environment_for(BY_NAME["simulators"])
+    assert env["MVNO_SIM_STATE_FILE"] == str(tmp_path / "simulators-state.pickle")
+    assert env["MVNO_SIM_SEED"] == "7"
+    assert env["MVNO_SIM_ENVIRONMENT"] == "development"
+    assert "MVNO_SIM_SEED" not in platform.environment_for(BY_NAME["orders"])
+
+
 def test_subset_runs_the_stand_ins_and_the_chosen_services(platform):
     assert [c.name for c in platform.components()] == ["dev-issuer", "simulators", "orders"]
 

@@ -1,15 +1,10 @@
-"""HTTP routes of the simulators. One router per partner joins here as each partner is built."""
+"""The simulators' routers, listed in one place: one per partner, and the admin endpoints."""
 
 from fastapi import APIRouter
 
-router = APIRouter(tags=["simulators"])
+from mvno.simulators.admin.api import router as admin
+from mvno.simulators.billing.api import router as billing
+from mvno.simulators.mno.api import router as mno
+from mvno.simulators.payments.api import router as payments
 
-
-@router.get("/health/live", summary="The simulators are up")
-async def live() -> dict[str, str]:
-    return {"status": "live"}
-
-
-@router.get("/health/ready", summary="The simulators answer")
-async def ready() -> dict[str, str]:
-    return {"status": "ready"}
+ROUTERS: tuple[APIRouter, ...] = (mno, payments, billing, admin)

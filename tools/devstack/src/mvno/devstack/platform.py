@@ -72,6 +72,19 @@ class Platform:
             env[f"MVNO_{other.name.upper().replace('-', '_')}_URL"] = config.url(other)
         if component.database:
             env["MVNO_DATABASE_URL"] = with_database(config.database_server_url, component.database)
+        if component is SIMULATORS:
+            env.update(self._simulator_environment())
+        return env
+
+    def _simulator_environment(self) -> dict[str, str]:
+        """The simulators keep their state in the data folder, so that after a restart they still
+        know the numbers, SIMs and accounts the services' databases refer to; the shell's own
+        ``MVNO_SIM_*`` settings (seed, faults, activation delay, ...) reach them unchanged."""
+        env = {
+            "MVNO_SIM_ENVIRONMENT": self.config.environment,
+            "MVNO_SIM_STATE_FILE": str(self.config.data_dir / "simulators-state.pickle"),
+        }
+        env.update({k: v for k, v in os.environ.items() if k.startswith("MVNO_SIM_")})
         return env
 
     def _command(self, component: Component, *arguments: str) -> list[str]:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -92,3 +93,12 @@ async def check_service_boots(
         assert await connection.fetchval("SELECT version_num FROM alembic_version") == newest
     finally:
         await connection.close()
+
+
+def assert_problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
+    """Assert a problem+json answer with this status and stable type; return its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["type"] == f"urn:mvno:problem:{slug}", body
+    return body
