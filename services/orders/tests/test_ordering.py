@@ -16,12 +16,13 @@ RICA = {
     "idType": "sa_id",
     "idNumber": VALID_SA_ID,
     "fullName": "Nomvula Dlamini",
-    "address": "14 Jan Smuts Avenue, Johannesburg, 2196",
+    "address": {"line1": "14 Jan Smuts Avenue", "city": "Johannesburg", "postalCode": "2196"},
 }
 NEW_ESIM = {
     "channel": [{"id": "app", "role": "salesChannel"}],
     "relatedParty": [{"id": "cust-1001", "role": "Customer"}],
     "customer": RICA,
+    "payment": [{"id": "1002003004", "@referredType": "BankAccount"}],
     "productOrderItem": [
         {"id": "1", "action": "add", "productOffering": {"id": "starter-esim"}, "simKind": "eSIM"}
     ],
@@ -191,7 +192,7 @@ async def test_personal_data_is_sealed_in_the_database_and_absent_from_events(or
         await connection.close()
     assert row["personal_data_key"]
     captured = capsys.readouterr()
-    for secret in (VALID_SA_ID, "Nomvula", "Dlamini", "Jan Smuts"):
+    for secret in (VALID_SA_ID, "Nomvula", "Dlamini", "Jan Smuts", "1002003004"):
         assert secret not in dump
         assert secret not in items
         assert secret not in str(events)
@@ -207,7 +208,8 @@ async def test_personal_data_is_sealed_in_the_database_and_absent_from_events(or
         )
     assert opened["id_number"] == VALID_SA_ID
     assert opened["full_name"] == "Nomvula Dlamini"
-    assert set(stored) == {"id_type", "id_number", "full_name", "address"}
+    assert set(stored) == {"id_type", "id_number", "full_name", "address", "payment_account"}
+    assert opened["payment_account"] == "1002003004"
 
 
 async def test_callers_need_a_token_and_read_only_their_orders(orders):

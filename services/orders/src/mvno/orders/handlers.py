@@ -92,13 +92,14 @@ async def place_order(
             order = model.place_order(
                 str(uuid.uuid4()), command, offerings=offerings, subscriptions=lines, at=at
             )
+            personal = order.rica.personal_fields() if order.rica else {}
+            if order.payment_account:
+                personal["payment_account"] = order.payment_account
             sealed = None
-            if order.rica is not None:
+            if personal:
                 if context.cipher is None:
                     raise RuntimeError("personal data cannot be sealed: no KMS key configured")
-                sealed = await context.cipher.seal(
-                    f"orders:{order.id}", order.rica.personal_fields()
-                )
+                sealed = await context.cipher.seal(f"orders:{order.id}", personal)
             await repository.add_order(order=order, sealed=sealed)
             _announce(uow, order)
             body = render(order)

@@ -77,6 +77,14 @@ class PartyRef(Input):
     referred_type: str | None = Field(default=None, alias="@referredType")
 
 
+class Address(Input):
+    line1: Text
+    line2: Text | None = None
+    suburb: Text | None = None
+    city: Text
+    postal_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")]
+
+
 class Customer(Input):
     """RICA details of the person the new line is registered to (sealed at rest)."""
 
@@ -85,12 +93,7 @@ class Customer(Input):
         str, StringConstraints(min_length=5, max_length=20, pattern=r"^[A-Z0-9]+$")
     ]
     full_name: Text
-    address: Annotated[
-        str,
-        StringConstraints(
-            strip_whitespace=True, min_length=10, max_length=300, pattern=r"^[^\x00]+$"
-        ),
-    ]
+    address: Address
     passport_country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
     date_of_birth: date | None = None
 
@@ -99,7 +102,7 @@ class Customer(Input):
             id_type=self.id_type,
             id_number=self.id_number,
             full_name=self.full_name,
-            address=self.address,
+            address=self.address.model_dump_json(by_alias=True, exclude_none=True),
             passport_country=self.passport_country,
             date_of_birth=self.date_of_birth,
         )
@@ -167,6 +170,13 @@ class OrderItemCreate(Input):
         )
 
 
+class PaymentRef(Input):
+    """The customer's bank account to charge (TMF622 ``payment``). Sealed at rest, never echoed."""
+
+    id: Annotated[str, StringConstraints(pattern=r"^[0-9]{6,16}$")]
+    referred_type: Literal["BankAccount"] = Field(default="BankAccount", alias="@referredType")
+
+
 class OrderCreate(Input):
     external_id: Annotated[str, StringConstraints(max_length=100, pattern=r"^[^\x00]*$")] | None = (
         None
@@ -174,6 +184,7 @@ class OrderCreate(Input):
     channel: list[ChannelRef] = Field(min_length=1, max_length=1)
     related_party: list[PartyRef] = Field(min_length=1, max_length=1)
     customer: Customer | None = None
+    payment: list[PaymentRef] = Field(default_factory=list, max_length=1)
     product_order_item: list[OrderItemCreate] = Field(min_length=1, max_length=10)
 
     def to_command(self, client_id: str) -> PlaceOrder:
@@ -184,6 +195,7 @@ class OrderCreate(Input):
             items=tuple(item.to_domain() for item in self.product_order_item),
             rica=self.customer.to_domain() if self.customer else None,
             external_id=self.external_id,
+            payment_account=self.payment[0].id if self.payment else None,
         )
 
     def fingerprint(self) -> str:

@@ -94,6 +94,8 @@ order_items = Table(
     Column("port_in_msisdn", String(16)),
     Column("state", String(16), nullable=False),
     Column("prices", JSONB, nullable=False),
+    # The provisioning saga's progress of the item: steps done and undone, partner ids.
+    Column("progress", JSONB),
     PrimaryKeyConstraint("order_id", "item_id"),
     ForeignKeyConstraint(["order_id"], ["orders.id"]),
 )
@@ -135,4 +137,25 @@ subscriptions = Table(
     # The eSIM activation code opens the line: sealed like personal data.
     Column("secrets", JSONB),
     Column("secrets_key", LargeBinary),
+    Column("partner_subscription_id", String(64)),  # the line's id at the network operator
 )
+
+# --- the provisioning engine ------------------------------------------------------------------
+
+provisioning_timers = Table(
+    "provisioning_timers",
+    metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column("due_at", DateTime(timezone=True), nullable=False, index=True),
+)
+"""An order whose next step waits (a retry's backoff, or a poll for an awaited event)."""
+
+billing_accounts = Table(
+    "billing_accounts",
+    metadata,
+    Column("subscription_id", String(64), primary_key=True),
+    Column("billing_account_id", String(64), nullable=False),
+    Column("order_id", String(64)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+"""billing-sync's answer to an activation, which the saga waits for."""

@@ -250,7 +250,12 @@ def platform_topology(prefix: str = "mvno") -> Topology:
 
     return Topology(
         topics=(topic("catalog"), topic("orders"), topic("billing")),
-        queues=(queue("orders"), queue("billing-sync"), queue("portal-api")),
+        queues=(
+            queue("orders"),
+            queue("orders-provisioning"),
+            queue("billing-sync"),
+            queue("portal-api"),
+        ),
         subscriptions=(
             # orders keeps a local copy of the catalogue (so ordering works while catalog is down)
             # and its provisioning saga waits for billing-sync's billing account.
@@ -258,6 +263,10 @@ def platform_topology(prefix: str = "mvno") -> Topology:
                 "catalog", "orders", type_prefixes=("catalog.offering.", "catalog.price.")
             ),
             Subscription("billing", "orders", type_prefixes=("billing.account.",)),
+            # orders' provisioning workers share the saga's steps as work items on their own queue.
+            Subscription(
+                "orders", "orders-provisioning", type_prefixes=("orders.provisioning.",)
+            ),
             # billing-sync keeps accounts in step with subscriptions, opens allowance buckets for
             # bundles, credits airtime and rates out-of-bundle usage from its catalogue copy.
             Subscription(

@@ -180,6 +180,19 @@ class AirtimeToppedUp(EventData):
     amount: Money
 
 
+class ProvisioningStepDue(EventData):
+    """Internal to orders: the next provisioning step of an order is due.
+
+    A unit of work for the provisioning workers, on a queue of their own; any worker may take it,
+    so a crashed worker's order is resumed by another. No other service subscribes to it.
+    """
+
+    event_type = "orders.provisioning.step_due.v1"
+    subject_field = "order_id"
+
+    order_id: str = Field(min_length=1)
+
+
 EVENTS: tuple[type[EventData], ...] = (
     OrderStateChanged,
     SubscriptionActivated,
@@ -189,5 +202,6 @@ EVENTS: tuple[type[EventData], ...] = (
     SubscriptionTariffChanged,
     BundlePurchased,
     AirtimeToppedUp,
+    ProvisioningStepDue,
 )
 """Every event this producer publishes, listed by hand for the registry."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from mvno.orders.domain.catalogue import OfferingCopy
 from mvno.orders.domain.identity import InvalidIdentity, age_on, sa_id_birth_date
@@ -66,10 +67,12 @@ class RicaDetails:
     id_number: str
     full_name: str
     address: str
+    """The residential address as JSON: ``line1``, ``line2``, ``suburb``, ``city``, ``postalCode``."""
     passport_country: str | None = None
     date_of_birth: date | None = None
 
     def personal_fields(self) -> dict[str, str]:
+        """The details as text fields, to seal."""
         fields = {
             "id_type": self.id_type,
             "id_number": self.id_number,
@@ -113,6 +116,8 @@ class PlaceOrder:
     items: tuple[ItemRequest, ...]
     rica: RicaDetails | None = None
     external_id: str | None = None
+    payment_account: str | None = None
+    """The customer's bank account charged for the order. Personal data: sealed at rest."""
 
 
 @dataclass
@@ -127,6 +132,20 @@ class OrderItem:
     subscription_id: str | None = None
     port_in_msisdn: str | None = None
     prices: list[dict[str, str | None]] = field(default_factory=list)
+    progress: dict[str, Any] | None = None
+    """The provisioning saga's record of this item (see ``domain.saga.ItemProgress``)."""
+
+    def amount_due(self) -> Decimal:
+        """What the item is charged now: its one-time prices, VAT included (contracts bill
+        monthly through the billing platform)."""
+        return sum(
+            (
+                Decimal(str(price["tax_included_amount"]))
+                for price in self.prices
+                if price["price_type"] == "oneTime"
+            ),
+            Decimal(0),
+        )
 
 
 @dataclass
@@ -145,6 +164,7 @@ class Order:
     failed_step: str | None = None
     failure_reason: str | None = None
     rica: RicaDetails | None = None
+    payment_account: str | None = None
     changes: list[tuple[OrderState | None, OrderState]] = field(default_factory=list, repr=False)
     """State moves not yet announced, oldest first: (previous, new)."""
 
@@ -197,6 +217,8 @@ def place_order(
         items.append(item)
     if any(request.action == "add" for request in command.items):
         problems += _check_rica(command.rica, at)
+    if command.payment_account is None and any(item.amount_due() > 0 for item in items):
+        problems.append(Problem("/payment", "the order costs money: name the account to charge"))
     if problems:
         raise OrderRejected(problems)
     order = Order(
@@ -211,6 +233,7 @@ def place_order(
         items=items,
         external_id=command.external_id,
         rica=command.rica,
+        payment_account=command.payment_account,
     )
     order.changes.append((None, OrderState.ACKNOWLEDGED))
     return order
