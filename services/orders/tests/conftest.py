@@ -12,7 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -90,9 +90,9 @@ CATALOGUE = [
 ]  # fmt: skip
 
 
-async def deliver(settings: OrdersSettings, data: Any) -> None:
-    """Hand a catalog event to the orders consumer's handler, as the consumer would."""
-    event = decode(new_event(data, source="urn:mvno:catalog").body)
+async def deliver(settings: OrdersSettings, data: Any, *, source: str = "urn:mvno:catalog") -> None:
+    """Hand another service's event to the orders consumer's handler, as the consumer would."""
+    event = decode(new_event(data, source=source).body)
     engine = create_engine(settings)
     try:
         async with unit_of_work_factory(engine, source="urn:mvno:orders")() as uow:
@@ -155,10 +155,22 @@ class OrdersWorld:
 
 
 def observer_topology(prefix: str) -> Topology:
+    """Orders' topic, its provisioning queue (named as in production) and a queue tests read."""
+    provisioning = "orders-provisioning"
     return Topology(
         topics=(Topic("orders", f"{prefix}-orders-events"),),
-        queues=(Queue("observer", f"{prefix}-observer", f"{prefix}-observer-dlq"),),
-        subscriptions=(Subscription("orders", "observer", type_prefixes=("orders.",)),),
+        queues=(
+            Queue("observer", f"{prefix}-observer", f"{prefix}-observer-dlq"),
+            Queue(
+                provisioning,
+                f"{prefix}-{provisioning}-events",
+                f"{prefix}-{provisioning}-events-dlq",
+            ),
+        ),
+        subscriptions=(
+            Subscription("orders", "observer", type_prefixes=("orders.",)),
+            Subscription("orders", provisioning, type_prefixes=("orders.provisioning.",)),
+        ),
     )
 
 
@@ -194,3 +206,82 @@ async def orders(
         yield OrdersWorld(
             base_url, api, dev_issuer, settings, sqs, provisioned.queue_urls["observer"]
         )
+
+
+@dataclass
+class ProvisioningWorld:
+    orders: OrdersWorld
+    simulators: httpx.AsyncClient
+    settings: OrdersSettings
+    published: list[dict[str, Any]] = field(default_factory=list)
+    """Every event orders published, as the observer queue received it."""
+
+    async def order_state(
+        self, order_id: str, *, until: set[str], within: float = 60
+    ) -> dict[str, Any]:
+        """The order once it reaches one of ``until`` (polling its API), or as it is at the deadline."""
+        deadline = time.monotonic() + within
+        while True:
+            order = (
+                await self.orders.api.get(f"/productOrder/{order_id}", headers=self.orders.client())
+            ).json()
+            if order["state"] in until or time.monotonic() > deadline:
+                return order
+            await asyncio.sleep(0.1)
+
+    async def answer_billing_accounts(self, stop: asyncio.Event) -> None:
+        """Act as billing-sync: every activated line gets a billing account."""
+        from mvno.common.events.billing import AccountCreated
+
+        while not stop.is_set():
+            for event in await self.orders.events(within=0.5):
+                self.published.append(event)
+                if event["type"] == "orders.subscription.activated.v1":
+                    data = event["data"]
+                    await deliver(
+                        self.settings,
+                        AccountCreated(
+                            billing_account_id=f"ba-{data['subscription_id'][:8]}",
+                            subscription_id=data["subscription_id"],
+                            customer_id=data["customer_id"],
+                            order_id=data["order_id"],
+                        ),
+                        source="urn:mvno:billing-sync",
+                    )
+
+
+@pytest.fixture
+async def provisioning(orders: OrdersWorld, tmp_path: Any) -> AsyncIterator[ProvisioningWorld]:
+    """The orders world plus the partner simulators, a provisioning worker, and a stand-in
+    billing-sync answering activations with billing accounts."""
+    from mvno.orders.provisioning import worker
+    from mvno.simulators.app import create_app as create_simulators
+    from mvno.simulators.settings import SimulatorSettings
+
+    simulators_app = create_simulators(SimulatorSettings(environment="test", seed=7))
+    async with (
+        serve_app(simulators_app) as simulators_url,
+        httpx.AsyncClient(base_url=simulators_url, timeout=30) as simulators,
+    ):
+        settings = orders.settings.model_copy(
+            update={
+                "network_operator_url": simulators_url + "/mno/v1",
+                "payments_url": simulators_url + "/payments/v1",
+                "step_retry_base_seconds": 0.05,
+                "step_retry_max_seconds": 0.3,
+                "circuit_open_seconds": 1.0,
+                "billing_account_timeout_seconds": 10.0,
+                "partner_timeout_seconds": 2.0,
+            }
+        )
+        world = ProvisioningWorld(orders, simulators, settings)
+        stop = asyncio.Event()
+        tasks = [
+            asyncio.create_task(worker.run(settings, stop)),
+            asyncio.create_task(world.answer_billing_accounts(stop)),
+        ]
+        try:
+            yield world
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)

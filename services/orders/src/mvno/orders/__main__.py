@@ -23,6 +23,21 @@ async def LOCAL_SETUP(settings: ServiceSettings) -> None:
         await ensure_kms_alias(kms, settings.personal_data_kms_key, "orders: personal data")
 
 
+async def _provision(settings: ServiceSettings) -> None:
+    from mvno.common.logs import configure_logging
+    from mvno.common.tracing import configure_tracing
+    from mvno.orders.provisioning import worker
+
+    assert isinstance(settings, OrdersSettings)
+    configure_logging(settings.service_name, settings.log_level)
+    configure_tracing(settings)
+    await worker.run(settings)
+
+
+WORKERS = ("provision",)
+"""Queue workers besides ``consume``, each its own process (and its own Deployment)."""
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     run_cli(
         argv,
@@ -33,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         default_port=8002,
         consumer="orders",
         handlers=HANDLERS,
+        commands={"provision": ("run a provisioning worker until SIGTERM", _provision)},
     )
 
 

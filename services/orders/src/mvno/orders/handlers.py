@@ -10,6 +10,7 @@ from typing import Any
 
 from mvno.common.crypto import FieldCipher
 from mvno.common.db import UnitOfWork
+from mvno.common.events.orders import ProvisioningStepDue
 from mvno.orders.domain import model
 from mvno.orders.domain.model import Order, PlaceOrder
 from mvno.orders.integration import state_changes
@@ -102,6 +103,7 @@ async def place_order(
                 sealed = await context.cipher.seal(f"orders:{order.id}", personal)
             await repository.add_order(order=order, sealed=sealed)
             _announce(uow, order)
+            uow.publish(ProvisioningStepDue(order_id=order.id))
             body = render(order)
             await repository.complete_key(
                 client_id=command.client_id,

@@ -16,11 +16,13 @@ from mvno.common.crypto import Sealed
 from mvno.orders.domain.catalogue import OfferingCopy, PriceCopy
 from mvno.orders.domain.model import Order, OrderItem, OrderState, SubscriptionView
 from mvno.orders.tables import (
+    billing_accounts,
     idempotency_keys,
     offering_copies,
     offering_price_copies,
     order_items,
     orders,
+    provisioning_timers,
     subscriptions,
 )
 
@@ -193,7 +195,11 @@ class OrdersRepository:
             await self._session.execute(
                 update(order_items)
                 .where(order_items.c.order_id == order.id, order_items.c.item_id == item.item_id)
-                .values(state=str(item.state), subscription_id=item.subscription_id)
+                .values(
+                    state=str(item.state),
+                    subscription_id=item.subscription_id,
+                    progress=item.progress,
+                )
             )
 
     async def get_order(self, *, order_id: str, for_update: bool = False) -> Order | None:
@@ -273,6 +279,83 @@ class OrdersRepository:
             )
             for row in rows
         ]
+
+    async def personal_data(self, *, order_id: str) -> Sealed | None:
+        row = (
+            await self._session.execute(
+                select(orders.c.personal_data, orders.c.personal_data_key).where(
+                    orders.c.id == order_id
+                )
+            )
+        ).first()
+        if row is None or row.personal_data_key is None:
+            return None
+        return Sealed(
+            row.personal_data_key,
+            {name: base64.b64decode(blob) for name, blob in (row.personal_data or {}).items()},
+        )
+
+    # --- inventory --------------------------------------------------------------------------
+
+    async def add_subscription(self, *, values: dict[str, Any]) -> None:
+        await self._session.execute(insert(subscriptions).values(values))
+
+    async def get_subscription(self, *, subscription_id: str) -> dict[str, Any] | None:
+        row = (
+            await self._session.execute(
+                select(subscriptions).where(subscriptions.c.id == subscription_id)
+            )
+        ).first()
+        return None if row is None else dict(row._mapping)
+
+    async def update_subscription(self, *, subscription_id: str, values: dict[str, Any]) -> int:
+        """Apply ``values`` and bump the event sequence; returns the new sequence."""
+        sequence = await self._session.scalar(
+            update(subscriptions)
+            .where(subscriptions.c.id == subscription_id)
+            .values(**values, sequence=subscriptions.c.sequence + 1)
+            .returning(subscriptions.c.sequence)
+        )
+        return int(sequence or 0)
+
+    # --- the saga's timers and awaited events -----------------------------------------------
+
+    async def set_timer(self, *, order_id: str, due_at: datetime) -> None:
+        statement = pg_insert(provisioning_timers).values(order_id=order_id, due_at=due_at)
+        await self._session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[provisioning_timers.c.order_id],
+                set_={"due_at": statement.excluded.due_at},
+            )
+        )
+
+    async def take_due_timers(self, *, at: datetime, limit: int) -> list[str]:
+        due = (
+            select(provisioning_timers.c.order_id)
+            .where(provisioning_timers.c.due_at <= at)
+            .order_by(provisioning_timers.c.due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        taken = await self._session.scalars(
+            delete(provisioning_timers)
+            .where(provisioning_timers.c.order_id.in_(due.scalar_subquery()))
+            .returning(provisioning_timers.c.order_id)
+        )
+        return list(taken)
+
+    async def record_billing_account(self, *, values: dict[str, Any]) -> None:
+        await self._session.execute(
+            pg_insert(billing_accounts).values(values).on_conflict_do_nothing()
+        )
+
+    async def billing_account_of(self, *, subscription_id: str) -> str | None:
+        found = await self._session.scalar(
+            select(billing_accounts.c.billing_account_id).where(
+                billing_accounts.c.subscription_id == subscription_id
+            )
+        )
+        return None if found is None else str(found)
 
     # --- idempotency ------------------------------------------------------------------------
 

@@ -1,3 +1,5 @@
+from pydantic import Field
+
 from mvno.common.settings import ServiceSettings
 
 
@@ -8,3 +10,19 @@ class OrdersSettings(ServiceSettings):
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/mvno_orders"
     personal_data_kms_key: str = "alias/mvno-orders-personal-data"
     """The KMS key (id, ARN or alias) whose data keys seal RICA details and eSIM codes."""
+    network_operator_url: str = "http://127.0.0.1:8010/mno/v1"
+    """The host network operator's API (the simulators locally)."""
+    payments_url: str = "http://127.0.0.1:8010/payments/v1"
+    """The bank's payments API (the simulators locally)."""
+    partner_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    step_attempts: int = Field(default=5, ge=1, le=50)
+    """Tries of a provisioning step before the order is compensated and fails."""
+    step_retry_base_seconds: float = Field(default=0.5, gt=0)
+    step_retry_max_seconds: float = Field(default=30.0, gt=0)
+    billing_account_timeout_seconds: float = Field(default=120.0, gt=0)
+    """How long an activated line waits for billing-sync's account before the order fails."""
+    circuit_failure_threshold: int = Field(default=5, ge=1)
+    """Consecutive failures of a partner that open its circuit."""
+    circuit_open_seconds: float = Field(default=10.0, gt=0)
+    """How long an open circuit refuses calls before one is let through to test the partner."""
+    timer_poll_seconds: float = Field(default=0.2, gt=0, le=10)

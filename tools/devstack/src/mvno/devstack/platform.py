@@ -70,6 +70,10 @@ class Platform:
         )
         for other in ALL:
             env[f"MVNO_{other.name.upper().replace('-', '_')}_URL"] = config.url(other)
+        # The partners' APIs, all served by the simulators locally.
+        env["MVNO_NETWORK_OPERATOR_URL"] = config.url(SIMULATORS) + "/mno/v1"
+        env["MVNO_PAYMENTS_URL"] = config.url(SIMULATORS) + "/payments/v1"
+        env["MVNO_BILLING_PLATFORM_URL"] = config.url(SIMULATORS) + "/billing/v1"
         if component.database:
             env["MVNO_DATABASE_URL"] = with_database(config.database_server_url, component.database)
         if component is SIMULATORS:
@@ -166,6 +170,20 @@ class Platform:
             wait_until_ready(
                 self.started[component.name], self.config.url(component) + ready, timeout
             )
+        for service, command in self.workers():
+            name = f"{service.name}-{command}"
+            self.started[name] = self.processes.start(
+                name, self._command(service, command), self.environment_for(service)
+            )
+
+    def workers(self) -> list[tuple[Component, str]]:
+        """Queue workers as deployed: ``consume`` for a service with event handlers, plus the
+        commands its ``__main__`` lists in ``WORKERS`` (orders' provisioning workers)."""
+        found = [(service, "consume") for service in self.consumers()]
+        for service in self.config.services():
+            entry = importlib.import_module(f"{service.module}.__main__")
+            found += [(service, command) for command in getattr(entry, "WORKERS", ())]
+        return found
 
     def links(self) -> list[tuple[str, str]]:
         """(name, URL) pairs worth printing: API docs of each service and the stand-ins."""

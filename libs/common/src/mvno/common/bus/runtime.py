@@ -22,7 +22,7 @@ from mvno.common.settings import ServiceSettings
 _log = logging.getLogger(__name__)
 
 
-async def _resolve_until_found(
+async def resolve_until_found(
     settings: ServiceSettings, stop: asyncio.Event, **narrow: Any
 ) -> ProvisionedTopology | None:
     """Look the service's topic or queue up, waiting (with backoff) until it is provisioned."""
@@ -45,7 +45,7 @@ async def run_relay(
     settings: ServiceSettings, *, producer: str, engine: AsyncEngine, sns: Any, stop: asyncio.Event
 ) -> None:
     """Publish the service's outbox to its topic until ``stop`` is set."""
-    found = await _resolve_until_found(settings, stop, producers=[producer], consumers=[])
+    found = await resolve_until_found(settings, stop, producers=[producer], consumers=[])
     if found is None:
         return
     relay = OutboxRelay(
@@ -72,7 +72,7 @@ async def consume(
         loop.add_signal_handler(signum, stop.set)
     engine = create_engine(settings)
     try:
-        found = await _resolve_until_found(settings, stop, producers=[], consumers=[consumer])
+        found = await resolve_until_found(settings, stop, producers=[], consumers=[consumer])
         if found is None:
             return
         async with aws_client(settings, "sqs") as sqs:

@@ -264,9 +264,7 @@ def platform_topology(prefix: str = "mvno") -> Topology:
             ),
             Subscription("billing", "orders", type_prefixes=("billing.account.",)),
             # orders' provisioning workers share the saga's steps as work items on their own queue.
-            Subscription(
-                "orders", "orders-provisioning", type_prefixes=("orders.provisioning.",)
-            ),
+            Subscription("orders", "orders-provisioning", type_prefixes=("orders.provisioning.",)),
             # billing-sync keeps accounts in step with subscriptions, opens allowance buckets for
             # bundles, credits airtime and rates out-of-bundle usage from its catalogue copy.
             Subscription(

@@ -1,0 +1,26 @@
+"""billing-sync's answers the provisioning saga waits for."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from mvno.common.bus.envelope import ReceivedEvent
+from mvno.common.db import UnitOfWork
+from mvno.common.events.billing import AccountCreated
+from mvno.orders.provisioning.executor import step_due
+from mvno.orders.repository import OrdersRepository
+
+
+async def account_created(uow: UnitOfWork, event: ReceivedEvent) -> None:
+    """Record the account and wake the order waiting for it at once."""
+    created = AccountCreated.model_validate(event.data)
+    await OrdersRepository(uow.session).record_billing_account(
+        values={
+            "subscription_id": created.subscription_id,
+            "billing_account_id": created.billing_account_id,
+            "order_id": created.order_id,
+            "created_at": event.time or datetime.now(UTC),
+        }
+    )
+    if created.order_id:
+        step_due(uow, created.order_id)

@@ -1,0 +1,485 @@
+"""The saga's executor: one step per work item, state persisted with the step's outcome.
+
+A worker takes an ``orders.provisioning.step_due.v1`` work item, locks the order, asks the pure
+saga (:mod:`mvno.orders.domain.saga`) what comes next, makes that one partner call, and commits
+the outcome together with what follows: the next work item (through the outbox), a timer for a
+retry, or the order's final state and its events. The order stays locked while the call runs,
+so two workers never run one order's steps at once; the calls' Idempotency-Keys make a step
+re-run after a crash harmless at the partner.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import random
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from mvno.common.bus.envelope import ReceivedEvent
+from mvno.common.crypto import FieldCipher
+from mvno.common.db import UnitOfWork
+from mvno.common.events.base import Allowance, Money
+from mvno.common.events.orders import (
+    AirtimeToppedUp,
+    BundlePurchased,
+    ProvisioningStepDue,
+    SubscriptionActivated,
+    SubscriptionResumed,
+    SubscriptionSuspended,
+    SubscriptionTariffChanged,
+    SubscriptionTerminated,
+)
+from mvno.orders.domain.model import Order, OrderItem, OrderState
+from mvno.orders.domain.saga import (
+    Compensate,
+    Failure,
+    Finish,
+    Idle,
+    ItemProgress,
+    RetryAfter,
+    RetryPolicy,
+    Run,
+    StartCompensating,
+    Step,
+    Undo,
+    WaitForCustomer,
+    failed,
+    next_move,
+    succeeded,
+    waited_too_long,
+)
+from mvno.orders.integration import state_changes
+from mvno.orders.provisioning.partners import Partner, PartnerFailure
+from mvno.orders.repository import OrdersRepository
+
+_log = logging.getLogger(__name__)
+
+
+class _Waiting(Exception):
+    """The step waits for an event (billing-sync's account); look again later."""
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def step_due(uow: UnitOfWork, order_id: str) -> None:
+    """Queue the order's next step as a work item, in the caller's transaction."""
+    uow.publish(ProvisioningStepDue(order_id=order_id))
+
+
+@dataclass
+class Provisioner:
+    network: Partner
+    bank: Partner
+    cipher: FieldCipher
+    policy: RetryPolicy
+    poll_seconds: float = 1.0
+    rng: random.Random = field(default_factory=random.Random)  # backoff jitter, not secrets
+    clock: Callable[[], datetime] = now
+
+    async def advance(self, uow: UnitOfWork, event: ReceivedEvent) -> None:
+        """Consumer handler for ``orders.provisioning.step_due.v1``."""
+        await self.advance_order(uow, str(event.data["order_id"]))
+
+    async def advance_order(self, uow: UnitOfWork, order_id: str) -> None:
+        repository = OrdersRepository(uow.session)
+        order = await repository.get_order(order_id=order_id, for_update=True)
+        if order is None:
+            _log.warning("work item for unknown order %s", order_id)
+            return
+        progress = {item.item_id: ItemProgress.from_json(item.progress) for item in order.items}
+        move = next_move(order, progress)
+        if isinstance(move, Idle):
+            return
+        at = self.clock()
+        if order.state is OrderState.ACKNOWLEDGED:
+            order.move_to(OrderState.IN_PROGRESS, at)
+        if isinstance(move, Finish):
+            await self._finish(uow, repository, order, move.state, at)
+        elif isinstance(move, Run):
+            await self._run(uow, repository, order, progress, move, at)
+        else:
+            await self._compensate(uow, repository, order, progress, move, at)
+        for item in order.items:
+            item.progress = progress[item.item_id].to_json()
+        await repository.save_order(order=order)
+        for change in state_changes(order):
+            uow.publish(change)
+        order.changes.clear()
+
+    # --- forward ----------------------------------------------------------------------------
+
+    async def _run(
+        self,
+        uow: UnitOfWork,
+        repository: OrdersRepository,
+        order: Order,
+        progress: dict[str, ItemProgress],
+        move: Run,
+        at: datetime,
+    ) -> None:
+        item = _item(order, move.item_id)
+        state = progress[item.item_id]
+        try:
+            results = await self._step(uow, repository, order, item, state, move.step, at)
+        except _Waiting:
+            await repository.set_timer(
+                order_id=order.id, due_at=at + timedelta(seconds=self.poll_seconds)
+            )
+            return
+        except PartnerFailure as error:
+            outcome = failed(order, state, move.step, error.failure, self.policy, self.rng)
+            _log.info(
+                "order %s item %s step %s failed (try %s): %s",
+                order.id, item.item_id, move.step, state.attempts, error.failure.reason,
+            )  # fmt: skip
+            if isinstance(outcome, RetryAfter):
+                due = at + timedelta(seconds=outcome.seconds)
+                await repository.set_timer(order_id=order.id, due_at=due)
+            elif isinstance(outcome, WaitForCustomer):
+                order.move_to(OrderState.PENDING, at)
+            else:
+                assert isinstance(outcome, StartCompensating)
+                step_due(uow, order.id)
+            return
+        succeeded(state, move.step, results)
+        step_due(uow, order.id)
+
+    async def _step(
+        self,
+        uow: UnitOfWork,
+        repository: OrdersRepository,
+        order: Order,
+        item: OrderItem,
+        state: ItemProgress,
+        step: Step,
+        at: datetime,
+    ) -> dict[str, Any]:
+        key = f"{order.id}:{item.item_id}:{step}"
+        results = state.results
+        if step is Step.AUTHORISE_PAYMENT:
+            personal = await self._personal(repository, order)
+            payment = await self.bank.call(
+                "POST",
+                "/payments",
+                key=key,
+                json={
+                    "accountNumber": personal["payment_account"],
+                    "amountCents": int(item.amount_due() * 100),
+                    "currency": "ZAR",
+                    "reference": f"{order.id}/{item.item_id}",
+                },
+            )
+            return {"payment_id": payment["id"]}
+        if step is Step.CAPTURE_PAYMENT:
+            await self.bank.call(
+                "POST", f"/payments/{results['payment_id']}/capture", key=key, json={}
+            )
+            return {}
+        if step is Step.RESERVE_NUMBER:
+            reservation = await self.network.call("POST", "/msisdn-reservations", key=key, json={})
+            return {"reservation_id": reservation["id"], "msisdn": reservation["msisdn"]}
+        if step is Step.REGISTER_RICA:
+            personal = await self._personal(repository, order)
+            body: dict[str, Any] = {
+                "msisdn": results["msisdn"],
+                "fullName": personal["full_name"],
+                "residentialAddress": json.loads(personal["address"]),
+            }
+            if personal["id_type"] == "sa_id":
+                body["idNumber"] = personal["id_number"]
+            else:
+                body["passportNumber"] = personal["id_number"]
+                body["passportCountry"] = personal.get("passport_country")
+            registration = await self.network.call(
+                "POST", "/rica-registrations", key=key, json=body
+            )
+            return {"rica_id": registration["id"]}
+        if step is Step.ALLOCATE_SIM:
+            return await self._allocate_sim(order, item, key)
+        if step is Step.ACTIVATE:
+            return await self._activate(uow, repository, order, item, state, key, at)
+        if step is Step.AWAIT_BILLING_ACCOUNT:
+            account = await repository.billing_account_of(subscription_id=str(item.subscription_id))
+            if account is not None:
+                return {"billing_account_id": account}
+            if state.waiting_since is None:
+                state.waiting_since = at.isoformat()
+            if waited_too_long(state, self.policy, at):
+                raise PartnerFailure(
+                    Failure("the billing account was not opened in time", retryable=False)
+                )
+            raise _Waiting()
+        return await self._change_line(uow, repository, order, item, step, key, at)
+
+    async def _allocate_sim(self, order: Order, item: OrderItem, key: str) -> dict[str, Any]:
+        if item.sim_kind == "eSIM":
+            profile = await self.network.call("POST", "/esim-profiles", key=key, json={})
+            sealed = await self.cipher.seal(
+                f"orders:{order.id}:{item.item_id}", {"activation_code": profile["activationCode"]}
+            )
+            return {
+                "iccid": profile["iccid"],
+                "activation_code": base64.b64encode(sealed.fields["activation_code"]).decode(),
+                "activation_code_key": base64.b64encode(sealed.encrypted_data_key).decode(),
+            }
+        # A physical SIM from stock; orders spread over the stock so they rarely pick the same.
+        stock = await self.network.call("GET", "/sims?kind=physical&status=available&limit=50")
+        choices = [sim["iccid"] for sim in stock.get("items", [])]
+        if not choices:
+            raise PartnerFailure(Failure("no physical SIM in stock", retryable=True))
+        spread = int(hashlib.sha256(key.encode()).hexdigest(), 16)
+        return {"iccid": choices[spread % len(choices)]}
+
+    async def _activate(
+        self,
+        uow: UnitOfWork,
+        repository: OrdersRepository,
+        order: Order,
+        item: OrderItem,
+        state: ItemProgress,
+        key: str,
+        at: datetime,
+    ) -> dict[str, Any]:
+        results = state.results
+        try:
+            line = await self.network.call(
+                "POST",
+                "/subscriptions",
+                key=key,
+                json={
+                    "msisdn": results["msisdn"],
+                    "iccid": results["iccid"],
+                    "tariffCode": tariff_code(str(item.offering_id)),
+                },
+            )
+        except PartnerFailure as error:
+            if "sim-unavailable" in error.failure.reason:
+                # Another order took that physical SIM first: pick another and try again.
+                state.done.remove(str(Step.ALLOCATE_SIM))
+                raise PartnerFailure(Failure(error.failure.reason, retryable=True)) from None
+            raise
+        offerings = await repository.offerings(offering_ids=[str(item.offering_id)])
+        payment_type = offerings[str(item.offering_id)].payment_type if offerings else "prepaid"
+        subscription_id = str(uuid.uuid4())
+        secrets = None
+        if "activation_code" in results:
+            secrets = {"activation_code": results["activation_code"]}
+        await repository.add_subscription(
+            values={
+                "id": subscription_id,
+                "customer_id": order.customer_id,
+                "offering_id": item.offering_id,
+                "status": "active",
+                "msisdn": results["msisdn"],
+                "sim_kind": item.sim_kind,
+                "iccid": results["iccid"],
+                "payment_type": payment_type,
+                "sequence": 1,
+                "order_id": order.id,
+                "created_at": at,
+                "updated_at": at,
+                "secrets": secrets,
+                "secrets_key": (
+                    base64.b64decode(results["activation_code_key"]) if secrets else None
+                ),
+                "partner_subscription_id": line["id"],
+            }
+        )
+        item.subscription_id = subscription_id
+        uow.publish(
+            SubscriptionActivated(
+                subscription_id=subscription_id,
+                customer_id=order.customer_id,
+                sequence=1,
+                order_id=order.id,
+                msisdn=results["msisdn"],
+                offering_id=str(item.offering_id),
+                payment_type=payment_type,
+                sim_kind=item.sim_kind or "pSIM",
+            )
+        )
+        return {"subscription_id": subscription_id, "partner_subscription_id": line["id"]}
+
+    async def _change_line(
+        self,
+        uow: UnitOfWork,
+        repository: OrdersRepository,
+        order: Order,
+        item: OrderItem,
+        step: Step,
+        key: str,
+        at: datetime,
+    ) -> dict[str, Any]:
+        line = await repository.get_subscription(subscription_id=str(item.subscription_id))
+        assert line is not None  # checked when the order was placed
+        partner_id = line["partner_subscription_id"]
+        common = {
+            "subscription_id": line["id"],
+            "customer_id": order.customer_id,
+            "order_id": order.id,
+        }
+        if step is Step.CHANGE_TARIFF:
+            sequence = await repository.update_subscription(
+                subscription_id=line["id"],
+                values={"offering_id": item.offering_id, "updated_at": at},
+            )
+            uow.publish(
+                SubscriptionTariffChanged(
+                    **common,
+                    sequence=sequence,
+                    offering_id=str(item.offering_id),
+                    previous_offering_id=line["offering_id"],
+                    payment_type=line["payment_type"],
+                )
+            )
+            return {}
+        if step is Step.SWAP_SIM:
+            iccid = item.progress["results"]["iccid"] if item.progress else None
+            await self.network.call(
+                "POST", f"/subscriptions/{partner_id}/sim-swap", key=key, json={"iccid": iccid}
+            )
+            await repository.update_subscription(
+                subscription_id=line["id"],
+                values={"iccid": iccid, "sim_kind": item.sim_kind, "updated_at": at},
+            )
+            return {}
+        action, status, event = {
+            Step.SUSPEND: ("suspend", "suspended", SubscriptionSuspended),
+            Step.RESUME: ("resume", "active", SubscriptionResumed),
+            Step.TERMINATE: ("terminate", "terminated", SubscriptionTerminated),
+        }[step]
+        await self.network.call("POST", f"/subscriptions/{partner_id}/{action}", key=key, json={})
+        sequence = await repository.update_subscription(
+            subscription_id=line["id"], values={"status": status, "updated_at": at}
+        )
+        extra = {"reason": "lost_or_stolen"} if step is Step.SUSPEND else {}
+        uow.publish(event(**common, sequence=sequence, **extra))
+        return {}
+
+    # --- backward ---------------------------------------------------------------------------
+
+    async def _compensate(
+        self,
+        uow: UnitOfWork,
+        repository: OrdersRepository,
+        order: Order,
+        progress: dict[str, ItemProgress],
+        move: Compensate,
+        at: datetime,
+    ) -> None:
+        item = _item(order, move.item_id)
+        state = progress[item.item_id]
+        key = f"{order.id}:{item.item_id}:{move.undo}"
+        results = state.results
+        try:
+            if move.undo is Undo.VOID_PAYMENT:
+                await self.bank.call(
+                    "POST", f"/payments/{results['payment_id']}/void", key=key, json={}
+                )
+            elif move.undo is Undo.REFUND_PAYMENT:
+                await self.bank.call(
+                    "POST", f"/payments/{results['payment_id']}/refunds", key=key, json={}
+                )
+            elif move.undo is Undo.RELEASE_NUMBER:
+                await self.network.call(
+                    "POST",
+                    f"/msisdn-reservations/{results['reservation_id']}/release",
+                    key=key,
+                    json={},
+                )
+            elif move.undo is Undo.DEACTIVATE:
+                await self.network.call(
+                    "POST",
+                    f"/subscriptions/{results['partner_subscription_id']}/terminate",
+                    key=key,
+                    json={},
+                )
+                sequence = await repository.update_subscription(
+                    subscription_id=results["subscription_id"],
+                    values={"status": "terminated", "updated_at": at},
+                )
+                uow.publish(
+                    SubscriptionTerminated(
+                        subscription_id=results["subscription_id"],
+                        customer_id=order.customer_id,
+                        sequence=sequence,
+                        order_id=order.id,
+                    )
+                )
+        except PartnerFailure as error:
+            if error.failure.retryable:
+                state.attempts += 1
+                delay = self.policy.delay(min(state.attempts, 10), self.rng)
+                await repository.set_timer(order_id=order.id, due_at=at + timedelta(seconds=delay))
+                return
+            # A refusal to undo (already voided, already released) leaves nothing to undo.
+            _log.warning("order %s: %s answered %s; counted as undone", order.id, move.undo, error)
+        state.undone.append(str(move.undo))
+        state.attempts = 0
+        step_due(uow, order.id)
+
+    # --- the end ----------------------------------------------------------------------------
+
+    async def _finish(
+        self,
+        uow: UnitOfWork,
+        repository: OrdersRepository,
+        order: Order,
+        state: OrderState,
+        at: datetime,
+    ) -> None:
+        order.move_to(state, at)
+        if state is not OrderState.COMPLETED:
+            return
+        for item in order.items:
+            if item.change not in ("bundle", "airtime"):
+                continue
+            line = await repository.get_subscription(subscription_id=str(item.subscription_id))
+            assert line is not None
+            paid = Money(amount=item.amount_due())
+            common = {
+                "subscription_id": line["id"],
+                "customer_id": order.customer_id,
+                "order_id": order.id,
+                "order_item_id": item.item_id,
+            }
+            if item.change == "airtime":
+                uow.publish(AirtimeToppedUp(**common, amount=paid))
+                continue
+            offerings = await repository.offerings(offering_ids=[str(item.offering_id)])
+            allowance = offerings[str(item.offering_id)].allowance or {"validity_days": 30}
+            valid = Allowance.model_validate(allowance)
+            uow.publish(
+                BundlePurchased(
+                    **common,
+                    offering_id=str(item.offering_id),
+                    allowance=valid,
+                    price=paid,
+                    valid_from=at,
+                    valid_to=at + timedelta(days=valid.validity_days),
+                )
+            )
+
+    async def _personal(self, repository: OrdersRepository, order: Order) -> dict[str, str]:
+        sealed = await repository.personal_data(order_id=order.id)
+        if sealed is None:
+            raise PartnerFailure(Failure("the order holds no customer details", retryable=False))
+        return await self.cipher.open(f"orders:{order.id}", sealed)
+
+
+def tariff_code(offering_id: str) -> str:
+    """The network operator's tariff code for an offering: its id, upper case, at most 32."""
+    return re.sub(r"[^A-Z0-9_-]", "_", offering_id.upper())[:32]
+
+
+def _item(order: Order, item_id: str) -> OrderItem:
+    return next(item for item in order.items if item.item_id == item_id)

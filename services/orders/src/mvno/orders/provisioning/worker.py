@@ -1,0 +1,119 @@
+"""``mvno-orders provision``: a provisioning worker, as many as the load needs.
+
+It consumes the provisioning queue (one saga step per work item), turns due timers (retries
+waiting out their backoff, sagas waiting for an event) back into work items, and relays the
+outbox like every replica of the service may.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from contextlib import AsyncExitStack, suppress
+
+from purgatory import AsyncCircuitBreakerFactory
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mvno.common.aws import aws_client
+from mvno.common.bus.consumer import Consumer
+from mvno.common.bus.envelope import event_source
+from mvno.common.bus.relay import OutboxRelay
+from mvno.common.bus.runtime import resolve_until_found
+from mvno.common.crypto import FieldCipher
+from mvno.common.db import create_engine, unit_of_work_factory
+from mvno.common.http import create_http_client
+from mvno.orders.domain.saga import RetryPolicy
+from mvno.orders.provisioning.executor import Provisioner, now, step_due
+from mvno.orders.provisioning.partners import Partner
+from mvno.orders.repository import OrdersRepository
+from mvno.orders.settings import OrdersSettings
+
+CONSUMER = "orders-provisioning"
+STEP_DUE = "orders.provisioning.step_due.v1"
+
+_log = logging.getLogger(__name__)
+
+
+async def open_provisioner(settings: OrdersSettings, stack: AsyncExitStack) -> Provisioner:
+    """The executor with its partner clients and KMS client, closed with ``stack``."""
+    http = await stack.enter_async_context(
+        create_http_client(settings, timeout=settings.partner_timeout_seconds, attempts=1)
+    )
+    kms = await stack.enter_async_context(aws_client(settings, "kms"))
+    breakers = AsyncCircuitBreakerFactory(
+        default_threshold=settings.circuit_failure_threshold,
+        default_ttl=settings.circuit_open_seconds,
+    )
+    return Provisioner(
+        network=Partner("network operator", http, settings.network_operator_url, breakers),
+        bank=Partner("bank", http, settings.payments_url, breakers),
+        cipher=FieldCipher(kms, settings.personal_data_kms_key),
+        policy=RetryPolicy(
+            attempts=settings.step_attempts,
+            base_delay=settings.step_retry_base_seconds,
+            max_delay=settings.step_retry_max_seconds,
+            billing_account_timeout=settings.billing_account_timeout_seconds,
+        ),
+        poll_seconds=max(settings.timer_poll_seconds, 0.5),
+    )
+
+
+async def fire_due_timers(
+    engine: AsyncEngine, settings: OrdersSettings, stop: asyncio.Event
+) -> None:
+    """Turn due timers into work items until ``stop``; several workers may run it at once."""
+    unit_of_work = unit_of_work_factory(engine, source=event_source(settings.service_name))
+    while not stop.is_set():
+        try:
+            async with unit_of_work() as uow:
+                due = await OrdersRepository(uow.session).take_due_timers(at=now(), limit=100)
+                for order_id in due:
+                    step_due(uow, order_id)
+                await uow.commit()
+        except Exception:
+            _log.exception("firing provisioning timers failed; trying again")
+            due = []
+        if len(due) < 100:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), settings.timer_poll_seconds)
+
+
+async def run(settings: OrdersSettings, stop: asyncio.Event | None = None) -> None:
+    """A worker's whole life: until ``stop`` is set, or without one until SIGTERM/SIGINT."""
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+    engine = create_engine(settings)
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(engine.dispose)
+        found = await resolve_until_found(
+            settings, stop, producers=["orders"], consumers=[CONSUMER]
+        )
+        if found is None:
+            return
+        provisioner = await open_provisioner(settings, stack)
+        sqs = await stack.enter_async_context(aws_client(settings, "sqs"))
+        sns = await stack.enter_async_context(aws_client(settings, "sns"))
+        consumer = Consumer(
+            name=CONSUMER,
+            sqs=sqs,
+            queue_url=found.queue_urls[CONSUMER],
+            dlq_url=found.dlq_urls[CONSUMER],
+            handlers={STEP_DUE: provisioner.advance},
+            unit_of_work=unit_of_work_factory(engine, source=event_source(settings.service_name)),
+        )
+        relay = OutboxRelay(
+            service=settings.service_name,
+            engine=engine,
+            database_url=settings.database_url,
+            sns=sns,
+            topic_arn=found.topic_arns["orders"],
+        )
+        _log.info("provisioning worker consuming %s", found.queue_urls[CONSUMER])
+        async with asyncio.TaskGroup() as group:
+            group.create_task(consumer.run(stop))
+            group.create_task(fire_due_timers(engine, settings, stop))
+            group.create_task(relay.run(stop))

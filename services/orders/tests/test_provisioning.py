@@ -1,0 +1,174 @@
+"""The provisioning saga end to end: orders API, bus, a worker, and the partner simulators."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import uuid
+
+VALID_SA_ID = "8001015009087"
+CUSTOMER = {
+    "idType": "sa_id",
+    "idNumber": VALID_SA_ID,
+    "fullName": "Thabo Mokoena",
+    "address": {"line1": "3 Long Street", "city": "Cape Town", "postalCode": "8001"},
+}
+NEW_PSIM = {
+    "channel": [{"id": "app"}],
+    "relatedParty": [{"id": "cust-77"}],
+    "customer": CUSTOMER,
+    "payment": [{"id": "1002003004"}],
+    "productOrderItem": [
+        {"id": "1", "action": "add", "productOffering": {"id": "starter-psim"}, "simKind": "pSIM"}
+    ],
+}
+FINAL = {"completed", "failed", "cancelled", "pending"}
+
+
+async def place(world, body) -> dict:
+    response = await world.orders.api.post(
+        "/productOrder",
+        json=body,
+        headers={**world.orders.client(), "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def line_of(world, order_id: str) -> dict:
+    connection = await world.orders.database()
+    try:
+        row = await connection.fetchrow("SELECT * FROM subscriptions WHERE order_id = $1", order_id)
+        return dict(row) if row else {}
+    finally:
+        await connection.close()
+
+
+async def change_line(world, subscription_id: str, **item) -> dict:
+    body = {
+        "channel": [{"id": "app"}],
+        "relatedParty": [{"id": "cust-77"}],
+        "payment": [{"id": "1002003004"}],
+        "productOrderItem": [{"id": "1", "product": {"id": subscription_id}, **item}],
+    }
+    order = await place(world, body)
+    return await world.order_state(order["id"], until=FINAL)
+
+
+async def test_a_new_line_is_provisioned_and_then_changed_through_its_life(provisioning):
+    world = provisioning
+    order = await place(world, NEW_PSIM)
+    done = await world.order_state(order["id"], until=FINAL)
+    assert done["state"] == "completed", done
+    assert done["productOrderItem"][0]["state"] == "completed"
+    line = await line_of(world, order["id"])
+    assert line["status"] == "active"
+    assert line["msisdn"].startswith("+27")
+    at_operator = (
+        await world.simulators.get(f"/mno/v1/subscriptions/{line['partner_subscription_id']}")
+    ).json()
+    assert at_operator["status"] == "active"
+    assert at_operator["msisdn"] == line["msisdn"]
+    assert done["productOrderItem"][0]["product"]["id"] == line["id"]
+
+    bundle = await change_line(
+        world, line["id"], action="modify", change="bundle", productOffering={"id": "data-1gb-30d"}
+    )
+    assert bundle["state"] == "completed", bundle
+    suspended = await change_line(world, line["id"], action="modify", change="suspend")
+    assert suspended["state"] == "completed", suspended
+    assert (await line_of(world, order["id"]))["status"] == "suspended"
+    resumed = await change_line(world, line["id"], action="modify", change="resume")
+    assert resumed["state"] == "completed"
+    ended = await change_line(world, line["id"], action="delete")
+    assert ended["state"] == "completed"
+    assert (await line_of(world, order["id"]))["status"] == "terminated"
+    at_operator = (
+        await world.simulators.get(f"/mno/v1/subscriptions/{line['partner_subscription_id']}")
+    ).json()
+    assert at_operator["status"] == "terminated"
+
+    await asyncio.sleep(1)  # the last events reach the observer queue
+    published = {(e["type"], e["subject"]) for e in world.published}
+    for event_type in (
+        "orders.subscription.activated.v1",
+        "orders.bundle.purchased.v1",
+        "orders.subscription.suspended.v1",
+        "orders.subscription.resumed.v1",
+        "orders.subscription.terminated.v1",
+    ):
+        assert (event_type, line["id"]) in published, event_type
+
+
+async def test_a_failing_step_is_retried_until_it_succeeds(provisioning):
+    world = provisioning
+    await world.simulators.put("/admin/faults/mno/reserve_number", json={"outage": True})
+    order = await place(world, NEW_PSIM)
+    await asyncio.sleep(1.0)
+    await world.simulators.delete("/admin/faults/mno/reserve_number")
+    done = await world.order_state(order["id"], until=FINAL)
+    assert done["state"] == "completed", done
+
+
+async def test_spent_retries_undo_finished_steps_in_reverse_and_fail_the_order(provisioning):
+    world = provisioning
+    await world.simulators.put(
+        "/admin/faults/mno/activate_subscription", json={"errorRate": 1, "errorStatus": 503}
+    )
+    order = await place(world, NEW_PSIM)
+    done = await world.order_state(order["id"], until={"failed"})
+    assert done["state"] == "failed", done
+    assert done["failedStep"] == "activate"
+    assert "network operator" in done["failureReason"]
+    connection = await world.orders.database()
+    try:
+        progress = await connection.fetchval(
+            "SELECT progress FROM order_items WHERE order_id = $1", order["id"]
+        )
+    finally:
+        await connection.close()
+    progress = json.loads(progress) if isinstance(progress, str) else progress
+    assert progress["undone"] == ["release_number", "void_payment"]
+    payment = (
+        await world.simulators.get(f"/payments/v1/payments/{progress['results']['payment_id']}")
+    ).json()
+    assert payment["status"] == "voided"
+    reservation = (
+        await world.simulators.get(
+            f"/mno/v1/msisdn-reservations/{progress['results']['reservation_id']}"
+        )
+    ).json()
+    assert reservation["status"] == "released"
+    assert await line_of(world, order["id"]) == {}
+
+
+async def test_a_rica_refusal_waits_for_the_customer(provisioning):
+    world = provisioning
+    body = copy.deepcopy(NEW_PSIM)
+    body["customer"] = {
+        "idType": "passport",
+        "idNumber": "A1234567",
+        "passportCountry": "XX",
+        "dateOfBirth": "1990-05-01",
+        "fullName": "Jane Doe",
+        "address": {"line1": "1 Main Road", "city": "Durban", "postalCode": "4001"},
+    }
+    order = await place(world, body)
+    done = await world.order_state(order["id"], until=FINAL)
+    assert done["state"] == "pending", done
+    assert "rica" in done["failureReason"].lower()
+    assert "A1234567" not in str(done)
+
+
+async def test_a_partner_outage_fails_orders_fast_and_recovery_lets_new_ones_through(provisioning):
+    world = provisioning
+    await world.simulators.put("/admin/faults/payments", json={"outage": True})
+    order = await place(world, NEW_PSIM)
+    done = await world.order_state(order["id"], until=FINAL)
+    assert done["state"] == "failed"
+    assert done["failedStep"] == "authorise_payment"
+    await world.simulators.delete("/admin/faults/payments")
+    await asyncio.sleep(1.2)  # the circuit's open period passes
+    again = await place(world, NEW_PSIM)
+    assert (await world.order_state(again["id"], until=FINAL))["state"] == "completed"
