@@ -156,7 +156,7 @@ async def list_orders(
     "/cancelProductOrder",
     status_code=201,
     response_model=CancelRead,
-    responses=problem_responses(400, 401, 403, 409, 413, 422),
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 422),
     summary="Cancel an order that provisioning has not started on",
 )
 async def cancel_order(body: CancelCreate, principal: Writer, context: Context) -> JSONResponse:

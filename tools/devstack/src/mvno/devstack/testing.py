@@ -102,3 +102,60 @@ def assert_problem(response: httpx.Response, status: int, slug: str) -> dict[str
     body: dict[str, Any] = response.json()
     assert body["type"] == f"urn:mvno:problem:{slug}", body
     return body
+
+
+def fuzz_openapi(
+    base_url: str, headers: dict[str, str], *, negative: bool, examples: int = 30
+) -> list[str]:
+    """Run schemathesis over every operation of the served OpenAPI document; return failures.
+
+    Blocking (call it with ``asyncio.to_thread`` when the server runs in the test's loop).
+    Positive cases are valid by the schema, negative ones invalid on purpose; with either, no
+    answer may be a server error and every answer must match the document.
+    """
+    import schemathesis
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis.errors import Unsatisfiable
+    from schemathesis import GenerationMode
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_headers_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_headers_conformance,
+        response_schema_conformance,
+    ]
+    mode = GenerationMode.NEGATIVE if negative else GenerationMode.POSITIVE
+    schema = schemathesis.openapi.from_url(base_url + "/openapi.json")
+    failures: list[str] = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @given(case=operation.as_strategy(generation_mode=mode))
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+            phases=[Phase.explicit, Phase.generate],
+        )
+        def run(case: schemathesis.Case) -> None:
+            case.call_and_validate(base_url=base_url, headers=headers, checks=checks, timeout=30)
+
+        try:
+            run()
+        except Unsatisfiable:
+            # Nothing to make invalid: the operation takes no parameters and no body.
+            if not negative:
+                failures.append(f"{operation.label}: no valid case could be generated")
+        except Exception as error:  # every failing operation is reported, not just the first
+            failures.append(f"{operation.label}: {error}")
+    return failures
