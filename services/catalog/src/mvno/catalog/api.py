@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from asgi_correlation_id import correlation_id
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from mvno.catalog import handlers
@@ -64,6 +64,9 @@ async def get_catalog(request: Request) -> Catalog:
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 InfrastructureDep = Annotated[Infrastructure, Depends(get_infrastructure)]
 Staff = Annotated[Principal, Depends(require_scopes(WRITE_SCOPE))]
+ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
+"""Every catalogue id: also keeps NUL and other bytes the database refuses out of queries."""
+PathId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")]
 Limit = Annotated[int, Query(ge=1, le=200, description="Items to return at most.")]
 Fields = Annotated[
@@ -125,7 +128,9 @@ async def list_offerings(
     request: Request,
     catalog: CatalogDep,
     lifecycle_status: Annotated[LifecycleStatus | None, Query(alias="lifecycleStatus")] = None,
-    category_id: Annotated[str | None, Query(alias="category.id", max_length=64)] = None,
+    category_id: Annotated[
+        str | None, Query(alias="category.id", max_length=64, pattern=ID_PATTERN)
+    ] = None,
     channel: Annotated[Channel | None, Query(alias="channel.id")] = None,
     is_sellable: Annotated[
         bool | None,
@@ -156,7 +161,7 @@ async def list_offerings(
     summary="Get a product offering",
 )
 async def get_offering(
-    request: Request, catalog: CatalogDep, offering_id: str, fields: Fields = None
+    request: Request, catalog: CatalogDep, offering_id: PathId, fields: Fields = None
 ) -> Response:
     selected = parse_fields(fields, _allowed(OfferingRead))
     return await catalog.reader.respond(
@@ -188,7 +193,7 @@ async def create_offering(
     summary="Update an offering, or move it one step in its lifecycle",
 )
 async def update_offering(
-    offering_id: str,
+    offering_id: PathId,
     body: Annotated[OfferingUpdate, Body(media_type="application/merge-patch+json")],
     staff: Staff,
     infrastructure: InfrastructureDep,
@@ -216,7 +221,9 @@ async def update_offering(
 async def list_prices(
     request: Request,
     catalog: CatalogDep,
-    offering_id: Annotated[str | None, Query(alias="productOffering.id", max_length=64)] = None,
+    offering_id: Annotated[
+        str | None, Query(alias="productOffering.id", max_length=64, pattern=ID_PATTERN)
+    ] = None,
     valid_at: Annotated[
         datetime | None,
         Query(alias="validAt", description="Only prices valid at this instant (with a zone)"),
@@ -243,7 +250,7 @@ async def list_prices(
     summary="Get one price version",
 )
 async def get_price(
-    request: Request, catalog: CatalogDep, price_id: str, fields: Fields = None
+    request: Request, catalog: CatalogDep, price_id: PathId, fields: Fields = None
 ) -> Response:
     selected = parse_fields(fields, _allowed(PriceRead))
     return await catalog.reader.respond(
@@ -297,7 +304,7 @@ async def list_categories(
     summary="Get a category",
 )
 async def get_category(
-    request: Request, catalog: CatalogDep, category_id: str, fields: Fields = None
+    request: Request, catalog: CatalogDep, category_id: PathId, fields: Fields = None
 ) -> Response:
     selected = parse_fields(fields, _allowed(CategoryRead))
     return await catalog.reader.respond(
@@ -329,7 +336,7 @@ async def create_category(
     summary="Update a category",
 )
 async def update_category(
-    category_id: str,
+    category_id: PathId,
     body: Annotated[CategoryUpdate, Body(media_type="application/merge-patch+json")],
     staff: Staff,
     infrastructure: InfrastructureDep,
@@ -371,7 +378,7 @@ async def list_specifications(
     summary="Get a product specification",
 )
 async def get_specification(
-    request: Request, catalog: CatalogDep, specification_id: str, fields: Fields = None
+    request: Request, catalog: CatalogDep, specification_id: PathId, fields: Fields = None
 ) -> Response:
     selected = parse_fields(fields, _allowed(SpecificationRead))
     return await catalog.reader.respond(
@@ -404,7 +411,7 @@ async def create_specification(
     summary="Update a product specification no launched offering relies on",
 )
 async def update_specification(
-    specification_id: str,
+    specification_id: PathId,
     body: Annotated[SpecificationUpdate, Body(media_type="application/merge-patch+json")],
     staff: Staff,
     infrastructure: InfrastructureDep,
@@ -444,8 +451,12 @@ async def import_feed(
 async def list_audit_records(
     staff: Staff,
     catalog: CatalogDep,
-    entity_type: Annotated[str | None, Query(alias="entityType", max_length=32)] = None,
-    entity_id: Annotated[str | None, Query(alias="entityId", max_length=64)] = None,
+    entity_type: Annotated[
+        str | None, Query(alias="entityType", max_length=32, pattern=ID_PATTERN)
+    ] = None,
+    entity_id: Annotated[
+        str | None, Query(alias="entityId", max_length=64, pattern=ID_PATTERN)
+    ] = None,
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> JSONResponse:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from mvno.common.auth.dependencies import CurrentPrincipal, require_scopes
@@ -33,6 +33,8 @@ IdempotencyKey = Annotated[
         description="Unique per order attempt; a retry with the same key and body replays the answer.",
     ),
 ]
+ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
+PathId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
 PAGE_HEADERS = {
     "X-Total-Count": {"description": "How many orders match", "schema": {"type": "integer"}},
     "X-Result-Count": {"description": "How many this page holds", "schema": {"type": "integer"}},
@@ -101,10 +103,12 @@ async def place_order(
 @router.get(
     "/productOrder/{order_id}",
     response_model=OrderRead,
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404, 422),
     summary="Get an order",
 )
-async def get_order(order_id: str, principal: CurrentPrincipal, context: Context) -> JSONResponse:
+async def get_order(
+    order_id: PathId, principal: CurrentPrincipal, context: Context
+) -> JSONResponse:
     _need_any_scope(principal)
     async with context.unit_of_work() as uow:
         order = await OrdersRepository(uow.session).get_order(order_id=order_id)
@@ -125,7 +129,9 @@ async def list_orders(
     context: Context,
     state: Annotated[OrderState | None, Query()] = None,
     channel: Annotated[Channel | None, Query(alias="channel.id")] = None,
-    customer_id: Annotated[str | None, Query(alias="relatedParty.id", max_length=64)] = None,
+    customer_id: Annotated[
+        str | None, Query(alias="relatedParty.id", max_length=64, pattern=ID_PATTERN)
+    ] = None,
     since: Annotated[datetime | None, Query(alias="orderDate.gte")] = None,
     until: Annotated[datetime | None, Query(alias="orderDate.lt")] = None,
     fields: Annotated[str | None, Query(description="Comma-separated members to return")] = None,
