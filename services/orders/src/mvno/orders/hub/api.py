@@ -98,7 +98,7 @@ async def register_listener(
 @router.get(
     "/hub/{hub_id}",
     response_model=EventSubscription,
-    responses=problem_responses(401, 403, 404, 503),
+    responses=problem_responses(401, 403, 404, 422, 503),
     summary="Get a listener you registered (without its secret)",
 )
 async def get_listener(
@@ -115,7 +115,7 @@ async def get_listener(
     "/hub/{hub_id}",
     status_code=204,
     response_class=Response,
-    responses=problem_responses(401, 403, 404, 503),
+    responses=problem_responses(401, 403, 404, 422, 503),
     summary="Unregister a listener; notifications not yet delivered to it are dropped",
 )
 async def unregister_listener(

@@ -43,6 +43,7 @@ async def register_hub(
 
 
 async def get_hub(unit_of_work: UnitOfWorkFactory, *, hub_id: str, owner: str) -> Hub:
+    hub_id = _known_form(hub_id)
     async with unit_of_work() as uow:
         hub = await HubRepository(uow.session).get(hub_id=hub_id, owner=owner)
     if hub is None:
@@ -51,6 +52,7 @@ async def get_hub(unit_of_work: UnitOfWorkFactory, *, hub_id: str, owner: str) -
 
 
 async def unregister_hub(unit_of_work: UnitOfWorkFactory, *, hub_id: str, owner: str) -> None:
+    hub_id = _known_form(hub_id)
     async with unit_of_work() as uow:
         if not await HubRepository(uow.session).remove(hub_id=hub_id, owner=owner):
             raise HubNotFound(f"There is no hub {hub_id}.")
@@ -60,8 +62,18 @@ async def unregister_hub(unit_of_work: UnitOfWorkFactory, *, hub_id: str, owner:
 async def delivery_log(
     unit_of_work: UnitOfWorkFactory, *, hub_id: str, owner: str, offset: int, limit: int
 ) -> tuple[int, list[Delivery]]:
+    hub_id = _known_form(hub_id)
     async with unit_of_work() as uow:
         repository = HubRepository(uow.session)
         if await repository.get(hub_id=hub_id, owner=owner) is None:
             raise HubNotFound(f"There is no hub {hub_id}.")
         return await repository.deliveries(hub_id=hub_id, offset=offset, limit=limit)
+
+
+def _known_form(hub_id: str) -> str:
+    # Hub ids are UUIDs minted here: anything else names no hub (and never reaches SQL, where
+    # a NUL character, say, would be an error rather than a miss).
+    try:
+        return str(uuid.UUID(hub_id))
+    except ValueError:
+        raise HubNotFound("There is no such hub.") from None

@@ -27,7 +27,7 @@ hub_subscriptions = Table(
     "hub_subscriptions",
     metadata,
     Column("id", String(36), primary_key=True),
-    Column("owner_client_id", String(255), nullable=False),
+    Column("owner_client_id", Text, nullable=False),
     Column("callback", Text, nullable=False),
     Column("query", Text),
     # HMAC needs the secret itself, so it cannot be stored hashed the way a password is.

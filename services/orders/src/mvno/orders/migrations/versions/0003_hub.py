@@ -21,7 +21,7 @@ def upgrade() -> None:
     op.create_table(
         "hub_subscriptions",
         sa.Column("id", sa.String(36), nullable=False),
-        sa.Column("owner_client_id", sa.String(255), nullable=False),
+        sa.Column("owner_client_id", sa.Text(), nullable=False),
         sa.Column("callback", sa.Text(), nullable=False),
         sa.Column("query", sa.Text(), nullable=True),
         sa.Column("secret", sa.Text(), nullable=False),
