@@ -213,8 +213,9 @@ class DeliveryWorker:
                     task.add_done_callback(finished)
                 if free and len(attempts) == free:
                     continue  # more may be due
-                # Nothing more is due: wait for the next poll. Every slot is busy: or for a slot.
-                wake_on = [stop, slot_freed] if not free else [stop]
+                # Nothing more is due (wait for the next poll), or every slot is busy (wait for
+                # one to free up, or the next poll).
+                wake_on = [stop] if free else [stop, slot_freed]
                 await _first_of(*wake_on, limit=self._settings.hub_poll_interval_seconds)
         finally:
             await _finish(in_flight)
