@@ -137,17 +137,14 @@ class EventQuery:
             accepted[name] = accepted.get(name, frozenset()) | values
         return cls(accepted)
 
-    def matches(self, *, event_type: str, state: str, channel: str) -> bool:
-        seen = {
-            "eventType": event_type,
-            "event.productOrder.state": state,
-            "event.productOrder.channel.id": channel,
-        }
-        return all(seen[name] in values for name, values in self.accepted.items())
-
     def wants(self, event: OrderStateChanged) -> bool:
         """Whether an order's state change is one this query asks for."""
-        return self.matches(event_type=STATE_CHANGE_EVENT, state=event.state, channel=event.channel)
+        seen = {
+            "eventType": STATE_CHANGE_EVENT,
+            "event.productOrder.state": event.state,
+            "event.productOrder.channel.id": event.channel,
+        }
+        return all(seen[name] in values for name, values in self.accepted.items())
 
 
 def state_change_notification(
