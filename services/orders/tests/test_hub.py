@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from standardwebhooks import Webhook
@@ -600,6 +600,57 @@ async def test_a_production_worker_does_not_call_a_callback_it_may_no_longer_cal
         await engine.dispose()
     assert delivery.last_error == "The callback must use https."
     assert delivery.attempts == 1
+    assert receiver.received == []
+
+
+async def test_a_webhook_whose_worker_died_during_its_last_attempt_is_marked_failed(
+    orders_database: str, receiver: Receiver
+) -> None:
+    settings = OrdersSettings(
+        environment="test",
+        database_url=orders_database,
+        hub_delivery_attempts=3,
+        hub_poll_interval_seconds=0.05,
+    )
+    hub = Hub(
+        id=str(uuid.uuid4()),
+        owner="channel-app",
+        callback=receiver.url + "/app",
+        query=None,
+        secret=new_secret(),
+    )
+    engine = create_async_engine(orders_database)
+    try:
+        async with AsyncSession(engine) as session, session.begin():
+            await HubRepository(session).add(hub=hub)
+            await enqueue_notifications(session, order_event(), event_id=str(uuid.uuid4()))
+            # As a worker leaves it when it dies after claiming the third attempt, once the
+            # lease on that attempt has run out.
+            await session.execute(
+                update(webhook_deliveries).values(
+                    attempts=3, next_attempt_at=func.now() - text("interval '1 second'")
+                )
+            )
+        stop = asyncio.Event()
+        worker = asyncio.create_task(DeliveryWorker(settings).run(stop))
+        try:
+
+            async def abandoned() -> Delivery | None:
+                async with AsyncSession(engine) as session:
+                    _, [delivery] = await HubRepository(session).deliveries(
+                        hub_id=hub.id, offset=0, limit=1
+                    )
+                return delivery if delivery.status == "failed" else None
+
+            delivery = await until(abandoned, what="the abandoned webhook marked failed")
+        finally:
+            stop.set()
+            await worker
+    finally:
+        await engine.dispose()
+    assert delivery.attempts == 3
+    assert delivery.last_error is not None
+    assert "no outcome was recorded" in delivery.last_error
     assert receiver.received == []
 
 
