@@ -14,6 +14,8 @@ from mvno.common.service import create_service_app
 from mvno.orders import api
 from mvno.orders.domain.model import CannotCancel, OrderRejected
 from mvno.orders.handlers import KeyInFlight, KeyReused, OrderNotFound, OrdersContext
+from mvno.orders.hub import api as hub_api
+from mvno.orders.hub.delivery import DeliveryWorker
 from mvno.orders.settings import OrdersSettings
 
 
@@ -32,9 +34,10 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         title="Orders",
         description="Order capture from every channel and the provisioning engine (TMF622/TMF637-aligned).",
         version="0.2.0",
-        routers=[api.router],
+        routers=[api.router, hub_api.router],
         producer="orders",
         resources=[open_cipher],
+        background=[DeliveryWorker(settings).run],
     )
     context = OrdersContext(unit_of_work=app.state.infrastructure.unit_of_work)
     app.state.orders = context

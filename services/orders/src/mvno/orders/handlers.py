@@ -13,6 +13,7 @@ from mvno.common.db import UnitOfWork
 from mvno.common.events.orders import ProvisioningStepDue
 from mvno.orders.domain import model
 from mvno.orders.domain.model import Order, PlaceOrder
+from mvno.orders.hub.delivery import enqueue_notifications
 from mvno.orders.integration import state_changes
 from mvno.orders.repository import OrdersRepository
 
@@ -102,7 +103,7 @@ async def place_order(
                     raise RuntimeError("personal data cannot be sealed: no KMS key configured")
                 sealed = await context.cipher.seal(f"orders:{order.id}", personal)
             await repository.add_order(order=order, sealed=sealed)
-            _announce(uow, order)
+            await announce(uow, order)
             uow.publish(ProvisioningStepDue(order_id=order.id))
             body = render(order)
             await repository.complete_key(
@@ -132,12 +133,17 @@ async def cancel_order(context: OrdersContext, *, order_id: str, client_id: str 
             raise OrderNotFound(order_id)
         order.cancel(now())
         await repository.save_order(order=order)
-        _announce(uow, order)
+        await announce(uow, order)
         await uow.commit()
         return order
 
 
-def _announce(uow: UnitOfWork, order: Order) -> None:
-    for event in state_changes(order):
-        uow.publish(event)
+async def announce(uow: UnitOfWork, order: Order) -> None:
+    """Publish the order's new states on the bus and owe them to its channel's hubs, in the
+    caller's transaction."""
+    for change in state_changes(order):
+        published = uow.publish(change)
+        await enqueue_notifications(
+            uow.session, change, event_id=published.id, client_id=order.client_id
+        )
     order.changes.clear()

@@ -55,7 +55,7 @@ from mvno.orders.domain.saga import (
     succeeded,
     waited_too_long,
 )
-from mvno.orders.integration import state_changes
+from mvno.orders.handlers import announce
 from mvno.orders.provisioning.partners import Partner, PartnerFailure
 from mvno.orders.repository import OrdersRepository
 
@@ -111,9 +111,7 @@ class Provisioner:
         for item in order.items:
             item.progress = progress[item.item_id].to_json()
         await repository.save_order(order=order)
-        for change in state_changes(order):
-            uow.publish(change)
-        order.changes.clear()
+        await announce(uow, order)
 
     # --- forward ----------------------------------------------------------------------------
 
