@@ -26,6 +26,10 @@ class OrdersSettings(ServiceSettings):
     circuit_open_seconds: float = Field(default=10.0, gt=0)
     """How long an open circuit refuses calls before one is let through to test the partner."""
     timer_poll_seconds: float = Field(default=0.2, gt=0, le=10)
+    provisioning_visibility_seconds: int = Field(default=30, ge=2, le=43_200)
+    """How long a taken work item stays hidden; a crashed worker's item is retaken after it."""
+    provisioning_concurrency: int = Field(default=10, ge=1, le=100)
+    """Work items one worker runs at once (each holds one order's lock and one connection)."""
 
     # --- channel callbacks (hub webhooks) -----------------------------------------------------
     hub_delivery_attempts: int = Field(default=15, ge=1, le=50)

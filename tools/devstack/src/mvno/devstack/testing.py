@@ -33,11 +33,16 @@ def service_environment(database_url: str, aws_endpoint_url: str) -> dict[str, s
 
 @contextlib.contextmanager
 def running_service(
-    name: str, processes: ProcessGroup, *, database_url: str, aws_endpoint_url: str
+    name: str,
+    processes: ProcessGroup,
+    *,
+    database_url: str,
+    aws_endpoint_url: str,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[httpx.Client]:
     """Migrate and serve one service as its own process; yield a client bound to it."""
     component = BY_NAME[name]
-    env = service_environment(database_url, aws_endpoint_url)
+    env = {**service_environment(database_url, aws_endpoint_url), **(extra_env or {})}
     migrate = subprocess.run(
         [sys.executable, "-m", component.module, "migrate"],
         env=env,

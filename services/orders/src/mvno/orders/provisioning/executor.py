@@ -252,7 +252,8 @@ class Provisioner:
             line = await self.network.call(
                 "POST",
                 "/subscriptions",
-                key=key,
+                # Another SIM (after a clash over one in stock) is another activation request.
+                key=f"{key}:{results['iccid']}",
                 json={
                     "msisdn": results["msisdn"],
                     "iccid": results["iccid"],

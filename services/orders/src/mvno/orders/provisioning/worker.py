@@ -16,7 +16,7 @@ from purgatory import AsyncCircuitBreakerFactory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mvno.common.aws import aws_client
-from mvno.common.bus.consumer import Consumer
+from mvno.common.bus.consumer import Consumer, ConsumerSettings
 from mvno.common.bus.envelope import event_source
 from mvno.common.bus.relay import OutboxRelay
 from mvno.common.bus.runtime import resolve_until_found
@@ -104,6 +104,10 @@ async def run(settings: OrdersSettings, stop: asyncio.Event | None = None) -> No
             dlq_url=found.dlq_urls[CONSUMER],
             handlers={STEP_DUE: provisioner.advance},
             unit_of_work=unit_of_work_factory(engine, source=event_source(settings.service_name)),
+            settings=ConsumerSettings(
+                concurrency=settings.provisioning_concurrency,
+                visibility_timeout=settings.provisioning_visibility_seconds,
+            ),
         )
         relay = OutboxRelay(
             service=settings.service_name,
