@@ -1,0 +1,449 @@
+"""Orders under load, against the bare baseline, in one run.
+
+    .venv/bin/python -m bench.orders [--rate 10] [--seconds 60] [--intake-seconds 10]
+
+- end to end: ``--rate`` new eSIM lines a second for ``--seconds`` through the orders API, two
+  provisioning workers and the partner simulators, each its own process; latency from the
+  order's acceptance to its ``completed`` event, nothing lost, and the CPU the platform's own
+  processes (orders API, workers) spent per completed order. A stand-in answers for billing-sync
+  (a billing account per activated line), as in the service tests.
+- intake: wrk POSTs orders as fast as they are accepted (each with its own Idempotency-Key; the
+  workers are stopped), against the bare app's single-row INSERT (``bench.apps:bare_app``).
+
+PostgreSQL: ``DATABASE_URL`` when set, else an embedded server; moto's server as its own process.
+Writes ``bench/out/orders-<timestamp>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from bench.run import ensure_tool, parse_wrk, prepare_database
+from mvno.common.auth.dev_issuer import DevIssuer
+from mvno.common.aws import aws_client
+from mvno.common.bus.envelope import decode, new_event
+from mvno.common.bus.provision import provision
+from mvno.common.bus.topology import Queue, Subscription, Topic, Topology
+from mvno.common.crypto import ensure_kms_alias
+from mvno.common.db import asyncpg_dsn, create_engine, unit_of_work_factory
+from mvno.common.events.base import Money
+from mvno.common.events.billing import AccountCreated
+from mvno.common.events.catalog import OfferingLaunched, OfferingPrice
+from mvno.devstack.infrastructure import (
+    embedded_postgres,
+    free_port,
+    moto_endpoint,
+    to_asyncpg_url,
+    with_database,
+)
+from mvno.devstack.processes import ProcessGroup, wait_until_ready
+from mvno.orders.billing_answers import account_created
+from mvno.orders.consumer import HANDLERS
+from mvno.orders.settings import OrdersSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+PREFIX = "/tmf-api/productOrderingManagement/v4"
+ORDER = {
+    "channel": [{"id": "app"}],
+    "relatedParty": [{"id": "cust-bench"}],
+    "customer": {
+        "idType": "sa_id",
+        "idNumber": "8001015009087",
+        "fullName": "Sipho Ndlovu",
+        "address": {"line1": "1 Church Street", "city": "Pretoria", "postalCode": "0002"},
+    },
+    "payment": [{"id": "5005005005"}],
+    "productOrderItem": [
+        {"id": "1", "action": "add", "productOffering": {"id": "starter-esim"}, "simKind": "eSIM"}
+    ],
+}
+
+
+def topology(prefix: str) -> Topology:
+    """Orders' topic, its provisioning queue, and the queues the bench reads."""
+    queues = ("orders-provisioning", "activations", "progress")
+    return Topology(
+        topics=(Topic("orders", f"{prefix}-orders-events"),),
+        queues=tuple(
+            Queue(name, f"{prefix}-{name}-events", f"{prefix}-{name}-events-dlq") for name in queues
+        ),
+        subscriptions=(
+            Subscription("orders", "orders-provisioning", type_prefixes=("orders.provisioning.",)),
+            Subscription("orders", "activations", type_prefixes=("orders.subscription.",)),
+            Subscription("orders", "progress", type_prefixes=("orders.order.",)),
+        ),
+    )
+
+
+async def prepare_orders(settings: OrdersSettings) -> None:
+    """Migrate, create the KMS key, and give the catalogue copy an eSIM starter pack."""
+    env = {**os.environ, "MVNO_ENVIRONMENT": "test", "MVNO_DATABASE_URL": settings.database_url}
+    await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "mvno.orders", "migrate"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    async with aws_client(settings, "kms") as kms:
+        await ensure_kms_alias(kms, settings.personal_data_kms_key, "bench")
+    launched = OfferingLaunched(
+        offering_id="starter-esim", version="1", name="Prepaid eSIM starter pack",
+        channels=("app",), payment_type="prepaid", product_kind="starter_pack",
+        sim_kinds=("eSIM",), valid_from=datetime(2026, 1, 1, tzinfo=UTC),
+        prices=(
+            OfferingPrice(
+                price_id="p-esim", price_type="oneTime", duty_free_amount=Money(amount="8.70"),
+                tax_included_amount=Money(amount="10.00"), tax_rate="15",
+                valid_from=datetime(2026, 1, 1, tzinfo=UTC),
+            ),
+        ),
+    )  # fmt: skip
+    engine = create_engine(settings)
+    try:
+        event = decode(new_event(launched, source="urn:mvno:catalog").body)
+        async with unit_of_work_factory(engine, source="urn:mvno:orders")() as uow:
+            await HANDLERS[event.type](uow, event)
+            await uow.commit()
+    finally:
+        await engine.dispose()
+
+
+async def billing_stand_in(
+    settings: OrdersSettings, sqs: Any, url: str, stop: asyncio.Event
+) -> None:
+    engine = create_engine(settings)
+    unit_of_work = unit_of_work_factory(engine, source="urn:mvno:billing-sync")
+    try:
+        while not stop.is_set():
+            answer = await sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+            )
+            entries = []
+            for message in answer.get("Messages", []):
+                event = json.loads(message["Body"])
+                if event["type"] == "orders.subscription.activated.v1":
+                    data = event["data"]
+                    created = AccountCreated(
+                        billing_account_id=f"ba-{data['subscription_id'][:8]}",
+                        subscription_id=data["subscription_id"],
+                        customer_id=data["customer_id"],
+                        order_id=data["order_id"],
+                    )
+                    async with unit_of_work() as uow:
+                        await account_created(
+                            uow, decode(new_event(created, source="urn:mvno:billing-sync").body)
+                        )
+                        await uow.commit()
+                entries.append({"Id": str(len(entries)), "ReceiptHandle": message["ReceiptHandle"]})
+            if entries:
+                await sqs.delete_message_batch(QueueUrl=url, Entries=entries)
+    finally:
+        await engine.dispose()
+
+
+async def completions(sqs: Any, url: str, done: dict[str, datetime], stop: asyncio.Event) -> None:
+    """When each order completed: the time of its ``completed`` state change."""
+    while not stop.is_set():
+        answer = await sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        entries = []
+        for message in answer.get("Messages", []):
+            event = json.loads(message["Body"])
+            if event["data"].get("state") in ("completed", "failed"):
+                done[event["data"]["order_id"]] = datetime.fromisoformat(event["time"])
+                if event["data"]["state"] == "failed":
+                    done.setdefault("__failed__", []).append(event["data"]["order_id"])  # type: ignore[attr-defined]
+            entries.append({"Id": str(len(entries)), "ReceiptHandle": message["ReceiptHandle"]})
+        if entries:
+            await sqs.delete_message_batch(QueueUrl=url, Entries=entries)
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def end_to_end(args: argparse.Namespace, ctx: dict[str, Any]) -> dict[str, Any]:
+    settings: OrdersSettings = ctx["settings"]
+    api_url = ctx["api_url"]
+    accepted: dict[str, datetime] = {}
+    done: dict[str, Any] = {}
+    stop = asyncio.Event()
+    async with (
+        aws_client(settings, "sqs") as sqs,
+        httpx.AsyncClient(base_url=api_url + PREFIX, timeout=30, headers=ctx["headers"]) as api,
+    ):
+        tasks = [
+            asyncio.create_task(
+                billing_stand_in(settings, sqs, ctx["queues"]["activations"], stop)
+            ),
+            asyncio.create_task(completions(sqs, ctx["queues"]["progress"], done, stop)),
+        ]
+        platform = ctx["platform_processes"]
+        cpu_before = cpu_seconds(platform)
+        others_before = {name: cpu_seconds([p]) for name, p in ctx["other_processes"].items()}
+
+        async def place() -> None:
+            response = await api.post(
+                "/productOrder", json=ORDER, headers={"Idempotency-Key": str(uuid.uuid4())}
+            )
+            if response.status_code == 201:
+                body = response.json()
+                accepted[body["id"]] = datetime.fromisoformat(body["orderDate"])
+            else:
+                print(f"refused: {response.status_code} {response.text[:200]}", flush=True)
+
+        interval = 1 / args.rate
+        started = time.monotonic()
+        placing = []
+        for n in range(int(args.rate * args.seconds)):
+            await asyncio.sleep(max(0.0, started + n * interval - time.monotonic()))
+            placing.append(asyncio.create_task(place()))
+        await asyncio.gather(*placing)
+        for _ in range(300):  # up to a minute for the last orders to complete
+            if set(accepted) <= set(done):
+                break
+            await asyncio.sleep(0.2)
+        cpu_after = cpu_seconds(platform)
+        others_after = {name: cpu_seconds([p]) for name, p in ctx["other_processes"].items()}
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    failed = set(done.pop("__failed__", []))
+    latencies = [
+        (done[order_id] - at).total_seconds()
+        for order_id, at in accepted.items()
+        if order_id in done and order_id not in failed
+    ]
+    completed = len(latencies)
+    return {
+        "rate_per_s": args.rate,
+        "seconds": args.seconds,
+        "placed": int(args.rate * args.seconds),
+        "accepted": len(accepted),
+        "completed": completed,
+        "failed": len(failed),
+        "lost": len(set(accepted) - set(done)),
+        "p50_s": round(statistics.median(latencies), 3) if latencies else None,
+        "p99_s": round(percentile(latencies, 0.99), 3) if latencies else None,
+        "max_s": round(max(latencies), 3) if latencies else None,
+        "platform_cpu_ms_per_order": round((cpu_after - cpu_before) * 1000 / max(completed, 1), 1),
+        "other_cpu_ms_per_order": {
+            name: round((others_after[name] - others_before[name]) * 1000 / max(completed, 1), 1)
+            for name in others_after
+        },
+    }
+
+
+def intake(args: argparse.Namespace, ctx: dict[str, Any], wrk: str) -> dict[str, Any]:
+    env = {**os.environ, "BENCH_TOKEN": ctx["token"], "BENCH_BODY": json.dumps(ORDER)}
+    results = {}
+    for name, url, script in (
+        ("bare-insert", ctx["bare_url"] + "/rows", ROOT / "bench" / "post.lua"),
+        ("orders-intake", ctx["api_url"] + PREFIX + "/productOrder", ROOT / "bench" / "orders.lua"),
+    ):
+        argv = [
+            wrk,
+            "--latency",
+            "--timeout",
+            "5s",
+            "-t",
+            "2",
+            "-c",
+            str(args.connections),
+            "-s",
+            str(script),
+        ]
+        subprocess.run(
+            [*argv, "-d", "3s", url], env=env, capture_output=True, check=True
+        )  # warm-up
+        output = subprocess.run(
+            [*argv, "-d", f"{args.intake_seconds}s", url],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        results[name] = dict(parse_wrk(output).items())
+        print(
+            f"{name}: {results[name]['requests_per_s']:.0f} req/s, p99 {results[name]['p99_ms']} ms",
+            flush=True,
+        )
+    results["ratio"] = round(
+        results["orders-intake"]["requests_per_s"] / results["bare-insert"]["requests_per_s"], 2
+    )
+    return results
+
+
+async def prepare(settings: OrdersSettings, bare_url: str) -> dict[str, str]:
+    await prepare_orders(settings)
+    await prepare_database(bare_url)
+    provisioned = await provision(settings, topology(settings.bus_prefix))
+    return dict(provisioned.queue_urls)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=10)
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--intake-seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    wrk = ensure_tool("wrk")
+    with contextlib.ExitStack() as stack:
+        temp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mvno-orders-bench-")))
+        server = (
+            to_asyncpg_url(url)
+            if (url := os.environ.get("DATABASE_URL"))
+            else stack.enter_context(embedded_postgres(temp / "pg"))
+        )
+        processes = ProcessGroup(temp / "logs")
+        stack.callback(processes.stop_all)
+        aws = stack.enter_context(moto_endpoint(processes, free_port()))
+        database = with_database(server, f"mvno_bench_orders_{uuid.uuid4().hex[:6]}")
+        bare_db = with_database(server, "mvno_bench")
+        issuer_port, simulators_port, api_port, bare_port = (free_port() for _ in range(4))
+        issuer_url = f"http://127.0.0.1:{issuer_port}"
+        key_file = temp / "issuer-keys.json"
+        settings = OrdersSettings(environment="test", database_url=database, aws_endpoint_url=aws)
+        queues = asyncio.run(prepare(settings, bare_db))
+        base = {
+            k: v for k, v in os.environ.items() if not k.startswith("MVNO_") and k != "DATABASE_URL"
+        }
+        env = {
+            **base,
+            "MVNO_ENVIRONMENT": "test",
+            "MVNO_DATABASE_URL": database,
+            "MVNO_AWS_ENDPOINT_URL": aws,
+            "MVNO_OTEL_EXPORTER": "none",
+            "MVNO_JWT_ISSUER": issuer_url,
+            "MVNO_JWKS_URL": issuer_url + "/.well-known/jwks.json",
+            "MVNO_NETWORK_OPERATOR_URL": f"http://127.0.0.1:{simulators_port}/mno/v1",
+            "MVNO_PAYMENTS_URL": f"http://127.0.0.1:{simulators_port}/payments/v1",
+            "BENCH_DSN": asyncpg_dsn(bare_db),
+        }
+        issuer = processes.start(
+            "issuer",
+            [
+                sys.executable,
+                "-m",
+                "mvno.common.auth.dev_issuer",
+                "--port",
+                str(issuer_port),
+                "--key-file",
+                str(key_file),
+            ],
+            env,
+        )
+        simulators = processes.start(
+            "simulators",
+            [sys.executable, "-m", "mvno.simulators", "serve", "--port", str(simulators_port)],
+            env,
+        )
+        api = processes.start(
+            "orders", [sys.executable, "-m", "mvno.orders", "serve", "--port", str(api_port)], env
+        )
+        bare = processes.start(
+            "bare",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.apps:bare_app",
+                "--factory",
+                "--app-dir",
+                str(ROOT),
+                "--port",
+                str(bare_port),
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+            ],
+            env,
+        )
+        workers = [
+            processes.start(f"worker-{n}", [sys.executable, "-m", "mvno.orders", "provision"], env)
+            for n in range(args.workers)
+        ]
+        wait_until_ready(issuer, issuer_url + "/health/live", timeout=60)
+        wait_until_ready(simulators, f"http://127.0.0.1:{simulators_port}/health/ready", timeout=60)
+        wait_until_ready(api, f"http://127.0.0.1:{api_port}/health/ready", timeout=60)
+        wait_until_ready(bare, f"http://127.0.0.1:{bare_port}/json", timeout=60)
+        time.sleep(2)  # the workers find their queue
+        token = DevIssuer(issuer_url, key_file=key_file).issue(
+            "bank-app", audience="mvno-platform", scopes=["orders:write"], client_id="bank-app"
+        )
+        ctx = {
+            "settings": settings,
+            "api_url": f"http://127.0.0.1:{api_port}",
+            "bare_url": f"http://127.0.0.1:{bare_port}",
+            "token": token,
+            "headers": {"Authorization": f"Bearer {token}"},
+            "queues": queues,
+            "platform_processes": [psutil.Process(c.process.pid) for c in (api, *workers)],
+            "other_processes": {
+                "simulators": psutil.Process(simulators.process.pid),
+                "moto": next(
+                    psutil.Process(c.process.pid)
+                    for c in processes._children
+                    if c.name.startswith("moto")
+                ),
+            },
+        }
+        print(f"end to end: {args.rate} orders/s for {args.seconds} s ...", flush=True)
+        e2e = asyncio.run(end_to_end(args, ctx))
+        print(json.dumps(e2e, indent=2), flush=True)
+        for worker in workers:
+            processes.stop(worker)
+        print("intake ...", flush=True)
+        results = {"end_to_end": e2e, "intake": intake(args, ctx, wrk)}
+    results["at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    results["machine"] = {"cores": os.cpu_count(), "load_average": os.getloadavg()}
+    print(json.dumps(results, indent=2))
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"orders-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json").write_text(
+        json.dumps(results, indent=2) + "\n"
+    )
+    met = (
+        results["intake"]["ratio"] >= 0.4
+        and e2e["lost"] == 0
+        and (e2e["p50_s"] or 99) <= 1
+        and (e2e["p99_s"] or 99) <= 3
+        and e2e["platform_cpu_ms_per_order"] <= 30
+    )
+    print(
+        f"targets (intake >= 0.4 of bare insert; p50 <= 1 s, p99 <= 3 s, none lost; <= 30 CPU ms/order): {'met' if met else 'NOT met'}"
+    )
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
