@@ -107,6 +107,11 @@ class UnitOfWork:
         return event
 
     @property
+    def committed(self) -> bool:
+        """Whether :meth:`commit` ran (a handler may commit early to go on in new transactions)."""
+        return self._committed
+
+    @property
     def session(self) -> AsyncSession:
         if self._session is None:
             raise RuntimeError("the unit of work is not open; use it in 'async with'")

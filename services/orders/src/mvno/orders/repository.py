@@ -329,6 +329,11 @@ class OrdersRepository:
             )
         )
 
+    async def clear_timer(self, *, order_id: str) -> None:
+        await self._session.execute(
+            delete(provisioning_timers).where(provisioning_timers.c.order_id == order_id)
+        )
+
     async def take_due_timers(self, *, at: datetime, limit: int) -> list[str]:
         due = (
             select(provisioning_timers.c.order_id)

@@ -219,7 +219,8 @@ class Consumer:
                     )
                     return
                 await handler(uow, event)
-                await uow.commit()
+                if not uow.committed:  # a long-running handler may have committed its first part
+                    await uow.commit()
             if event.time is not None:
                 metrics.consumer_lag.record(
                     (datetime.now(UTC) - event.time).total_seconds(), {"consumer": self._name}

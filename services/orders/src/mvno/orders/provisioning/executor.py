@@ -2,10 +2,14 @@
 
 A worker takes an ``orders.provisioning.step_due.v1`` work item, locks the order, asks the pure
 saga (:mod:`mvno.orders.domain.saga`) what comes next, makes that one partner call, and commits
-the outcome together with what follows: the next work item (through the outbox), a timer for a
-retry, or the order's final state and its events. The order stays locked while the call runs,
-so two workers never run one order's steps at once; the calls' Idempotency-Keys make a step
-re-run after a crash harmless at the partner.
+the outcome together with what follows: a timer for a retry, or the order's final state and its
+events. The order stays locked while the call runs, so two workers never run one order's steps
+at once; the calls' Idempotency-Keys make a step re-run after a crash harmless at the partner.
+
+When a step succeeds, the same worker goes on with the next one in a new transaction rather than
+sending itself another work item (each step is still committed on its own). What protects the
+order if that worker dies is a lease: every commit that leaves more to do also sets the order's
+timer a little ahead, and a timer that fires becomes a work item for any worker.
 """
 
 from __future__ import annotations
@@ -81,37 +85,62 @@ class Provisioner:
     bank: Partner
     cipher: FieldCipher
     policy: RetryPolicy
+    unit_of_work: Callable[[], UnitOfWork] | None = None
+    """Opens the transactions of the steps after the first (the consumer opens the first)."""
     poll_seconds: float = 1.0
+    lease_seconds: float = 30.0
+    """How soon another worker resumes an order whose worker died between two steps."""
+    max_steps_in_a_row: int = 100
     rng: random.Random = field(default_factory=random.Random)  # backoff jitter, not secrets
     clock: Callable[[], datetime] = now
 
     async def advance(self, uow: UnitOfWork, event: ReceivedEvent) -> None:
-        """Consumer handler for ``orders.provisioning.step_due.v1``."""
-        await self.advance_order(uow, str(event.data["order_id"]))
+        """Consumer handler for ``orders.provisioning.step_due.v1``: run steps while they succeed."""
+        order_id = str(event.data["order_id"])
+        if not await self.advance_order(uow, order_id) or self.unit_of_work is None:
+            return
+        await uow.commit()  # the first step, its lease and the work item's inbox row
+        for _ in range(self.max_steps_in_a_row):
+            async with self.unit_of_work() as next_uow:
+                go_on = await self.advance_order(next_uow, order_id)
+                await next_uow.commit()
+            if not go_on:
+                return
+        async with self.unit_of_work() as next_uow:  # a very long order: hand it on
+            step_due(next_uow, order_id)
+            await next_uow.commit()
 
-    async def advance_order(self, uow: UnitOfWork, order_id: str) -> None:
+    async def advance_order(self, uow: UnitOfWork, order_id: str) -> bool:
+        """Take the order's next move in ``uow``; True when another move can follow at once."""
         repository = OrdersRepository(uow.session)
         order = await repository.get_order(order_id=order_id, for_update=True)
         if order is None:
             _log.warning("work item for unknown order %s", order_id)
-            return
+            return False
         progress = {item.item_id: ItemProgress.from_json(item.progress) for item in order.items}
         move = next_move(order, progress)
         if isinstance(move, Idle):
-            return
+            return False
         at = self.clock()
         if order.state is OrderState.ACKNOWLEDGED:
             order.move_to(OrderState.IN_PROGRESS, at)
+        go_on = False
         if isinstance(move, Finish):
             await self._finish(uow, repository, order, move.state, at)
+            await repository.clear_timer(order_id=order.id)
         elif isinstance(move, Run):
-            await self._run(uow, repository, order, progress, move, at)
+            go_on = await self._run(uow, repository, order, progress, move, at)
         else:
-            await self._compensate(uow, repository, order, progress, move, at)
+            go_on = await self._compensate(uow, repository, order, progress, move, at)
+        if go_on:
+            await repository.set_timer(
+                order_id=order.id, due_at=at + timedelta(seconds=self.lease_seconds)
+            )
         for item in order.items:
             item.progress = progress[item.item_id].to_json()
         await repository.save_order(order=order)
         await announce(uow, order)
+        return go_on
 
     # --- forward ----------------------------------------------------------------------------
 
@@ -123,7 +152,7 @@ class Provisioner:
         progress: dict[str, ItemProgress],
         move: Run,
         at: datetime,
-    ) -> None:
+    ) -> bool:
         item = _item(order, move.item_id)
         state = progress[item.item_id]
         try:
@@ -132,7 +161,7 @@ class Provisioner:
             await repository.set_timer(
                 order_id=order.id, due_at=at + timedelta(seconds=self.poll_seconds)
             )
-            return
+            return False
         except PartnerFailure as error:
             outcome = failed(order, state, move.step, error.failure, self.policy, self.rng)
             _log.info(
@@ -142,14 +171,15 @@ class Provisioner:
             if isinstance(outcome, RetryAfter):
                 due = at + timedelta(seconds=outcome.seconds)
                 await repository.set_timer(order_id=order.id, due_at=due)
-            elif isinstance(outcome, WaitForCustomer):
+                return False
+            if isinstance(outcome, WaitForCustomer):
                 order.move_to(OrderState.PENDING, at)
-            else:
-                assert isinstance(outcome, StartCompensating)
-                step_due(uow, order.id)
-            return
+                await repository.clear_timer(order_id=order.id)
+                return False
+            assert isinstance(outcome, StartCompensating)
+            return True
         succeeded(state, move.step, results)
-        step_due(uow, order.id)
+        return True
 
     async def _step(
         self,
@@ -374,7 +404,7 @@ class Provisioner:
         progress: dict[str, ItemProgress],
         move: Compensate,
         at: datetime,
-    ) -> None:
+    ) -> bool:
         item = _item(order, move.item_id)
         state = progress[item.item_id]
         key = f"{order.id}:{item.item_id}:{move.undo}"
@@ -419,12 +449,12 @@ class Provisioner:
                 state.attempts += 1
                 delay = self.policy.delay(min(state.attempts, 10), self.rng)
                 await repository.set_timer(order_id=order.id, due_at=at + timedelta(seconds=delay))
-                return
+                return False
             # A refusal to undo (already voided, already released) leaves nothing to undo.
             _log.warning("order %s: %s answered %s; counted as undone", order.id, move.undo, error)
         state.undone.append(str(move.undo))
         state.attempts = 0
-        step_due(uow, order.id)
+        return True
 
     # --- the end ----------------------------------------------------------------------------
 

@@ -35,7 +35,9 @@ STEP_DUE = "orders.provisioning.step_due.v1"
 _log = logging.getLogger(__name__)
 
 
-async def open_provisioner(settings: OrdersSettings, stack: AsyncExitStack) -> Provisioner:
+async def open_provisioner(
+    settings: OrdersSettings, stack: AsyncExitStack, engine: AsyncEngine
+) -> Provisioner:
     """The executor with its partner clients and KMS client, closed with ``stack``."""
     http = await stack.enter_async_context(
         create_http_client(settings, timeout=settings.partner_timeout_seconds, attempts=1)
@@ -55,7 +57,9 @@ async def open_provisioner(settings: OrdersSettings, stack: AsyncExitStack) -> P
             max_delay=settings.step_retry_max_seconds,
             billing_account_timeout=settings.billing_account_timeout_seconds,
         ),
+        unit_of_work=unit_of_work_factory(engine, source=event_source(settings.service_name)),
         poll_seconds=max(settings.timer_poll_seconds, 0.5),
+        lease_seconds=settings.provisioning_visibility_seconds,
     )
 
 
@@ -94,7 +98,7 @@ async def run(settings: OrdersSettings, stop: asyncio.Event | None = None) -> No
         )
         if found is None:
             return
-        provisioner = await open_provisioner(settings, stack)
+        provisioner = await open_provisioner(settings, stack, engine)
         sqs = await stack.enter_async_context(aws_client(settings, "sqs"))
         sns = await stack.enter_async_context(aws_client(settings, "sns"))
         consumer = Consumer(
