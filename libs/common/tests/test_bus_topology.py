@@ -46,6 +46,7 @@ EXPECTED_CONSUMERS = {
     "billing.usage.recorded.v1": {"portal-api"},
     "billing.bundle.depleted.v1": {"portal-api"},
     "billing.reconciliation.completed.v1": set(),
+    "orders.provisioning.step_due.v1": {"orders-provisioning"},
 }
 
 
@@ -66,6 +67,10 @@ def test_platform_topology_names_follow_the_convention():
     }
     assert {q.consumer: (q.name, q.dlq_name) for q in topology.queues} == {
         "orders": ("acme-orders-events", "acme-orders-events-dlq"),
+        "orders-provisioning": (
+            "acme-orders-provisioning-events",
+            "acme-orders-provisioning-events-dlq",
+        ),
         "billing-sync": ("acme-billing-sync-events", "acme-billing-sync-events-dlq"),
         "portal-api": ("acme-portal-api-events", "acme-portal-api-events-dlq"),
     }
@@ -244,7 +249,16 @@ async def test_provisioning_twice_gives_the_same_resources_and_no_duplicates(set
     second = await provision(settings, topology)
     assert first == second
     assert set(first.topic_arns) == {"catalog", "orders", "billing"}
-    assert set(first.queue_urls) == set(first.dlq_urls) == {"orders", "billing-sync", "portal-api"}
+    assert (
+        set(first.queue_urls)
+        == set(first.dlq_urls)
+        == {
+            "orders",
+            "orders-provisioning",
+            "billing-sync",
+            "portal-api",
+        }
+    )
 
     by_topic = await _subscriptions_by_topic(settings, second)
     consumer_of = {arn: consumer for consumer, arn in second.queue_arns.items()}
@@ -357,7 +371,11 @@ async def test_provisioning_repairs_drift(settings):
     by_topic = await _subscriptions_by_topic(settings, provisioned)
     endpoints = sorted(s["Endpoint"] for s in by_topic["orders"])
     assert endpoints == sorted(
-        [provisioned.queue_arns["billing-sync"], provisioned.queue_arns["portal-api"]]
+        [
+            provisioned.queue_arns["billing-sync"],
+            provisioned.queue_arns["orders-provisioning"],
+            provisioned.queue_arns["portal-api"],
+        ]
     )
 
 
