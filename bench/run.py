@@ -197,7 +197,8 @@ def parse_wrk(output: str) -> dict[str, Any]:
 def run_paced(hey: str, url: str, rate: float, seconds: int, connections: int) -> dict[str, Any]:
     """Latency at a fixed request rate (hey: ``connections`` workers, each at rate/connections)."""
     per_worker = max(1, round(rate / connections))
-    argv = [hey, "-z", f"{seconds}s", "-c", str(connections), "-q", str(per_worker), url]
+    argv = [hey, "-z", f"{seconds}s", "-c", str(connections), "-q", str(per_worker)]
+    argv += ["-H", "Accept-Encoding: gzip", url]
     completed = subprocess.run(
         argv, capture_output=True, text=True, check=False, timeout=seconds + 60
     )
@@ -224,7 +225,17 @@ def run_paced(hey: str, url: str, rate: float, seconds: int, connections: int) -
 
 
 def run_wrk(wrk: str, url: str, method: str, seconds: int, args: argparse.Namespace) -> str:
-    argv = [wrk, "--latency", "--timeout", "5s", "-t", str(args.threads)]
+    # Every target is asked as browsers and HTTP clients ask: gzip accepted.
+    argv = [
+        wrk,
+        "--latency",
+        "--timeout",
+        "5s",
+        "-t",
+        str(args.threads),
+        "-H",
+        "Accept-Encoding: gzip",
+    ]
     argv += ["-c", str(args.connections), "-d", f"{seconds}s"]
     if method == "POST":
         argv += ["-s", str(POST_SCRIPT)]

@@ -191,3 +191,23 @@ async def test_a_write_on_one_replica_drops_the_cached_reads_of_another(catalog)
             await asyncio.sleep(0.1)
         prices = [p["price"]["value"] for p in current.json()["productOfferingPrice"]]
         assert prices == [49.5], "the other replica still serves the old price from its cache"
+
+
+async def test_reads_are_gzipped_for_clients_that_accept_it(catalog):
+    plain = await catalog.api.get(
+        "/productOffering?channel.id=app", headers={"Accept-Encoding": "identity"}
+    )
+    assert "Content-Encoding" not in plain.headers
+    for accept in ("gzip", "gzip, deflate, br", "br;q=1.0, gzip;q=0.8"):
+        for _ in range(2):  # rendered, then from the cache
+            zipped = await catalog.api.get(
+                "/productOffering?channel.id=app", headers={"Accept-Encoding": accept}
+            )
+            assert zipped.headers["Content-Encoding"] == "gzip"
+            assert zipped.headers["Vary"] == "Accept-Encoding"
+            assert zipped.json() == plain.json()
+            assert int(zipped.headers["Content-Length"]) < len(plain.content) / 3
+    refused = await catalog.api.get(
+        "/productOffering?channel.id=app", headers={"Accept-Encoding": "gzip;q=0"}
+    )
+    assert "Content-Encoding" not in refused.headers

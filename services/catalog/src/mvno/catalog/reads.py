@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import hashlib
 import logging
 import time
@@ -42,6 +43,34 @@ class Rendered:
     body: bytes
     etag: str
     headers: Mapping[str, str]
+    gzipped: bytes | None = None
+    """The body compressed once when rendered, for clients that accept gzip (most do)."""
+
+
+GZIP_FROM_BYTES = 1024
+"""Smaller bodies are sent as they are: compressing them saves less than it costs."""
+
+
+def render(body: bytes, headers: Mapping[str, str]) -> Rendered:
+    etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+    gzipped = (
+        gzip.compress(body, compresslevel=6, mtime=0) if len(body) >= GZIP_FROM_BYTES else None
+    )
+    return Rendered(body, etag, headers, gzipped)
+
+
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether ``Accept-Encoding`` allows gzip (RFC 9110 §12.5.3: a q-value of 0 refuses it)."""
+    for coding in (accept_encoding or "").split(","):
+        name, _, parameters = coding.partition(";")
+        if name.strip().lower() not in ("gzip", "*"):
+            continue
+        weight = parameters.strip().removeprefix("q=").strip() if parameters else "1"
+        try:
+            return float(weight) > 0
+        except ValueError:
+            return False
+    return False
 
 
 class ReadCache:
@@ -124,12 +153,19 @@ class Reader:
             else:
                 body = to_json(result)
                 headers = {}
-            etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
-            rendered = Rendered(body, etag, headers)
+            rendered = render(body, headers)
             self.cache.put(key, rendered)
-        headers = {**rendered.headers, "ETag": rendered.etag, "Cache-Control": self.cache_control}
+        headers = {
+            **rendered.headers,
+            "ETag": rendered.etag,
+            "Cache-Control": self.cache_control,
+            "Vary": "Accept-Encoding",
+        }
         if _matches(request.headers.get("if-none-match"), rendered.etag):
             return Response(status_code=304, headers=headers)
+        if rendered.gzipped is not None and accepts_gzip(request.headers.get("accept-encoding")):
+            headers["Content-Encoding"] = "gzip"
+            return Response(rendered.gzipped, media_type="application/json", headers=headers)
         return Response(rendered.body, media_type="application/json", headers=headers)
 
 
@@ -153,25 +189,32 @@ class CachedReadsMiddleware:
         if rendered is None:
             await self.app(scope, receive, send)
             return
-        if_none_match = None
+        if_none_match = accept_encoding = None
         for name, value in scope["headers"]:
             if name == b"if-none-match":
                 if_none_match = value.decode("latin-1")
+            elif name == b"accept-encoding":
+                accept_encoding = value.decode("latin-1")
         headers = [
             *((name.lower().encode(), value.encode()) for name, value in rendered.headers.items()),
             (b"etag", rendered.etag.encode()),
             (b"cache-control", self.reader.cache_control.encode()),
+            (b"vary", b"Accept-Encoding"),
         ]
         if _matches(if_none_match, rendered.etag):
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
+        body = rendered.body
+        if rendered.gzipped is not None and accepts_gzip(accept_encoding):
+            body = rendered.gzipped
+            headers.append((b"content-encoding", b"gzip"))
         headers += [
             (b"content-type", b"application/json"),
-            (b"content-length", str(len(rendered.body)).encode()),
+            (b"content-length", str(len(body)).encode()),
         ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": rendered.body})
+        await send({"type": "http.response.body", "body": body})
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:
