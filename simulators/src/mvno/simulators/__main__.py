@@ -5,6 +5,8 @@ from collections.abc import Sequence
 
 import uvicorn
 
+from mvno.simulators.settings import SimulatorSettings
+
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="mvno-simulators")
@@ -14,6 +16,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve.add_argument("--port", type=int, default=8010)
     serve.add_argument("--timeout-graceful-shutdown", type=int, default=20)
     arguments = parser.parse_args(argv)
+    settings = SimulatorSettings()  # fails fast on bad settings, before uvicorn starts
     uvicorn.run(
         "mvno.simulators.app:create_app",
         factory=True,
@@ -21,6 +24,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         port=arguments.port,
         timeout_graceful_shutdown=arguments.timeout_graceful_shutdown,
         log_config=None,
+        access_log=settings.access_log,
         server_header=False,
     )
 
