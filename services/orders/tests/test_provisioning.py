@@ -160,6 +160,22 @@ async def test_a_rica_refusal_waits_for_the_customer(provisioning):
     assert "rica" in done["failureReason"].lower()
     assert "A1234567" not in str(done)
 
+    corrected = await world.orders.api.patch(
+        f"/productOrder/{order['id']}",
+        headers={**world.orders.client(), "Content-Type": "application/merge-patch+json"},
+        json={"customer": {**body["customer"], "passportCountry": "MZ"}},
+    )
+    assert corrected.status_code == 200, corrected.text
+    assert corrected.json()["state"] == "inProgress"
+    finished = await world.order_state(order["id"], until=FINAL - {"pending"} | {"completed"})
+    assert finished["state"] == "completed", finished
+    again = await world.orders.api.patch(
+        f"/productOrder/{order['id']}",
+        headers={**world.orders.client(), "Content-Type": "application/merge-patch+json"},
+        json={"customer": body["customer"]},
+    )
+    assert again.status_code == 409
+
 
 async def test_a_partner_outage_fails_orders_fast_and_recovery_lets_new_ones_through(provisioning):
     world = provisioning

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from mvno.common.auth.dependencies import CurrentPrincipal, require_scopes
@@ -20,7 +20,15 @@ from mvno.orders import handlers
 from mvno.orders.domain.model import Channel, OrderState
 from mvno.orders.handlers import OrdersContext
 from mvno.orders.repository import OrderFilter, OrdersRepository
-from mvno.orders.schemas import PREFIX, CancelCreate, CancelRead, OrderCreate, OrderRead, RefRead
+from mvno.orders.schemas import (
+    PREFIX,
+    CancelCreate,
+    CancelRead,
+    OrderCreate,
+    OrderDocumentsUpdate,
+    OrderRead,
+    RefRead,
+)
 
 router = APIRouter(prefix=PREFIX)
 
@@ -156,6 +164,27 @@ async def list_orders(
     return JSONResponse(
         items, headers={"X-Total-Count": str(total), "X-Result-Count": str(len(items))}
     )
+
+
+@router.patch(
+    "/productOrder/{order_id}",
+    response_model=OrderRead,
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 422),
+    summary="Send corrected RICA details for an order pending on them",
+)
+async def resubmit_documents(
+    order_id: PathId,
+    body: Annotated[OrderDocumentsUpdate, Body(media_type="application/merge-patch+json")],
+    principal: Writer,
+    context: Context,
+) -> JSONResponse:
+    order = await handlers.resubmit_documents(
+        context,
+        order_id=order_id,
+        client_id=_readable_by(principal),
+        rica=body.customer.to_domain(),
+    )
+    return JSONResponse(_dump(OrderRead.of(order)))
 
 
 @router.post(

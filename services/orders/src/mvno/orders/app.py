@@ -12,7 +12,7 @@ from mvno.common.crypto import FieldCipher
 from mvno.common.problems import problem_response
 from mvno.common.service import create_service_app
 from mvno.orders import api
-from mvno.orders.domain.model import CannotCancel, OrderRejected
+from mvno.orders.domain.model import CannotCancel, CannotResubmit, OrderRejected
 from mvno.orders.handlers import KeyInFlight, KeyReused, OrderNotFound, OrdersContext
 from mvno.orders.hub import api as hub_api
 from mvno.orders.hub.delivery import DeliveryWorker
@@ -46,6 +46,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     app.add_exception_handler(KeyInFlight, _key_in_flight)
     app.add_exception_handler(OrderNotFound, _not_found)
     app.add_exception_handler(CannotCancel, _cannot_cancel)
+    app.add_exception_handler(CannotResubmit, _cannot_resubmit)
     return app
 
 
@@ -87,3 +88,7 @@ async def _not_found(request: Request, error: Exception) -> JSONResponse:
 
 async def _cannot_cancel(request: Request, error: Exception) -> JSONResponse:
     return problem_response(status=409, slug="cannot-cancel", detail=str(error))
+
+
+async def _cannot_resubmit(request: Request, error: Exception) -> JSONResponse:
+    return problem_response(status=409, slug="not-pending", detail=str(error))

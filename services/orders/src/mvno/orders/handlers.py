@@ -12,7 +12,7 @@ from mvno.common.crypto import FieldCipher
 from mvno.common.db import UnitOfWork
 from mvno.common.events.orders import ProvisioningStepDue
 from mvno.orders.domain import model
-from mvno.orders.domain.model import Order, PlaceOrder
+from mvno.orders.domain.model import Order, PlaceOrder, RicaDetails
 from mvno.orders.hub.delivery import enqueue_notifications
 from mvno.orders.integration import state_changes
 from mvno.orders.repository import OrdersRepository
@@ -123,6 +123,37 @@ async def place_order(
             )
             await uow.commit()
         raise
+
+
+async def resubmit_documents(
+    context: OrdersContext, *, order_id: str, client_id: str | None, rica: RicaDetails
+) -> Order:
+    """Corrected RICA details for a pending order: sealed, and provisioning resumes."""
+    if context.cipher is None:
+        raise RuntimeError("personal data cannot be sealed: no KMS key configured")
+    async with context.unit_of_work() as uow:
+        repository = OrdersRepository(uow.session)
+        order = await repository.get_order(order_id=order_id, for_update=True)
+        if order is None or (client_id is not None and order.client_id != client_id):
+            raise OrderNotFound(order_id)
+        order.resubmit_documents(rica, now())
+        previous = await repository.personal_data(order_id=order.id)
+        personal = await context.cipher.open(f"orders:{order.id}", previous) if previous else {}
+        personal = {k: v for k, v in personal.items() if k == "payment_account"}
+        personal.update(rica.personal_fields())
+        sealed = await context.cipher.seal(f"orders:{order.id}", personal)
+        await repository.replace_personal_data(order_id=order.id, sealed=sealed)
+        for item in order.items:
+            progress = dict(item.progress or {})
+            results = dict(progress.get("results", {}))
+            # New documents are a new registration request at the operator (its own key).
+            results["documents"] = int(results.get("documents", 1)) + 1
+            item.progress = {**progress, "results": results, "attempts": 0}
+        await repository.save_order(order=order)
+        await announce(uow, order)
+        uow.publish(ProvisioningStepDue(order_id=order.id))
+        await uow.commit()
+        return order
 
 
 async def cancel_order(context: OrdersContext, *, order_id: str, client_id: str | None) -> Order:

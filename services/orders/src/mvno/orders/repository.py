@@ -295,6 +295,18 @@ class OrdersRepository:
             {name: base64.b64decode(blob) for name, blob in (row.personal_data or {}).items()},
         )
 
+    async def replace_personal_data(self, *, order_id: str, sealed: Sealed) -> None:
+        await self._session.execute(
+            update(orders)
+            .where(orders.c.id == order_id)
+            .values(
+                personal_data={
+                    name: base64.b64encode(blob).decode() for name, blob in sealed.fields.items()
+                },
+                personal_data_key=sealed.encrypted_data_key,
+            )
+        )
+
     # --- inventory --------------------------------------------------------------------------
 
     async def add_subscription(self, *, values: dict[str, Any]) -> None:

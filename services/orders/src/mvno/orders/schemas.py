@@ -304,6 +304,12 @@ def _item_price(price: dict[str, str | None]) -> ItemPriceRead:
     )
 
 
+class OrderDocumentsUpdate(Input):
+    """A merge patch of a pending order: corrected RICA details, the only change allowed."""
+
+    customer: Customer
+
+
 class CancelCreate(Input):
     product_order: Ref
     cancellation_reason: (

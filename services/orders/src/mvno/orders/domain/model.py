@@ -59,6 +59,10 @@ class CannotCancel(Exception):
     """The order has gone too far (or ended) to be cancelled."""
 
 
+class CannotResubmit(Exception):
+    """The order is not waiting for corrected documents."""
+
+
 @dataclass(frozen=True)
 class RicaDetails:
     """What RICA needs to register a SIM to a person. Personal data: sealed at rest, never logged."""
@@ -179,6 +183,18 @@ class Order:
             if item.state not in FINAL_STATES:
                 item.state = state
         self.changes.append((previous, state))
+
+    def resubmit_documents(self, rica: RicaDetails, at: datetime) -> None:
+        """Corrected RICA details for an order waiting on them: provisioning goes on."""
+        if self.state is not OrderState.PENDING:
+            raise CannotResubmit(
+                f"order {self.id} is {self.state}; documents are resubmitted only while pending"
+            )
+        if problems := _check_rica(rica, at):
+            raise OrderRejected(problems)
+        self.rica = rica
+        self.failure_reason = None
+        self.move_to(OrderState.IN_PROGRESS, at)
 
     def cancel(self, at: datetime) -> None:
         """Cancel while nothing has been done at a partner yet: before provisioning starts."""

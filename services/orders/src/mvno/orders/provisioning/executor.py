@@ -227,8 +227,9 @@ class Provisioner:
             else:
                 body["passportNumber"] = personal["id_number"]
                 body["passportCountry"] = personal.get("passport_country")
+            documents = results.get("documents", 1)  # corrected documents: a new request
             registration = await self.network.call(
-                "POST", "/rica-registrations", key=key, json=body
+                "POST", "/rica-registrations", key=f"{key}:{documents}", json=body
             )
             return {"rica_id": registration["id"]}
         if step is Step.ALLOCATE_SIM:
