@@ -109,6 +109,14 @@ async def test_request_id_is_echoed_and_generated(service):
     assert re.fullmatch(r"[0-9a-f]{32}", generated.headers["x-request-id"])
 
 
+async def test_a_request_id_unfit_for_logs_is_replaced(service):
+    async with httpx.AsyncClient(base_url=service) as client:
+        for unfit in ("short", "x" * 65, "has spaces in it", 'quote"injection"here'):
+            response = await client.get("/health/live", headers={"X-Request-ID": unfit})
+            assert response.headers["x-request-id"] != unfit
+            assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
+
+
 def test_logs_are_json_lines_with_trace_and_request_ids(spans):
     stream = io.StringIO()
     configure_logging("log-test", "INFO", stream=stream)

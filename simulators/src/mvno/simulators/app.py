@@ -7,14 +7,13 @@ file between runs), so the plumbing of ``create_service_app`` that opens those i
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 
 from mvno.common.health import health_router
 from mvno.common.limits import BodySizeLimitMiddleware
 from mvno.common.logs import configure_logging
 from mvno.common.problems import install_problem_handlers
-from mvno.common.service import REQUEST_ID_HEADER
+from mvno.common.request_ids import RequestIdMiddleware
 from mvno.simulators.api import ROUTERS
 from mvno.simulators.dependencies import operations_of
 from mvno.simulators.errors import PartnerError
@@ -26,7 +25,7 @@ from mvno.simulators.simulator import Simulator
 def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
     """Build the simulators app from ``settings`` (read from the environment when not given)."""
     settings = settings or SimulatorSettings()
-    configure_logging(settings.service_name, settings.log_level)
+    configure_logging(settings.service_name, settings.log_level, access_log=settings.access_log)
     simulator = Simulator(settings)
 
     @asynccontextmanager
@@ -52,7 +51,7 @@ def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.add_exception_handler(PartnerError, on_partner_error)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
-    app.add_middleware(CorrelationIdMiddleware, header_name=REQUEST_ID_HEADER)
+    app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router({}))
     for router in ROUTERS:
         app.include_router(router)

@@ -43,8 +43,14 @@ class _ServiceFilter(logging.Filter):
         return True
 
 
-def configure_logging(service: str, level: str = "INFO", *, stream: Any = None) -> None:
-    """Send every log record (ours, uvicorn's, libraries') as one JSON line to stdout."""
+def configure_logging(
+    service: str, level: str = "INFO", *, stream: Any = None, access_log: bool = False
+) -> None:
+    """Send every log record (ours, uvicorn's, libraries') as one JSON line to stdout.
+
+    uvicorn writes its per-request access line only while ``uvicorn.access`` has a handler; it
+    gets ours only when ``access_log`` asks for it.
+    """
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.addFilter(_ServiceFilter(service))
     handler.addFilter(CorrelationIdFilter(uuid_length=32, default_value=None))
@@ -63,6 +69,6 @@ def configure_logging(service: str, level: str = "INFO", *, stream: Any = None) 
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers[:] = []
-        uvicorn_logger.propagate = True
+        uvicorn_logger.propagate = name != "uvicorn.access" or access_log
     for noisy in ("botocore", "aiobotocore", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -38,10 +37,9 @@ from mvno.common.http import create_http_client
 from mvno.common.limits import BodySizeLimitMiddleware
 from mvno.common.logs import configure_logging
 from mvno.common.problems import install_problem_handlers
+from mvno.common.request_ids import RequestIdMiddleware
 from mvno.common.settings import ServiceSettings
 from mvno.common.tracing import configure_metrics, configure_tracing, fastapi_telemetry
-
-REQUEST_ID_HEADER = "X-Request-ID"
 
 _log = logging.getLogger(__name__)
 
@@ -89,7 +87,7 @@ def create_service_app(
     Each of ``resources`` opens what the service holds for its life (a KMS client, say) into the
     stack it is given, before the app serves; the stack closes them at shutdown.
     """
-    configure_logging(settings.service_name, settings.log_level)
+    configure_logging(settings.service_name, settings.log_level, access_log=settings.access_log)
     provider = configure_tracing(settings)
     configure_metrics(settings)
     engine = create_engine(settings)
@@ -134,7 +132,7 @@ def create_service_app(
     app.state.infrastructure = infrastructure
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
-    app.add_middleware(CorrelationIdMiddleware, header_name=REQUEST_ID_HEADER)
+    app.add_middleware(RequestIdMiddleware)
     app.include_router(
         health_router({"database": infrastructure.check_database, "bus": infrastructure.check_bus})
     )
