@@ -97,7 +97,9 @@ class Window:
     async def complete(self, count: int) -> None:
         async with self._progress:
             self.done += count
-            self._progress.notify_all()
+            # Wake as many waiters as slots were freed, not all sixteen writers of the bus run
+            # for every completion (the raw run has one waiter either way).
+            self._progress.notify(count)
 
 
 async def raw_transport(
