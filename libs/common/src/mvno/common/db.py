@@ -5,6 +5,7 @@ Each service owns its own database; outside production a missing database is cre
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ import asyncpg
 from alembic import command
 from alembic.config import Config
 from pydantic import BaseModel
-from sqlalchemy import insert, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -25,10 +26,16 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from mvno.common.bus.envelope import OutgoingEvent, new_event
-from mvno.common.bus.tables import outbox
 from mvno.common.settings import ServiceSettings
 
 _log = logging.getLogger(__name__)
+
+# Plain SQL, compiled once: the ORM's bulk ``insert(outbox)`` path cost about a third more CPU per
+# committed event, on the path of every request that publishes (measured for bench/bus.py).
+_WRITE_OUTBOX = text(
+    "INSERT INTO outbox (event_id, event_type, body, attributes) "
+    "VALUES (:event_id, :event_type, :body, CAST(:attributes AS jsonb))"
+)
 
 
 def create_engine(settings: ServiceSettings) -> AsyncEngine:
@@ -129,13 +136,13 @@ class UnitOfWork:
             raise RuntimeError("a unit of work commits once")
         if self._events:
             await self.session.execute(
-                insert(outbox),
+                _WRITE_OUTBOX,
                 [
                     {
                         "event_id": e.id,
                         "event_type": e.type,
                         "body": e.body,
-                        "attributes": e.attributes,
+                        "attributes": json.dumps(e.attributes),
                     }
                     for e in self._events
                 ],
