@@ -10,15 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from mvno.catalog.__main__ import MIGRATIONS
 from mvno.catalog.app import create_app
@@ -27,10 +24,8 @@ from mvno.catalog.settings import CatalogSettings
 from mvno.common.aws import aws_client
 from mvno.common.bus.provision import provision
 from mvno.common.bus.topology import Queue, Subscription, Topic, Topology
-from mvno.common.db import asyncpg_dsn
 from mvno.common.service import migrate
-from mvno.devstack.infrastructure import with_database
-from mvno.devstack.pytest_plugin import RunningIssuer
+from mvno.devstack.pytest_plugin import RunningIssuer, template_database
 from mvno.devstack.servers import serve_app
 
 PREFIX = "/tmf-api/productCatalogManagement/v4"
@@ -40,19 +35,15 @@ STAFF_SCOPE = "catalog:write"
 @pytest.fixture(scope="session")
 async def seeded_template(postgres_server_url: str) -> AsyncIterator[str]:
     """The name of a migrated, seeded catalog database that tests copy."""
-    name = f"catalog_template_{uuid.uuid4().hex[:8]}"
-    settings = CatalogSettings(
-        environment="test", database_url=with_database(postgres_server_url, name)
-    )
-    await asyncio.to_thread(migrate, settings, MIGRATIONS)
-    await seed(settings)
-    # The seed's launch events stay in the copies' outboxes: each test's relay publishes them.
-    yield name
-    admin = await asyncpg.connect(asyncpg_dsn(postgres_server_url))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+
+    async def prepare(database_url: str) -> None:
+        settings = CatalogSettings(environment="test", database_url=database_url)
+        await asyncio.to_thread(migrate, settings, MIGRATIONS)
+        # The seed's launch events stay in the copies' outboxes: each test's relay publishes them.
+        await seed(settings)
+
+    async with template_database(postgres_server_url, "catalog", prepare) as name:
+        yield name
 
 
 @dataclass
@@ -109,19 +100,12 @@ def observer_topology(prefix: str) -> Topology:
 
 @pytest.fixture
 async def catalog(
-    postgres_server_url: str,
     seeded_template: str,
     clean_aws: str,
     dev_issuer: RunningIssuer,
-    make_database: Any,
+    copy_database: Any,
 ) -> AsyncIterator[CatalogWorld]:
-    database_url = make_database("catalog")
-    admin = await asyncpg.connect(asyncpg_dsn(postgres_server_url))
-    try:
-        name = make_url(database_url).database
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{seeded_template}"')
-    finally:
-        await admin.close()
+    database_url = await copy_database("catalog", seeded_template)
     settings = CatalogSettings(
         environment="test",
         database_url=database_url,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,7 +19,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from mvno.common.aws import aws_client
 from mvno.common.bus.envelope import decode, new_event
@@ -31,8 +29,7 @@ from mvno.common.db import asyncpg_dsn, create_engine, unit_of_work_factory
 from mvno.common.events.base import Allowance, Money
 from mvno.common.events.catalog import OfferingLaunched, OfferingPrice
 from mvno.common.service import migrate
-from mvno.devstack.infrastructure import with_database
-from mvno.devstack.pytest_plugin import RunningIssuer
+from mvno.devstack.pytest_plugin import RunningIssuer, template_database
 from mvno.devstack.servers import serve_app
 from mvno.orders.__main__ import MIGRATIONS
 from mvno.orders.app import create_app
@@ -104,19 +101,16 @@ async def deliver(settings: OrdersSettings, data: Any, *, source: str = "urn:mvn
 
 @pytest.fixture(scope="session")
 async def orders_template(postgres_server_url: str) -> AsyncIterator[str]:
-    name = f"orders_template_{uuid.uuid4().hex[:8]}"
-    settings = OrdersSettings(
-        environment="test", database_url=with_database(postgres_server_url, name)
-    )
-    await asyncio.to_thread(migrate, settings, MIGRATIONS)
-    for launched in CATALOGUE:
-        await deliver(settings, launched)
-    yield name
-    admin = await asyncpg.connect(asyncpg_dsn(postgres_server_url))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    """A migrated orders database whose catalogue copy holds :data:`CATALOGUE`, for tests to copy."""
+
+    async def prepare(database_url: str) -> None:
+        settings = OrdersSettings(environment="test", database_url=database_url)
+        await asyncio.to_thread(migrate, settings, MIGRATIONS)
+        for launched in CATALOGUE:
+            await deliver(settings, launched)
+
+    async with template_database(postgres_server_url, "orders", prepare) as name:
+        yield name
 
 
 @dataclass
@@ -176,19 +170,12 @@ def observer_topology(prefix: str) -> Topology:
 
 @pytest.fixture
 async def orders(
-    postgres_server_url: str,
     orders_template: str,
     clean_aws: str,
     dev_issuer: RunningIssuer,
-    make_database: Any,
+    copy_database: Any,
 ) -> AsyncIterator[OrdersWorld]:
-    database_url = make_database("orders")
-    admin = await asyncpg.connect(asyncpg_dsn(postgres_server_url))
-    try:
-        name = make_url(database_url).database
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{orders_template}"')
-    finally:
-        await admin.close()
+    database_url = await copy_database("orders", orders_template)
     settings = OrdersSettings(
         environment="test",
         database_url=database_url,

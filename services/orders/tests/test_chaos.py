@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from mvno.common.aws import aws_client
 from mvno.common.bus.envelope import decode, new_event
@@ -107,18 +106,11 @@ async def answer_activations(
 
 
 async def test_killed_workers_leave_no_order_stuck_and_no_side_effect_twice(
-    postgres_server_url, orders_template, clean_aws, dev_issuer, make_database, process_group
+    orders_template, clean_aws, dev_issuer, copy_database, process_group
 ):
     import asyncpg
 
-    database_url = make_database("orders_chaos")
-    admin = await asyncpg.connect(asyncpg_dsn(postgres_server_url))
-    try:
-        await admin.execute(
-            f'CREATE DATABASE "{make_url(database_url).database}" TEMPLATE "{orders_template}"'
-        )
-    finally:
-        await admin.close()
+    database_url = await copy_database("orders_chaos", orders_template)
     settings = OrdersSettings(
         environment="test", database_url=database_url, aws_endpoint_url=clean_aws
     )

@@ -16,11 +16,9 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from sqlalchemy import func, select, text, update
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
@@ -29,11 +27,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mvno.common.db import asyncpg_dsn
 from mvno.common.events.orders import OrderItemProgress, OrderStateChanged
 from mvno.common.service import migrate
-from mvno.devstack.infrastructure import free_port, with_database
-from mvno.devstack.pytest_plugin import RunningIssuer
+from mvno.devstack.infrastructure import free_port
+from mvno.devstack.pytest_plugin import RunningIssuer, template_database
 from mvno.devstack.servers import serve_app
 from mvno.orders.__main__ import MIGRATIONS
 from mvno.orders.app import create_app
@@ -185,32 +182,21 @@ async def until(
 @pytest.fixture(scope="session")
 async def migrated_template(postgres_server_url: str) -> AsyncIterator[str]:
     """A migrated orders database, copied for each test."""
-    name = f"orders_hub_template_{uuid.uuid4().hex[:8]}"
-    settings = OrdersSettings(
-        environment="test", database_url=with_database(postgres_server_url, name)
-    )
-    await asyncio.to_thread(migrate, settings, MIGRATIONS)
-    yield name
-    admin = await asyncpg.connect(asyncpg_dsn(postgres_server_url))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+
+    async def prepare(database_url: str) -> None:
+        settings = OrdersSettings(environment="test", database_url=database_url)
+        await asyncio.to_thread(migrate, settings, MIGRATIONS)
+
+    async with template_database(postgres_server_url, "orders_hub", prepare) as name:
+        yield name
 
 
 @pytest.fixture
 async def orders_database(
-    postgres_server_url: str, migrated_template: str, make_database: Callable[[str], str]
+    migrated_template: str, copy_database: Callable[[str, str], Awaitable[str]]
 ) -> str:
     """A migrated orders database of the test's own."""
-    database_url = make_database("orders_hub")
-    admin = await asyncpg.connect(asyncpg_dsn(postgres_server_url))
-    try:
-        name = make_url(database_url).database
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
-    finally:
-        await admin.close()
-    return database_url
+    return await copy_database("orders_hub", migrated_template)
 
 
 @pytest.fixture

@@ -1,13 +1,75 @@
-"""TM Forum API conventions every TMF-aligned service shares: ``fields=`` attribute selection."""
+"""TM Forum API conventions every TMF-aligned service shares: camelCase models with ``@type``,
+entity references, ids, ``fields=`` attribute selection.
+
+Conventions only; what a resource holds stays in its service.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any, ClassVar
+
+from fastapi import Path
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.alias_generators import to_camel
 
 from mvno.common.problems import Problem
 
 ALWAYS_RETURNED = frozenset({"id", "href", "@type"})
+
+ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
+"""Every resource id: plain enough for URLs and logs, and no byte PostgreSQL refuses (NUL)."""
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ID_PATTERN)]
+PathId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
+
+
+class TmfInput(BaseModel):
+    """A request body: camelCase members; unknown ones refused, so a typo is a 422 rather than a
+    silently ignored change. TMF's polymorphism members are accepted and ignored."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    not_null: ClassVar[tuple[str, ...]] = ()
+    """Members a merge patch may leave out but not set to ``null``."""
+
+    type_: str | None = Field(default=None, alias="@type")
+    base_type: str | None = Field(default=None, alias="@baseType")
+    schema_location: str | None = Field(default=None, alias="@schemaLocation")
+
+    @model_validator(mode="after")
+    def _not_null(self) -> TmfInput:
+        for name in self.not_null:
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{to_camel(name)} cannot be null")
+        return self
+
+
+class TmfOutput(BaseModel):
+    """An answer body: camelCase members."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class TmfRef(TmfInput):
+    """A reference to another entity, as a request names it."""
+
+    id: Id
+    href: str | None = None
+    name: str | None = None
+    referred_type: str | None = Field(default=None, alias="@referredType")
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """A model as its JSON answer: members by their TMF names, empty ones left out."""
+    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def members_of(model: type[BaseModel]) -> frozenset[str]:
+    """The member names ``fields=`` may ask for."""
+    return frozenset(field.alias or name for name, field in model.model_fields.items())
 
 
 def parse_fields(value: str | None, allowed: frozenset[str]) -> frozenset[str] | None:

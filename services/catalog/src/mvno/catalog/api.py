@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from asgi_correlation_id import correlation_id
-from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from mvno.catalog import handlers
@@ -41,7 +41,7 @@ from mvno.common.auth.dependencies import require_scopes
 from mvno.common.auth.tokens import Principal
 from mvno.common.problems import Problem, problem_responses
 from mvno.common.service import Infrastructure, get_infrastructure
-from mvno.common.tmf import parse_fields
+from mvno.common.tmf import ID_PATTERN, PathId, dump, members_of, parse_fields
 
 router = APIRouter(prefix=PREFIX)
 
@@ -64,9 +64,6 @@ async def get_catalog(request: Request) -> Catalog:
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 InfrastructureDep = Annotated[Infrastructure, Depends(get_infrastructure)]
 Staff = Annotated[Principal, Depends(require_scopes(WRITE_SCOPE))]
-ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
-"""Every catalogue id: also keeps NUL and other bytes the database refuses out of queries."""
-PathId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")]
 Limit = Annotated[int, Query(ge=1, le=200, description="Items to return at most.")]
 Fields = Annotated[
@@ -93,10 +90,6 @@ CREATE_RESPONSES = problem_responses(400, 401, 403, 409, 413, 422, 503)
 UPDATE_RESPONSES = problem_responses(400, 401, 403, 404, 409, 413, 422, 503)
 
 
-def _allowed(model: type[Any]) -> frozenset[str]:
-    return frozenset(field.alias or name for name, field in model.model_fields.items())
-
-
 def _actor(principal: Principal) -> Actor:
     return Actor(principal.subject, principal.client_id, correlation_id.get())
 
@@ -108,11 +101,6 @@ def _written(
     catalog.reader.cache.clear()
     headers = {"Location": location} if location else {}
     return JSONResponse(body, status_code=status, headers=headers)
-
-
-def _dump(model: Any) -> dict[str, Any]:
-    result: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return result
 
 
 # --- product offerings ------------------------------------------------------------------------
@@ -140,7 +128,7 @@ async def list_offerings(
     limit: Limit = 50,
     fields: Fields = None,
 ) -> Response:
-    selected = parse_fields(fields, _allowed(OfferingRead))
+    selected = parse_fields(fields, members_of(OfferingRead))
     where = OfferingFilter(
         lifecycle_status=lifecycle_status,
         category_id=category_id,
@@ -163,7 +151,7 @@ async def list_offerings(
 async def get_offering(
     request: Request, catalog: CatalogDep, offering_id: PathId, fields: Fields = None
 ) -> Response:
-    selected = parse_fields(fields, _allowed(OfferingRead))
+    selected = parse_fields(fields, members_of(OfferingRead))
     return await catalog.reader.respond(
         request, lambda: catalog.queries.offering(offering_id=offering_id, fields=selected)
     )
@@ -183,7 +171,7 @@ async def create_offering(
         infrastructure.unit_of_work, _actor(staff), body.to_terms()
     )
     read = OfferingRead.of(offering, offering.last_update)
-    return _written(catalog, _dump(read), status=201, location=read.href)
+    return _written(catalog, dump(read), status=201, location=read.href)
 
 
 @router.patch(
@@ -206,7 +194,7 @@ async def update_offering(
         body.changes(),
         body.lifecycle_status,
     )
-    return _written(catalog, _dump(OfferingRead.of(offering, offering.last_update)))
+    return _written(catalog, dump(OfferingRead.of(offering, offering.last_update)))
 
 
 # --- prices -----------------------------------------------------------------------------------
@@ -232,7 +220,7 @@ async def list_prices(
     limit: Limit = 50,
     fields: Fields = None,
 ) -> Response:
-    selected = parse_fields(fields, _allowed(PriceRead))
+    selected = parse_fields(fields, members_of(PriceRead))
     if valid_at is not None and valid_at.tzinfo is None:
         raise Problem(400, "bad-request", "validAt needs a time zone, e.g. 2026-11-28T10:00:00Z")
     return await catalog.reader.respond(
@@ -252,7 +240,7 @@ async def list_prices(
 async def get_price(
     request: Request, catalog: CatalogDep, price_id: PathId, fields: Fields = None
 ) -> Response:
-    selected = parse_fields(fields, _allowed(PriceRead))
+    selected = parse_fields(fields, members_of(PriceRead))
     return await catalog.reader.respond(
         request, lambda: catalog.queries.price(price_id=price_id, fields=selected)
     )
@@ -272,7 +260,7 @@ async def create_price(
         infrastructure.unit_of_work, _actor(staff), body.product_offering.id, body.to_terms()
     )
     read = PriceRead.of(price)
-    return _written(catalog, _dump(read), status=201, location=read.href)
+    return _written(catalog, dump(read), status=201, location=read.href)
 
 
 # --- categories -------------------------------------------------------------------------------
@@ -291,7 +279,7 @@ async def list_categories(
     limit: Limit = 50,
     fields: Fields = None,
 ) -> Response:
-    selected = parse_fields(fields, _allowed(CategoryRead))
+    selected = parse_fields(fields, members_of(CategoryRead))
     return await catalog.reader.respond(
         request, lambda: catalog.queries.categories(offset=offset, limit=limit, fields=selected)
     )
@@ -306,7 +294,7 @@ async def list_categories(
 async def get_category(
     request: Request, catalog: CatalogDep, category_id: PathId, fields: Fields = None
 ) -> Response:
-    selected = parse_fields(fields, _allowed(CategoryRead))
+    selected = parse_fields(fields, members_of(CategoryRead))
     return await catalog.reader.respond(
         request, lambda: catalog.queries.category(category_id=category_id, fields=selected)
     )
@@ -326,7 +314,7 @@ async def create_category(
         infrastructure.unit_of_work, _actor(staff), body.to_terms()
     )
     read = CategoryRead.of(category)
-    return _written(catalog, _dump(read), status=201, location=read.href)
+    return _written(catalog, dump(read), status=201, location=read.href)
 
 
 @router.patch(
@@ -345,7 +333,7 @@ async def update_category(
     category = await handlers.update_category(
         infrastructure.unit_of_work, _actor(staff), category_id, body.changes()
     )
-    return _written(catalog, _dump(CategoryRead.of(category)))
+    return _written(catalog, dump(CategoryRead.of(category)))
 
 
 # --- product specifications -------------------------------------------------------------------
@@ -364,7 +352,7 @@ async def list_specifications(
     limit: Limit = 50,
     fields: Fields = None,
 ) -> Response:
-    selected = parse_fields(fields, _allowed(SpecificationRead))
+    selected = parse_fields(fields, members_of(SpecificationRead))
     return await catalog.reader.respond(
         request,
         lambda: catalog.queries.specifications(offset=offset, limit=limit, fields=selected),
@@ -380,7 +368,7 @@ async def list_specifications(
 async def get_specification(
     request: Request, catalog: CatalogDep, specification_id: PathId, fields: Fields = None
 ) -> Response:
-    selected = parse_fields(fields, _allowed(SpecificationRead))
+    selected = parse_fields(fields, members_of(SpecificationRead))
     return await catalog.reader.respond(
         request,
         lambda: catalog.queries.specification(specification_id=specification_id, fields=selected),
@@ -401,7 +389,7 @@ async def create_specification(
         infrastructure.unit_of_work, _actor(staff), body.to_terms()
     )
     read = SpecificationRead.of(specification)
-    return _written(catalog, _dump(read), status=201, location=read.href)
+    return _written(catalog, dump(read), status=201, location=read.href)
 
 
 @router.patch(
@@ -420,7 +408,7 @@ async def update_specification(
     specification = await handlers.update_specification(
         infrastructure.unit_of_work, _actor(staff), specification_id, body.changes()
     )
-    return _written(catalog, _dump(SpecificationRead.of(specification)))
+    return _written(catalog, dump(SpecificationRead.of(specification)))
 
 
 # --- feeds and audit --------------------------------------------------------------------------
@@ -439,7 +427,7 @@ async def import_feed(
         infrastructure.unit_of_work, _actor(staff), body.to_command()
     )
     result = FeedImportResult(partner=body.partner, **vars(outcome))
-    return _written(catalog, _dump(result))
+    return _written(catalog, dump(result))
 
 
 @router.get(
@@ -464,7 +452,7 @@ async def list_audit_records(
         entity_type=entity_type, entity_id=entity_id, offset=offset, limit=limit
     )
     return JSONResponse(
-        [_dump(record) for record in records],
+        [dump(record) for record in records],
         headers={
             "X-Total-Count": str(total),
             "X-Result-Count": str(len(records)),

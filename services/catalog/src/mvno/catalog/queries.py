@@ -18,11 +18,11 @@ from mvno.catalog.schemas import (
     PriceRead,
     SpecificationRead,
 )
-from mvno.common.tmf import select_fields
+from mvno.common.tmf import dump, select_fields
 
 
 def _render(model: BaseModel, fields: frozenset[str] | None) -> dict[str, Any]:
-    return select_fields(model.model_dump(mode="json", by_alias=True, exclude_none=True), fields)
+    return select_fields(dump(model), fields)
 
 
 class CatalogQueries:

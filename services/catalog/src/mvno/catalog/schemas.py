@@ -8,18 +8,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
-    ConfigDict,
     Field,
     PlainSerializer,
     StringConstraints,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 
 from mvno.catalog.domain.commands import (
     CategoryTerms,
@@ -43,6 +41,7 @@ from mvno.catalog.domain.model import (
     UnitOfMeasure,
     ValidFor,
 )
+from mvno.common.tmf import Id, TmfInput, TmfOutput, TmfRef
 
 PREFIX = "/tmf-api/productCatalogManagement/v4"
 
@@ -52,7 +51,6 @@ Amount = Annotated[
     # TMF620 Money.value is a JSON number; cents survive the float exactly at these magnitudes.
     PlainSerializer(float, return_type=float, when_used="json"),
 ]
-Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 # PostgreSQL text cannot hold NUL: refuse it as input rather than fail on insert.
 Name = Annotated[
     str,
@@ -70,38 +68,7 @@ CHANNEL_NAMES: dict[str, str] = {
 }
 
 
-class Input(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
-
-    not_null: ClassVar[tuple[str, ...]] = ()
-    """Members a merge patch may leave out but not set to ``null``."""
-
-    type_: str | None = Field(default=None, alias="@type")
-    base_type: str | None = Field(default=None, alias="@baseType")
-    schema_location: str | None = Field(default=None, alias="@schemaLocation")
-
-    @model_validator(mode="after")
-    def _not_null(self) -> Input:
-        for name in self.not_null:
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{to_camel(name)} cannot be null")
-        return self
-
-
-class Output(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class Ref(Input):
-    id: Id
-    href: str | None = None
-    name: str | None = None
-    referred_type: str | None = Field(default=None, alias="@referredType")
-
-
-class TimePeriod(Input):
+class TimePeriod(TmfInput):
     start_date_time: AwareDatetime
     end_date_time: AwareDatetime | None = None
 
@@ -109,12 +76,12 @@ class TimePeriod(Input):
         return ValidFor(self.start_date_time, self.end_date_time)
 
 
-class Money(Input):
+class Money(TmfInput):
     unit: Literal["ZAR"] = "ZAR"
     value: Amount
 
 
-class Quantity(Input):
+class Quantity(TmfInput):
     amount: Literal[1] = 1
     units: UnitOfMeasure
 
@@ -122,7 +89,7 @@ class Quantity(Input):
 # --- category -------------------------------------------------------------------------------
 
 
-class CategoryCreate(Input):
+class CategoryCreate(TmfInput):
     name: Name
     description: Text | None = None
     parent_id: Id | None = None
@@ -131,7 +98,7 @@ class CategoryCreate(Input):
         return CategoryTerms(self.name, self.description, self.parent_id)
 
 
-class CategoryUpdate(Input):
+class CategoryUpdate(TmfInput):
     not_null = ("name",)
 
     name: Name | None = None
@@ -142,7 +109,7 @@ class CategoryUpdate(Input):
         return _set_fields(self, ("name", "description", "parent_id"))
 
 
-class CategoryRead(Output):
+class CategoryRead(TmfOutput):
     id: str
     href: str | None = None
     name: str | None = None
@@ -172,7 +139,7 @@ class CategoryRead(Output):
 # --- product specification ------------------------------------------------------------------
 
 
-class SpecificationCreate(Input):
+class SpecificationCreate(TmfInput):
     name: Name
     description: Text | None = None
     brand: Name | None = None
@@ -199,7 +166,7 @@ class SpecificationCreate(Input):
         )
 
 
-class SpecificationUpdate(Input):
+class SpecificationUpdate(TmfInput):
     not_null = (
         "name",
         "product_kind",
@@ -242,7 +209,7 @@ class SpecificationUpdate(Input):
         return changes
 
 
-class SpecificationRead(Output):
+class SpecificationRead(TmfOutput):
     id: str
     href: str | None = None
     name: str | None = None
@@ -287,8 +254,8 @@ class SpecificationRead(Output):
 # --- product offering price -----------------------------------------------------------------
 
 
-class PriceCreate(Input):
-    product_offering: Ref
+class PriceCreate(TmfInput):
+    product_offering: TmfRef
     name: Name
     price_type: PriceType
     recurring_charge_period_type: Literal["month"] | None = None
@@ -308,37 +275,37 @@ class PriceCreate(Input):
         )
 
 
-class PriceStart(Input):
+class PriceStart(TmfInput):
     """A new price's period: it starts then (now when left out) and ends when replaced."""
 
     start_date_time: AwareDatetime | None = None
     end_date_time: None = None
 
 
-class MoneyRead(Output):
+class MoneyRead(TmfOutput):
     unit: str = "ZAR"
     value: Amount
 
 
-class TaxItem(Output):
+class TaxItem(TmfOutput):
     tax_category: str = "VAT"
     tax_rate: float
     tax_amount: MoneyRead
 
 
-class PeriodRead(Output):
+class PeriodRead(TmfOutput):
     start_date_time: datetime
     end_date_time: datetime | None = None
 
 
-class RefRead(Output):
+class RefRead(TmfOutput):
     id: str
     href: str | None = None
     name: str | None = None
     referred_type: str | None = Field(default=None, alias="@referredType")
 
 
-class PriceRead(Output):
+class PriceRead(TmfOutput):
     id: str
     href: str | None = None
     name: str | None = None
@@ -389,22 +356,22 @@ class PriceRead(Output):
 # --- product offering -----------------------------------------------------------------------
 
 
-class ChannelRef(Input):
+class ChannelRef(TmfInput):
     id: Channel
     href: str | None = None
     name: str | None = None
     referred_type: str | None = Field(default=None, alias="@referredType")
 
 
-class OfferingCreate(Input):
+class OfferingCreate(TmfInput):
     name: Name
     description: Text | None = None
     is_bundle: bool | None = None
-    category: list[Ref] = Field(default_factory=list, max_length=1)
-    product_specification: Ref
+    category: list[TmfRef] = Field(default_factory=list, max_length=1)
+    product_specification: TmfRef
     channel: list[ChannelRef] = Field(min_length=1, max_length=6)
     valid_for: TimePeriod
-    bundled_product_offering: list[Ref] = Field(default_factory=list, max_length=20)
+    bundled_product_offering: list[TmfRef] = Field(default_factory=list, max_length=20)
 
     @model_validator(mode="after")
     def _bundle_flag_matches(self) -> OfferingCreate:
@@ -423,7 +390,7 @@ class OfferingCreate(Input):
         )
 
 
-class OfferingUpdate(Input):
+class OfferingUpdate(TmfInput):
     """A merge patch: members left out stay as they are. ``lifecycleStatus`` moves one step."""
 
     not_null = ("name", "product_specification", "channel", "valid_for", "lifecycle_status")
@@ -431,11 +398,11 @@ class OfferingUpdate(Input):
     name: Name | None = None
     description: Text | None = None
     is_bundle: bool | None = None
-    category: list[Ref] | None = Field(default=None, max_length=1)
-    product_specification: Ref | None = None
+    category: list[TmfRef] | None = Field(default=None, max_length=1)
+    product_specification: TmfRef | None = None
     channel: list[ChannelRef] | None = Field(default=None, min_length=1, max_length=6)
     valid_for: TimePeriod | None = None
-    bundled_product_offering: list[Ref] | None = Field(default=None, max_length=20)
+    bundled_product_offering: list[TmfRef] | None = Field(default=None, max_length=20)
     lifecycle_status: LifecycleStatus | None = None
 
     @model_validator(mode="after")
@@ -466,7 +433,7 @@ class OfferingUpdate(Input):
         return changes
 
 
-class OfferingRead(Output):
+class OfferingRead(TmfOutput):
     id: str
     href: str | None = None
     name: str | None = None
@@ -535,7 +502,7 @@ class OfferingRead(Output):
 # --- audit and feeds ------------------------------------------------------------------------
 
 
-class AuditRecordRead(Output):
+class AuditRecordRead(TmfOutput):
     id: int
     at: datetime
     actor: str
@@ -547,7 +514,7 @@ class AuditRecordRead(Output):
     changes: dict[str, Any]
 
 
-class FeedCategory(Input):
+class FeedCategory(TmfInput):
     id: Id
     name: Name
     description: Text | None = None
@@ -558,7 +525,7 @@ class FeedSpecification(SpecificationCreate):
     id: Id
 
 
-class FeedPrice(Input):
+class FeedPrice(TmfInput):
     name: Name
     price_type: PriceType
     recurring_charge_period_type: Literal["month"] | None = None
@@ -567,7 +534,7 @@ class FeedPrice(Input):
     """VAT included, in rand."""
 
 
-class FeedOfferingItem(Input):
+class FeedOfferingItem(TmfInput):
     id: Id
     name: Name
     description: Text | None = None
@@ -580,7 +547,7 @@ class FeedOfferingItem(Input):
     lifecycle_status: LifecycleStatus = LifecycleStatus.LAUNCHED
 
 
-class FeedDocument(Input):
+class FeedDocument(TmfInput):
     """A partner's product feed: the catalogue it wants, applied as a whole."""
 
     partner: Name
@@ -624,7 +591,7 @@ class FeedDocument(Input):
         )
 
 
-class FeedImportResult(Output):
+class FeedImportResult(TmfOutput):
     partner: str
     created: dict[str, list[str]]
     updated: dict[str, list[str]]
@@ -633,7 +600,7 @@ class FeedImportResult(Output):
     transitions: list[str]
 
 
-def _check_bundle_flag(is_bundle: bool | None, bundled: list[Ref]) -> None:
+def _check_bundle_flag(is_bundle: bool | None, bundled: list[TmfRef]) -> None:
     if is_bundle is not None and is_bundle != bool(bundled):
         raise ValueError("isBundle must be true exactly when bundledProductOffering is not empty")
 

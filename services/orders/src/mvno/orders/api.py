@@ -7,15 +7,15 @@ client reads the orders it placed; ``orders:read`` (portal-api, staff tools) rea
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from mvno.common.auth.dependencies import CurrentPrincipal, require_scopes
 from mvno.common.auth.tokens import Principal
 from mvno.common.problems import Problem, problem_responses
-from mvno.common.tmf import parse_fields, select_fields
+from mvno.common.tmf import ID_PATTERN, PathId, dump, members_of, parse_fields, select_fields
 from mvno.orders import handlers
 from mvno.orders.domain.model import Channel, OrderState
 from mvno.orders.handlers import OrdersContext
@@ -41,8 +41,6 @@ IdempotencyKey = Annotated[
         description="Unique per order attempt; a retry with the same key and body replays the answer.",
     ),
 ]
-ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
-PathId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
 PAGE_HEADERS = {
     "X-Total-Count": {"description": "How many orders match", "schema": {"type": "integer"}},
     "X-Result-Count": {"description": "How many this page holds", "schema": {"type": "integer"}},
@@ -64,11 +62,6 @@ def _client(principal: Principal) -> str:
 def _readable_by(principal: Principal) -> str | None:
     """The client whose orders this caller may read; None for every order."""
     return None if principal.has_scopes("orders:read") else _client(principal)
-
-
-def _dump(model: Any) -> dict[str, Any]:
-    result: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return result
 
 
 @router.post(
@@ -99,7 +92,7 @@ async def place_order(
         body.to_command(_client(principal)),
         idempotency_key=idempotency_key,
         request_hash=body.fingerprint(),
-        render=lambda order: _dump(OrderRead.of(order)),
+        render=lambda order: dump(OrderRead.of(order)),
     )
     return JSONResponse(
         answer,
@@ -123,7 +116,7 @@ async def get_order(
     readable_by = _readable_by(principal)
     if order is None or (readable_by is not None and order.client_id != readable_by):
         raise Problem(404, "not-found", f"there is no order {order_id}")
-    return JSONResponse(_dump(OrderRead.of(order)))
+    return JSONResponse(dump(OrderRead.of(order)))
 
 
 @router.get(
@@ -160,7 +153,7 @@ async def list_orders(
             offset=offset,
             limit=limit,
         )
-    items = [select_fields(_dump(OrderRead.of(order)), selected) for order in found]
+    items = [select_fields(dump(OrderRead.of(order)), selected) for order in found]
     return JSONResponse(
         items, headers={"X-Total-Count": str(total), "X-Result-Count": str(len(items))}
     )
@@ -184,7 +177,7 @@ async def resubmit_documents(
         client_id=_readable_by(principal),
         rica=body.customer.to_domain(),
     )
-    return JSONResponse(_dump(OrderRead.of(order)))
+    return JSONResponse(dump(OrderRead.of(order)))
 
 
 @router.post(
@@ -204,10 +197,10 @@ async def cancel_order(body: CancelCreate, principal: Writer, context: Context) 
         cancellation_reason=body.cancellation_reason,
         effective_cancellation_date=order.completion_date,
     )
-    return JSONResponse(_dump(answer), status_code=201)
+    return JSONResponse(dump(answer), status_code=201)
 
 
-_ALLOWED_FIELDS = frozenset(field.alias or name for name, field in OrderRead.model_fields.items())
+_ALLOWED_FIELDS = members_of(OrderRead)
 
 
 def _need_any_scope(principal: Principal) -> None:

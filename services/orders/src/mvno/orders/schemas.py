@@ -14,15 +14,13 @@ from typing import Annotated, Any, Literal
 import phonenumbers
 from pydantic import (
     AwareDatetime,
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 
+from mvno.common.tmf import Id, TmfInput, TmfOutput, TmfRef
 from mvno.orders.domain.model import (
     Action,
     Change,
@@ -36,48 +34,26 @@ from mvno.orders.domain.model import (
 
 PREFIX = "/tmf-api/productOrderingManagement/v4"
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 Text = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=300, pattern=r"^[^\x00]+$"),
 ]
 
 
-class Input(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
-
-    type_: str | None = Field(default=None, alias="@type")
-    base_type: str | None = Field(default=None, alias="@baseType")
-    schema_location: str | None = Field(default=None, alias="@schemaLocation")
-
-
-class Output(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class Ref(Input):
-    id: Id
-    href: str | None = None
-    name: str | None = None
-    referred_type: str | None = Field(default=None, alias="@referredType")
-
-
-class ChannelRef(Input):
+class ChannelRef(TmfInput):
     id: Channel
     role: str | None = None
     name: str | None = None
 
 
-class PartyRef(Input):
+class PartyRef(TmfInput):
     id: Id
     role: Literal["Customer"] = "Customer"
     name: None = None
     referred_type: str | None = Field(default=None, alias="@referredType")
 
 
-class Address(Input):
+class Address(TmfInput):
     line1: Text
     line2: Text | None = None
     suburb: Text | None = None
@@ -85,7 +61,7 @@ class Address(Input):
     postal_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")]
 
 
-class Customer(Input):
+class Customer(TmfInput):
     """RICA details of the person the new line is registered to (sealed at rest)."""
 
     id_type: Literal["sa_id", "passport"]
@@ -108,12 +84,12 @@ class Customer(Input):
         )
 
 
-class OrderItemCreate(Input):
+class OrderItemCreate(TmfInput):
     id: Annotated[str, StringConstraints(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9-]+$")]
     action: Action
     change: Change | None = None
-    product_offering: Ref | None = None
-    product: Ref | None = None
+    product_offering: TmfRef | None = None
+    product: TmfRef | None = None
     """The existing subscription (TMF637 product) a ``modify`` or ``delete`` is about."""
     sim_kind: SimKind | None = None
     port_in_msisdn: str | None = Field(default=None, max_length=20)
@@ -170,14 +146,14 @@ class OrderItemCreate(Input):
         )
 
 
-class PaymentRef(Input):
+class PaymentRef(TmfInput):
     """The customer's bank account to charge (TMF622 ``payment``). Sealed at rest, never echoed."""
 
     id: Annotated[str, StringConstraints(pattern=r"^[0-9]{6,16}$")]
     referred_type: Literal["BankAccount"] = Field(default="BankAccount", alias="@referredType")
 
 
-class OrderCreate(Input):
+class OrderCreate(TmfInput):
     external_id: Annotated[str, StringConstraints(max_length=100, pattern=r"^[^\x00]*$")] | None = (
         None
     )
@@ -204,18 +180,18 @@ class OrderCreate(Input):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-class MoneyRead(Output):
+class MoneyRead(TmfOutput):
     unit: str = "ZAR"
     value: float
 
 
-class PriceRead(Output):
+class PriceRead(TmfOutput):
     tax_included_amount: MoneyRead
     duty_free_amount: MoneyRead
     tax_rate: float
 
 
-class ItemPriceRead(Output):
+class ItemPriceRead(TmfOutput):
     price_type: str
     recurring_charge_period: str | None = None
     unit_of_measure: str | None = None
@@ -223,7 +199,7 @@ class ItemPriceRead(Output):
     price: PriceRead
 
 
-class RefRead(Output):
+class RefRead(TmfOutput):
     id: str
     href: str | None = None
     name: str | None = None
@@ -231,7 +207,7 @@ class RefRead(Output):
     referred_type: str | None = Field(default=None, alias="@referredType")
 
 
-class OrderItemRead(Output):
+class OrderItemRead(TmfOutput):
     id: str
     action: str
     state: str
@@ -243,7 +219,7 @@ class OrderItemRead(Output):
     type_: str = Field(default="ProductOrderItem", alias="@type")
 
 
-class OrderRead(Output):
+class OrderRead(TmfOutput):
     id: str
     href: str | None = None
     external_id: str | None = None
@@ -304,20 +280,20 @@ def _item_price(price: dict[str, str | None]) -> ItemPriceRead:
     )
 
 
-class OrderDocumentsUpdate(Input):
+class OrderDocumentsUpdate(TmfInput):
     """A merge patch of a pending order: corrected RICA details, the only change allowed."""
 
     customer: Customer
 
 
-class CancelCreate(Input):
-    product_order: Ref
+class CancelCreate(TmfInput):
+    product_order: TmfRef
     cancellation_reason: (
         Annotated[str, StringConstraints(max_length=300, pattern=r"^[^\x00]*$")] | None
     ) = None
 
 
-class CancelRead(Output):
+class CancelRead(TmfOutput):
     id: str
     state: str = "done"
     product_order: RefRead

@@ -7,9 +7,10 @@ for the session on a free port and reset before each test that asks for it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,6 +126,47 @@ async def make_database(postgres_server_url: str) -> AsyncIterator[Callable[[str
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def copy_database(
+    postgres_server_url: str, make_database: Callable[[str], str]
+) -> Callable[[str, str], Awaitable[str]]:
+    """A factory of databases copied from a template (``CREATE DATABASE … TEMPLATE``), unique to
+    the test and dropped after it: ``await copy_database(prefix, template_name)`` gives its URL.
+    A migrated, seeded template built once per session makes each test's own database cheap."""
+
+    async def copy(prefix: str, template: str) -> str:
+        from sqlalchemy.engine import make_url
+
+        database_url = make_database(prefix)
+        admin = await _admin(postgres_server_url)
+        try:
+            name = make_url(database_url).database
+            await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        finally:
+            await admin.close()
+        return database_url
+
+    return copy
+
+
+@contextlib.asynccontextmanager
+async def template_database(
+    server_url: str, prefix: str, prepare: Callable[[str], Awaitable[None]]
+) -> AsyncIterator[str]:
+    """A database for a session's tests to copy: created, handed to ``prepare`` (migrate, seed)
+    by its URL, its name yielded, dropped at the end."""
+    name = f"{prefix}_template_{uuid.uuid4().hex[:8]}"
+    await prepare(with_database(server_url, name))
+    try:
+        yield name
+    finally:
+        admin = await _admin(server_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
 
 
 @pytest.fixture(scope="session")
