@@ -1,18 +1,120 @@
 """Composition root of the portal-api service."""
 
-from fastapi import FastAPI
+from __future__ import annotations
 
+import asyncio
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import limits
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from mvno.common.db import asyncpg_dsn
+from mvno.common.problems import problem_response
 from mvno.common.service import create_service_app
 from mvno.portal_api import api
+from mvno.portal_api.domain.model import NotAllowed, NotFound, PortalError
+from mvno.portal_api.integration import UpstreamRefused, Upstreams, UpstreamUnavailable
+from mvno.portal_api.live import Announcements
+from mvno.portal_api.protection import (
+    ClientAddressLimitMiddleware,
+    RateLimits,
+    SecurityHeadersMiddleware,
+)
+from mvno.portal_api.screens import Context
 from mvno.portal_api.settings import PortalApiSettings
+
+WEB = Path(__file__).parent / "web"
 
 
 def create_app(settings: PortalApiSettings | None = None) -> FastAPI:
     """Build the portal-api app; settings are read from the environment when not given."""
-    return create_service_app(
-        settings or PortalApiSettings(),
+    settings = settings or PortalApiSettings()
+    upstreams = Upstreams.open(settings)
+    announcements = Announcements(on_catalogue_changed=upstreams.catalogue_changed)
+    dsn = asyncpg_dsn(settings.database_url)
+
+    async def listen(stop: asyncio.Event) -> None:
+        await announcements.listen(dsn, stop)
+
+    async def close_upstreams(stack: AsyncExitStack) -> None:
+        stack.push_async_callback(upstreams.aclose)
+
+    app = create_service_app(
+        settings,
         title="Portal API",
-        description="Backend-for-frontend of the customer self-service portals.",
-        version="0.1.0",
+        description="Backend-for-frontend of the customer self-service portals: my lines and "
+        "balances, usage, orders and their live progress, offers, buying, eSIM codes.",
+        version="0.2.0",
         routers=[api.router],
+        background=[listen],
+        resources=[close_upstreams],
+    )
+    app.state.portal = Context(
+        settings=settings,
+        unit_of_work=app.state.infrastructure.unit_of_work,
+        upstreams=upstreams,
+        announcements=announcements,
+    )
+    rate_limits = RateLimits()
+    app.state.rate_limits = rate_limits
+    app.state.customer_limit = limits.parse(settings.rate_limit_per_customer)
+    app.state.order_limit = limits.parse(settings.rate_limit_orders_per_customer)
+    app.add_middleware(
+        ClientAddressLimitMiddleware, rate_limits=rate_limits, limit=settings.rate_limit_per_ip
+    )
+    app.add_middleware(SecurityHeadersMiddleware, hsts_seconds=settings.hsts_seconds)
+    app.add_exception_handler(PortalError, _portal_error)
+    app.add_exception_handler(UpstreamUnavailable, _upstream_unavailable)
+    app.add_exception_handler(UpstreamRefused, _upstream_refused)
+    app.mount("/web", StaticFiles(directory=WEB, html=True), name="web")
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        return RedirectResponse("/web/")
+
+    return app
+
+
+async def _portal_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, PortalError)
+    if isinstance(error, NotFound):
+        return problem_response(
+            status=404, slug="not-found", detail=error.message, instance=request.url.path
+        )
+    if isinstance(error, NotAllowed):
+        return problem_response(
+            status=409, slug="conflict", detail=error.message, instance=request.url.path
+        )
+    return problem_response(
+        status=422, slug="validation-error", detail=error.message, instance=request.url.path
+    )
+
+
+async def _upstream_unavailable(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, UpstreamUnavailable)
+    return problem_response(
+        status=503,
+        slug="service-unavailable",
+        detail=f"We cannot reach {error.upstream} right now; try again shortly.",
+        instance=request.url.path,
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _upstream_refused(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, UpstreamRefused)
+    status = error.status if error.status in (400, 404, 409, 422) else 422
+    extensions = {}
+    if isinstance(error.problem.get("errors"), list):
+        extensions["errors"] = error.problem["errors"]
+    return problem_response(
+        status=status,
+        slug="order-refused",
+        title="The order was refused",
+        detail=str(error.problem.get("detail") or "The order cannot be placed as asked."),
+        instance=request.url.path,
+        extensions=extensions,
     )

@@ -1,0 +1,118 @@
+"""Security headers on every answer, and rate limits per client address and per customer.
+
+Limits are counted per replica, in memory (a sliding window counter from the ``limits`` library):
+with N replicas behind the load balancer a client gets at most N times the limit, which still
+stops a flood from one address or one customer's token, and needs no shared store on the hot path.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import limits
+from limits.storage import MemoryStorage
+from limits.strategies import SlidingWindowCounterRateLimiter
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mvno.common.problems import Problem, problem_response
+
+_PORTAL_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+# FastAPI's /docs page loads Swagger UI from a CDN and runs an inline script.
+_DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+_DOCS_PATHS = ("/docs", "/redoc")
+
+
+class SecurityHeadersMiddleware:
+    """Adds CSP (with frame-ancestors), HSTS, nosniff, Referrer-Policy and friends to every answer."""
+
+    def __init__(self, app: ASGIApp, *, hsts_seconds: int) -> None:
+        self.app = app
+        common = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"),
+            (b"x-frame-options", b"DENY"),
+            (b"cross-origin-opener-policy", b"same-origin"),
+            (b"cross-origin-resource-policy", b"same-origin"),
+            (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
+        ]
+        if hsts_seconds > 0:
+            common.append(
+                (
+                    b"strict-transport-security",
+                    f"max-age={hsts_seconds}; includeSubDomains".encode(),
+                )
+            )
+        self._portal = [*common, (b"content-security-policy", _PORTAL_POLICY.encode())]
+        self._docs = [*common, (b"content-security-policy", _DOCS_POLICY.encode())]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = self._docs if scope["path"].startswith(_DOCS_PATHS) else self._portal
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+class RateLimits:
+    """Sliding-window limits by key; :meth:`check` raises a 429 problem with Retry-After."""
+
+    def __init__(self) -> None:
+        self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
+
+    def check(self, limit: limits.RateLimitItem, *key: str) -> None:
+        if self._limiter.hit(limit, *key):
+            return
+        raise Problem(
+            429,
+            "too-many-requests",
+            "Too many requests; wait a moment and try again.",
+            headers={"Retry-After": str(self.retry_after(limit, *key))},
+        )
+
+    def retry_after(self, limit: limits.RateLimitItem, *key: str) -> int:
+        reset = self._limiter.get_window_stats(limit, *key).reset_time
+        return max(1, math.ceil(reset - time.time()))
+
+
+class ClientAddressLimitMiddleware:
+    """Refuses a client address's requests past its limit with 429 (health probes exempt)."""
+
+    def __init__(self, app: ASGIApp, *, rate_limits: RateLimits, limit: str) -> None:
+        self.app = app
+        self._limits = rate_limits
+        self._limit = limits.parse(limit)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/health/"):
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        address = client[0] if client else "unknown"
+        try:
+            self._limits.check(self._limit, "ip", address)
+        except Problem as problem:
+            response = problem_response(
+                status=problem.status,
+                slug=problem.slug,
+                detail=problem.detail,
+                instance=scope["path"],
+                headers=problem.headers,
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
