@@ -12,12 +12,15 @@ from mvno.devstack.testing import fuzz_openapi
 
 
 async def test_every_operation_conforms_to_its_schema_on_valid_input(orders):
-    headers = {**orders.client(scopes=("orders:write", "orders:read")), "Idempotency-Key": "fuzz"}
+    headers = {
+        **orders.client(scopes=("orders:write", "orders:read", "inventory:secrets")),
+        "Idempotency-Key": "fuzz",
+    }
     failures = await asyncio.to_thread(fuzz_openapi, orders.base_url, headers, negative=False)
     assert not failures, "\n\n".join(failures)
 
 
 async def test_invalid_input_never_causes_a_server_error(orders):
-    headers = orders.client(scopes=("orders:write", "orders:read"))
+    headers = orders.client(scopes=("orders:write", "orders:read", "inventory:secrets"))
     failures = await asyncio.to_thread(fuzz_openapi, orders.base_url, headers, negative=True)
     assert not failures, "\n\n".join(failures)

@@ -101,6 +101,70 @@ async def test_a_new_line_is_provisioned_and_then_changed_through_its_life(provi
         assert (event_type, line["id"]) in published, event_type
 
 
+async def test_a_new_esim_line_is_in_the_inventory_and_only_a_secrets_holder_sees_its_code(
+    provisioning,
+):
+    world = provisioning
+    body = copy.deepcopy(NEW_PSIM)
+    body["relatedParty"] = [{"id": "cust-esim"}]
+    body["productOrderItem"][0].update(productOffering={"id": "starter-esim"}, simKind="eSIM")
+    order = await place(world, body)
+    done = await world.order_state(order["id"], until=FINAL)
+    assert done["state"] == "completed", done
+    line_id = done["productOrderItem"][0]["product"]["id"]
+    inventory = f"{world.orders.base_url}/tmf-api/productInventory/v4"
+    reader = world.orders.client("staff-tool", scopes=("inventory:read",))
+
+    listed = await world.orders.api.get(
+        f"{inventory}/product", params={"relatedParty.id": "cust-esim"}, headers=reader
+    )
+    assert listed.status_code == 200, listed.text
+    assert listed.headers["X-Total-Count"] == "1"
+    [product] = listed.json()
+    assert product["id"] == line_id
+    assert product["status"] == "active"
+    assert product["productOffering"]["id"] == "starter-esim"
+    assert product["relatedParty"] == [{"id": "cust-esim", "role": "Customer"}]
+    traits = {c["name"]: c["value"] for c in product["productCharacteristic"]}
+    assert traits["simKind"] == "eSIM"
+    assert traits["msisdn"].startswith("+27")
+    assert product["productOrderItem"] == [{"productOrderId": order["id"]}]
+    assert "activation" not in json.dumps(product).lower()
+    single = await world.orders.api.get(f"{inventory}/product/{line_id}", headers=reader)
+    assert single.json() == product
+    missing = await world.orders.api.get(f"{inventory}/product/no-such-line", headers=reader)
+    assert missing.status_code == 404
+    others = await world.orders.api.get(
+        f"{inventory}/product", params={"relatedParty.id": "cust-other"}, headers=reader
+    )
+    assert others.json() == []
+    assert others.headers["X-Total-Count"] == "0"
+
+    # The activation code opens the line: a plain reader or ordering client may not see it.
+    code_url = f"{inventory}/product/{line_id}/esimActivation"
+    for headers in (reader, world.orders.client()):
+        refused = await world.orders.api.get(code_url, headers=headers)
+        assert refused.status_code == 403, refused.text
+    secrets = world.orders.client("portal-api", scopes=("inventory:secrets",))
+    opened = await world.orders.api.get(code_url, headers=secrets)
+    assert opened.status_code == 200, opened.text
+    assert opened.headers["Cache-Control"] == "no-store"
+    at_operator = (await world.simulators.get(f"/mno/v1/sims/{traits['iccid']}")).json()
+    assert opened.json() == {"activationCode": at_operator["activationCode"]}
+    row = await line_of(world, order["id"])
+    assert at_operator["activationCode"] not in json.dumps(row, default=str)
+
+    # A physical SIM has no activation code.
+    psim = await place(world, NEW_PSIM)
+    psim_done = await world.order_state(psim["id"], until=FINAL)
+    psim_line = psim_done["productOrderItem"][0]["product"]["id"]
+    answer = await world.orders.api.get(
+        f"{inventory}/product/{psim_line}/esimActivation", headers=secrets
+    )
+    assert answer.status_code == 404
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
 async def test_a_failing_step_is_retried_until_it_succeeds(provisioning):
     world = provisioning
     await world.simulators.put("/admin/faults/mno/reserve_number", json={"outage": True})

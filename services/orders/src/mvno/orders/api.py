@@ -2,12 +2,14 @@
 
 Channels call with client-credential tokens: ``orders:write`` places and cancels orders, and a
 client reads the orders it placed; ``orders:read`` (portal-api, staff tools) reads every order.
+The product inventory (TMF637, the subscriptions orders created) is read with ``inventory:read``
+or ``orders:read``; a line's eSIM activation code only with ``inventory:secrets``.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
@@ -21,16 +23,20 @@ from mvno.orders.domain.model import Channel, OrderState
 from mvno.orders.handlers import OrdersContext
 from mvno.orders.repository import OrderFilter, OrdersRepository
 from mvno.orders.schemas import (
+    INVENTORY_PREFIX,
     PREFIX,
     CancelCreate,
     CancelRead,
+    EsimActivationRead,
     OrderCreate,
     OrderDocumentsUpdate,
     OrderRead,
+    ProductRead,
     RefRead,
 )
 
 router = APIRouter(prefix=PREFIX)
+inventory_router = APIRouter(prefix=INVENTORY_PREFIX, tags=["product inventory"])
 
 Writer = Annotated[Principal, Depends(require_scopes("orders:write"))]
 IdempotencyKey = Annotated[
@@ -200,9 +206,79 @@ async def cancel_order(body: CancelCreate, principal: Writer, context: Context) 
     return JSONResponse(dump(answer), status_code=201)
 
 
+@inventory_router.get(
+    "/product",
+    response_model=list[ProductRead],
+    responses={200: {"headers": PAGE_HEADERS}, **problem_responses(401, 403, 422)},
+    summary="List subscriptions (products), oldest first",
+)
+async def list_products(
+    principal: CurrentPrincipal,
+    context: Context,
+    customer_id: Annotated[
+        str | None, Query(alias="relatedParty.id", max_length=64, pattern=ID_PATTERN)
+    ] = None,
+    status: Annotated[Literal["active", "suspended", "terminated"] | None, Query()] = None,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> JSONResponse:
+    _need_inventory_scope(principal)
+    async with context.unit_of_work() as uow:
+        total, lines = await OrdersRepository(uow.session).list_subscriptions(
+            customer_id=customer_id, status=status, offset=offset, limit=limit
+        )
+    items = [dump(ProductRead.of(line)) for line in lines]
+    return JSONResponse(
+        items, headers={"X-Total-Count": str(total), "X-Result-Count": str(len(items))}
+    )
+
+
+@inventory_router.get(
+    "/product/{product_id}",
+    response_model=ProductRead,
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Get a subscription (product)",
+)
+async def get_product(
+    product_id: PathId, principal: CurrentPrincipal, context: Context
+) -> JSONResponse:
+    _need_inventory_scope(principal)
+    async with context.unit_of_work() as uow:
+        line = await OrdersRepository(uow.session).get_subscription(subscription_id=product_id)
+    if line is None:
+        raise Problem(404, "not-found", f"there is no product {product_id}")
+    return JSONResponse(dump(ProductRead.of(line)))
+
+
+@inventory_router.get(
+    "/product/{product_id}/esimActivation",
+    response_model=EsimActivationRead,
+    responses=problem_responses(401, 403, 404, 422),
+    summary="The eSIM activation code of a line (scope inventory:secrets)",
+)
+async def get_esim_activation(
+    product_id: PathId,
+    principal: Annotated[Principal, Depends(require_scopes("inventory:secrets"))],
+    context: Context,
+) -> JSONResponse:
+    try:
+        code = await handlers.esim_activation_code(context, subscription_id=product_id)
+    except handlers.SubscriptionNotFound:
+        raise Problem(404, "not-found", f"there is no eSIM line {product_id}") from None
+    return JSONResponse(
+        dump(EsimActivationRead(activation_code=code)),
+        headers={"Cache-Control": "no-store"},
+    )
+
+
 _ALLOWED_FIELDS = members_of(OrderRead)
 
 
 def _need_any_scope(principal: Principal) -> None:
     if not (principal.has_scopes("orders:read") or principal.has_scopes("orders:write")):
         raise Problem(403, "forbidden", "This needs the scope orders:read or orders:write.")
+
+
+def _need_inventory_scope(principal: Principal) -> None:
+    if not (principal.has_scopes("inventory:read") or principal.has_scopes("orders:read")):
+        raise Problem(403, "forbidden", "This needs the scope inventory:read or orders:read.")

@@ -1,14 +1,15 @@
-"""One function per command: placing, cancelling; and the catalogue copy kept from events."""
+"""One function per command: placing, cancelling, resubmitting documents, opening a line's eSIM code."""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mvno.common.crypto import FieldCipher
+from mvno.common.crypto import FieldCipher, Sealed
 from mvno.common.db import UnitOfWork
 from mvno.common.events.orders import ProvisioningStepDue
 from mvno.orders.domain import model
@@ -32,6 +33,10 @@ class KeyInFlight(Exception):
 
 class OrderNotFound(Exception):
     pass
+
+
+class SubscriptionNotFound(Exception):
+    """No such subscription, or (for its activation code) not an eSIM line."""
 
 
 @dataclass
@@ -154,6 +159,28 @@ async def resubmit_documents(
         uow.publish(ProvisioningStepDue(order_id=order.id))
         await uow.commit()
         return order
+
+
+async def esim_activation_code(context: OrdersContext, *, subscription_id: str) -> str:
+    """The eSIM activation code of a line, opened for one authorised caller; never logged."""
+    if context.cipher is None:
+        raise RuntimeError("personal data cannot be opened: no KMS key configured")
+    async with context.unit_of_work() as uow:
+        repository = OrdersRepository(uow.session)
+        line = await repository.get_subscription(subscription_id=subscription_id)
+        if line is None or not line["secrets"] or line["order_id"] is None:
+            raise SubscriptionNotFound(subscription_id)
+        item_id = await repository.item_of_subscription(
+            order_id=line["order_id"], subscription_id=subscription_id
+        )
+    if item_id is None:
+        raise SubscriptionNotFound(subscription_id)
+    sealed = Sealed(
+        encrypted_data_key=line["secrets_key"],
+        fields={"activation_code": base64.b64decode(line["secrets"]["activation_code"])},
+    )
+    opened = await context.cipher.open(f"orders:{line['order_id']}:{item_id}", sealed)
+    return opened["activation_code"]
 
 
 async def cancel_order(context: OrdersContext, *, order_id: str, client_id: str | None) -> Order:

@@ -320,6 +320,41 @@ class OrdersRepository:
         ).first()
         return None if row is None else dict(row._mapping)
 
+    async def list_subscriptions(
+        self, *, customer_id: str | None, status: str | None, offset: int, limit: int
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """A page of subscriptions, oldest first (stable order), and how many match."""
+        conditions = []
+        if customer_id is not None:
+            conditions.append(subscriptions.c.customer_id == customer_id)
+        if status is not None:
+            conditions.append(subscriptions.c.status == status)
+        rows = (
+            await self._session.execute(
+                select(subscriptions, func.count().over().label("total"))
+                .where(*conditions)
+                .order_by(subscriptions.c.created_at, subscriptions.c.id)
+                .offset(offset)
+                .limit(limit)
+            )
+        ).all()
+        if rows:
+            return int(rows[0].total), [dict(row._mapping) for row in rows]
+        total = await self._session.scalar(
+            select(func.count()).select_from(subscriptions).where(*conditions)
+        )
+        return int(total or 0), []
+
+    async def item_of_subscription(self, *, order_id: str, subscription_id: str) -> str | None:
+        """The id of the order item that created ``subscription_id``."""
+        return await self._session.scalar(
+            select(order_items.c.item_id).where(
+                order_items.c.order_id == order_id,
+                order_items.c.subscription_id == subscription_id,
+                order_items.c.action == "add",
+            )
+        )
+
     async def update_subscription(self, *, subscription_id: str, values: dict[str, Any]) -> int:
         """Apply ``values`` and bump the event sequence; returns the new sequence."""
         sequence = await self._session.scalar(

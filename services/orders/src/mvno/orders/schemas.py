@@ -300,3 +300,65 @@ class CancelRead(TmfOutput):
     cancellation_reason: str | None = None
     effective_cancellation_date: AwareDatetime | None = None
     type_: str = Field(default="CancelProductOrder", alias="@type")
+
+
+# --- product inventory (TMF637) -----------------------------------------------------------------
+
+INVENTORY_PREFIX = "/tmf-api/productInventory/v4"
+
+
+class CharacteristicRead(TmfOutput):
+    name: str
+    value: str
+
+
+class ProductOrderItemRefRead(TmfOutput):
+    product_order_id: str
+    order_item_id: str | None = None
+
+
+class ProductRead(TmfOutput):
+    """A subscription as TMF637 shows a product; the eSIM activation code is never in it."""
+
+    id: str
+    href: str
+    status: str
+    start_date: datetime
+    product_offering: RefRead
+    related_party: list[RefRead]
+    product_characteristic: list[CharacteristicRead]
+    product_order_item: list[ProductOrderItemRefRead]
+    last_update: datetime
+    type_: str = Field(default="Product", alias="@type")
+
+    @classmethod
+    def of(cls, line: dict[str, Any]) -> ProductRead:
+        characteristics = {
+            "msisdn": line["msisdn"],
+            "simKind": line["sim_kind"],
+            "iccid": line["iccid"],
+            "paymentType": line["payment_type"],
+        }
+        return cls(
+            id=line["id"],
+            href=f"{INVENTORY_PREFIX}/product/{line['id']}",
+            status=line["status"],
+            start_date=line["created_at"],
+            last_update=line["updated_at"],
+            product_offering=RefRead(id=line["offering_id"]),
+            related_party=[RefRead(id=line["customer_id"], role="Customer")],
+            product_characteristic=[
+                CharacteristicRead(name=name, value=value)
+                for name, value in characteristics.items()
+                if value is not None
+            ],
+            product_order_item=(
+                [ProductOrderItemRefRead(product_order_id=line["order_id"])]
+                if line["order_id"]
+                else []
+            ),
+        )
+
+
+class EsimActivationRead(TmfOutput):
+    activation_code: str
