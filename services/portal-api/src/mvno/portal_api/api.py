@@ -283,7 +283,7 @@ async def demo_session(body: DemoSessionCreate, context: ContextDep) -> DemoSess
         raise Problem(404, "not-found", "There is no demo sign-in here.")
     try:
         response = await context.upstreams.writes.post(
-            settings.token_url,
+            settings.token_endpoint,
             data={
                 "grant_type": "client_credentials",
                 "client_id": "portal-web-demo",

@@ -80,7 +80,7 @@ class TokenSource:
             settings = self._settings
             try:
                 response = await self._http.post(
-                    settings.token_url,
+                    settings.token_endpoint,
                     data={"grant_type": "client_credentials", "scope": settings.client_scopes},
                     auth=(settings.client_id, settings.client_secret.get_secret_value()),
                 )

@@ -29,7 +29,8 @@ class PortalApiSettings(ServiceSettings):
     """How long the offers on sale are kept; a catalog event drops them at once."""
 
     # --- service-to-service tokens (OAuth 2.0 client credentials) ----------------------------
-    token_url: str = "http://127.0.0.1:8009/token"  # noqa: S105 - a URL, not a secret
+    token_url: str | None = None
+    """The identity provider's OAuth 2.0 token endpoint; by default ``{MVNO_JWT_ISSUER}/token``."""
     client_id: str = "portal-api"
     client_secret: SecretStr = SecretStr("dev")
     """Never in the repository: the deployment injects it from its secret store."""
@@ -47,6 +48,10 @@ class PortalApiSettings(ServiceSettings):
     rate_limit_per_ip: str = "600/minute"
     rate_limit_orders_per_customer: str = "10/minute"
     hsts_seconds: int = Field(default=63_072_000, ge=0)
+
+    @property
+    def token_endpoint(self) -> str:
+        return self.token_url or self.jwt_issuer.rstrip("/") + "/token"
 
     @model_validator(mode="after")
     def _refuse_demo_login_in_production(self) -> Self:
