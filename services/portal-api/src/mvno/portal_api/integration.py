@@ -123,11 +123,12 @@ class Upstreams:
         await self.writes.aclose()
 
     async def _get(
-        self, upstream: str, url: str, params: Mapping[str, Any], *, secret: bool = False
+        self, upstream: str, url: str, params: Mapping[str, Any], *, patient: bool = False
     ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {await self.tokens.token()}"}
+        client = self.writes if patient else self.reads
         try:
-            response = await self.reads.get(url, params=params, headers=headers)
+            response = await client.get(url, params=params, headers=headers)
         except httpx.HTTPError as error:
             raise UpstreamUnavailable(upstream, type(error).__name__) from None
         if response.status_code == 401:
@@ -194,11 +195,16 @@ class Upstreams:
         raise UpstreamUnavailable("orders", f"status {response.status_code}")
 
     async def esim_activation_code(self, subscription_id: str) -> str | None:
-        """The line's eSIM activation code (LPA string); ``None`` when it has none."""
+        """The line's eSIM activation code (LPA string); ``None`` when it has none.
+
+        Not a screen that must answer at once with what it has: there is no copy to show instead
+        (the code is never kept here), so it waits as long as a purchase does.
+        """
         response = await self._get(
             "orders",
             f"{self.settings.orders_url}{INVENTORY_PATH}/{subscription_id}/esimActivation",
             {},
+            patient=True,
         )
         if response.status_code == 404:
             return None

@@ -95,7 +95,7 @@ async function loadLines() {
     const degraded = $("lines-degraded");
     degraded.hidden = !body.degraded;
     degraded.textContent = body.degraded
-      ? "Some balances could not be updated just now; the last known figures are shown." : "";
+      ? "Some balances could not be read just now: the last known figures are shown where we have them." : "";
     say("");
     fail("");
   } catch (error) { say(""); fail(error.message); }
