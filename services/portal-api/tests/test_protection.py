@@ -1,0 +1,100 @@
+"""Security headers on every answer; rate limits per customer and per client address (429 with
+Retry-After)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from mvno.devstack.servers import serve_app
+from mvno.devstack.testing import assert_problem
+from mvno.portal_api.app import create_app
+from mvno.portal_api.settings import PortalApiSettings
+
+from .conftest import API, PortalWorld
+
+HEADERS = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+}
+
+
+async def test_every_answer_carries_the_security_headers(portal: PortalWorld) -> None:
+    alice = portal.customer("customer-alice")
+    answers = [
+        await portal.api.get(f"{API}/lines", headers=alice),  # 200
+        await portal.api.get(f"{API}/lines"),  # 401
+        await portal.api.get(f"{API}/orders/nope", headers=alice),  # 404
+        await portal.api.get("/web/"),  # the portal page
+        await portal.api.get("/web/app.js"),
+        await portal.api.post(f"{API}/orders", headers=alice, content=b"{"),  # 422
+    ]
+    for answer in answers:
+        for name, value in HEADERS.items():
+            assert answer.headers[name] == value, (answer.request.url, name)
+        assert answer.headers["strict-transport-security"].startswith("max-age=")
+        policy = answer.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy
+        assert "script-src 'self';" in policy  # no inline script on the portal
+
+
+@pytest.fixture
+async def strict(portal: PortalWorld) -> AsyncIterator[httpx.AsyncClient]:
+    """A second replica with small limits, on the same database."""
+    settings = portal.settings.model_copy(
+        update={"rate_limit_per_customer": "3/minute", "rate_limit_per_ip": "8/minute"}
+    )
+    async with (
+        serve_app(create_app(settings)) as base_url,
+        httpx.AsyncClient(base_url=base_url) as api,
+    ):
+        yield api
+
+
+async def test_a_customer_past_their_limit_gets_429_with_retry_after(
+    portal: PortalWorld, strict: httpx.AsyncClient
+) -> None:
+    alice, bob = portal.customer("customer-alice"), portal.customer("customer-bob")
+    for _ in range(3):
+        assert (await strict.get(f"{API}/me", headers=alice)).status_code == 200
+    refused = await strict.get(f"{API}/me", headers=alice)
+    assert_problem(refused, 429, "too-many-requests")
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    # Another customer from the same address still gets in (until the address's own limit).
+    assert (await strict.get(f"{API}/me", headers=bob)).status_code == 200
+
+
+async def test_one_address_past_its_limit_gets_429_whoever_it_claims_to_be(
+    portal: PortalWorld, strict: httpx.AsyncClient
+) -> None:
+    answers = [
+        (await strict.get(f"{API}/me", headers=portal.customer(f"customer-{n}"))).status_code
+        for n in range(10)
+    ]
+    assert answers[:8] == [200] * 8
+    assert answers[8:] == [429, 429]
+    refused = await strict.get(f"{API}/lines")  # even without a token
+    assert_problem(refused, 429, "too-many-requests")
+    assert "retry-after" in refused.headers
+    assert (await strict.get("/health/live")).status_code == 200  # probes are never limited
+
+
+def test_production_refuses_the_demo_sign_in_and_the_development_secret() -> None:
+    with pytest.raises(ValueError, match="MVNO_DEMO_LOGIN_ENABLED"):
+        PortalApiSettings(
+            environment="production", dev_issuer_enabled=False, client_secret="from-the-vault-x"
+        )
+    with pytest.raises(ValueError, match="client_secret"):
+        PortalApiSettings(
+            environment="production", dev_issuer_enabled=False, demo_login_enabled=False
+        )
+    settings = PortalApiSettings(
+        environment="production",
+        dev_issuer_enabled=False,
+        demo_login_enabled=False,
+        client_secret="from-the-vault-x",
+    )
+    assert settings.token_endpoint == settings.jwt_issuer + "/token"
