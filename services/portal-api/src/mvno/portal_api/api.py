@@ -150,7 +150,7 @@ async def my_esim(line_id: PathId, customer: Customer, context: ContextDep) -> J
     "/lines/{line_id}/suspend",
     status_code=202,
     response_model=OrderView,
-    responses=problem_responses(401, 403, 404, 409, 422, 429, 503),
+    responses=problem_responses(400, 401, 403, 404, 409, 422, 429, 503),
     summary="Suspend a lost or stolen line",
 )
 async def suspend_line(
@@ -192,7 +192,7 @@ async def my_orders(
     "/orders",
     status_code=201,
     response_model=OrderView,
-    responses=problem_responses(401, 403, 404, 409, 413, 422, 429, 503),
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 422, 429, 503),
     summary="Buy a new line (eSIM or SIM card), a bundle or airtime",
 )
 async def buy(
@@ -274,7 +274,7 @@ async def offers(customer: Customer, context: ContextDep) -> OffersRead:
 @router.post(
     "/demo/session",
     response_model=DemoSessionRead,
-    responses=problem_responses(404, 422, 429, 503),
+    responses=problem_responses(400, 404, 413, 422, 429, 503),
     summary="DEVELOPMENT ONLY: sign a demo customer in (absent in production)",
 )
 async def demo_session(body: DemoSessionCreate, context: ContextDep) -> DemoSessionRead:
