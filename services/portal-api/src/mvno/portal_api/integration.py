@@ -14,7 +14,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -105,6 +105,10 @@ class Upstreams:
     writes: httpx.AsyncClient
     tokens: TokenSource
     catalogue: TTLCache[str, list[dict[str, Any]]]
+    down_until: dict[str, float] = field(default_factory=dict)
+    """Upstreams that just failed a screen's read, and until when they are left alone: while
+    one is down or slow, screens answer from their copies at once instead of each waiting out
+    the deadline (and the upstream is not hammered while it recovers)."""
 
     @classmethod
     def open(cls, settings: PortalApiSettings) -> Upstreams:
@@ -125,17 +129,23 @@ class Upstreams:
     async def _get(
         self, upstream: str, url: str, params: Mapping[str, Any], *, patient: bool = False
     ) -> httpx.Response:
+        if not patient and time.monotonic() < self.down_until.get(upstream, 0.0):
+            raise UpstreamUnavailable(upstream, "left alone after a failure")
         headers = {"Authorization": f"Bearer {await self.tokens.token()}"}
         client = self.writes if patient else self.reads
         try:
             response = await client.get(url, params=params, headers=headers)
         except httpx.HTTPError as error:
-            raise UpstreamUnavailable(upstream, type(error).__name__) from None
+            raise self._failed(upstream, type(error).__name__) from None
         if response.status_code == 401:
             self.tokens.forget()
         if response.status_code >= 500 or response.status_code in (401, 403, 429):
-            raise UpstreamUnavailable(upstream, f"status {response.status_code}")
+            raise self._failed(upstream, f"status {response.status_code}")
         return response
+
+    def _failed(self, upstream: str, reason: str) -> UpstreamUnavailable:
+        self.down_until[upstream] = time.monotonic() + self.settings.upstream_cool_off_seconds
+        return UpstreamUnavailable(upstream, reason)
 
     # --- billing-sync ---------------------------------------------------------------------------
 
@@ -145,7 +155,7 @@ class Upstreams:
             self.settings.billing_sync_url + BALANCE_PATH,
             {"product.id": subscription_id, "limit": 100},
         )
-        return _json_list("billing-sync", response)
+        return self._list("billing-sync", response)
 
     async def usage(
         self, subscription_id: str, date_from: date, date_to: date
@@ -160,7 +170,7 @@ class Upstreams:
                 "limit": 100,
             },
         )
-        return _json_list("billing-sync", response)
+        return self._list("billing-sync", response)
 
     # --- orders ---------------------------------------------------------------------------------
 
@@ -241,6 +251,12 @@ class Upstreams:
         if response.status_code != 200:
             raise UpstreamUnavailable("catalog", f"status {response.status_code}")
         return _json_list("catalog", response)
+
+    def _list(self, upstream: str, response: httpx.Response) -> list[dict[str, Any]]:
+        try:
+            return _json_list(upstream, response)
+        except UpstreamUnavailable as error:
+            raise self._failed(upstream, error.reason) from None
 
     def catalogue_changed(self) -> None:
         self.catalogue.clear()

@@ -20,6 +20,8 @@ class PortalApiSettings(ServiceSettings):
     upstream_timeout_seconds: float = Field(default=0.5, gt=0, le=30)
     """Whole-call deadline of a read from an upstream on a customer's screen: past it the screen
     answers with what it has (a last-known copy, marked stale) rather than wait."""
+    upstream_cool_off_seconds: float = Field(default=5.0, ge=0, le=300)
+    """After a failed or late read, how long screens leave that upstream alone and show copies."""
     order_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     """Deadline of placing an order with orders (a retry carries the same Idempotency-Key)."""
     balance_fresh_seconds: float = Field(default=30.0, ge=0, le=3600)
