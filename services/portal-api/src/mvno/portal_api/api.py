@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import httpx
 import limits
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from mvno.common.auth import CurrentPrincipal
@@ -44,7 +44,7 @@ PAGE_HEADERS = {
 USAGE_DAYS_AT_MOST = 93
 
 
-def get_context(request: Request) -> Context:
+async def get_context(request: Request) -> Context:
     context: Context = request.app.state.portal
     return context
 
@@ -64,7 +64,7 @@ async def current_customer(
             headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'},
         )
     rate_limits: RateLimits = request.app.state.rate_limits
-    rate_limits.check(request.app.state.customer_limit, "customer", principal.subject)
+    await rate_limits.check(request.app.state.customer_limit, "customer", principal.subject)
     return principal.subject
 
 
@@ -99,8 +99,10 @@ async def me(customer: Customer) -> MeRead:
     responses=problem_responses(401, 403, 429),
     summary="My lines, each with its balance and bundles",
 )
-async def my_lines(customer: Customer, context: ContextDep) -> LinesRead:
-    return await screens.lines(context, customer_id=customer)
+async def my_lines(customer: Customer, context: ContextDep) -> Response:
+    page = await screens.lines(context, customer_id=customer)
+    # Rendered once, as documented by LinesRead (FastAPI would validate the model a second time).
+    return Response(page.model_dump_json(by_alias=True), media_type="application/json")
 
 
 @router.get("/lines/{line_id}", response_model=LineRead, responses=READ_ERRORS)
@@ -160,7 +162,7 @@ async def suspend_line(
     context: ContextDep,
     idempotency_key: IdempotencyKey = None,
 ) -> OrderView:
-    _check_order_limit(request, customer)
+    await _check_order_limit(request, customer)
     return await handlers.suspend_line(
         context,
         customer_id=customer,
@@ -202,7 +204,7 @@ async def buy(
     context: ContextDep,
     idempotency_key: IdempotencyKey = None,
 ) -> OrderView:
-    _check_order_limit(request, customer)
+    await _check_order_limit(request, customer)
     return await handlers.place_purchase(
         context,
         customer_id=customer,
@@ -303,7 +305,7 @@ async def demo_session(body: DemoSessionCreate, context: ContextDep) -> DemoSess
     )
 
 
-def _check_order_limit(request: Request, customer: str) -> None:
+async def _check_order_limit(request: Request, customer: str) -> None:
     rate_limits: RateLimits = request.app.state.rate_limits
     limit: limits.RateLimitItem = request.app.state.order_limit
-    rate_limits.check(limit, "orders", customer)
+    await rate_limits.check(limit, "orders", customer)

@@ -23,8 +23,10 @@ from mvno.portal_api.protection import (
     RateLimits,
     SecurityHeadersMiddleware,
 )
+from mvno.portal_api.repository import ReadModelQueries
 from mvno.portal_api.screens import Context
 from mvno.portal_api.settings import PortalApiSettings
+from mvno.portal_api.tokens import RememberingValidator
 
 WEB = Path(__file__).parent / "web"
 
@@ -39,8 +41,14 @@ def create_app(settings: PortalApiSettings | None = None) -> FastAPI:
     async def listen(stop: asyncio.Event) -> None:
         await announcements.listen(dsn, stop)
 
-    async def close_upstreams(stack: AsyncExitStack) -> None:
+    async def open_resources(stack: AsyncExitStack) -> None:
         stack.push_async_callback(upstreams.aclose)
+        # Set by the shared lifespan just before resources open.
+        app.state.token_validator = RememberingValidator(
+            app.state.token_validator, remember_seconds=settings.token_remember_seconds
+        )
+        context.queries = await ReadModelQueries.open(dsn, size=settings.database_pool_size)
+        stack.push_async_callback(context.queries.close)
 
     app = create_service_app(
         settings,
@@ -50,9 +58,9 @@ def create_app(settings: PortalApiSettings | None = None) -> FastAPI:
         version="0.2.0",
         routers=[api.router],
         background=[listen],
-        resources=[close_upstreams],
+        resources=[open_resources],
     )
-    app.state.portal = Context(
+    app.state.portal = context = Context(
         settings=settings,
         unit_of_work=app.state.infrastructure.unit_of_work,
         upstreams=upstreams,

@@ -129,7 +129,7 @@ class Upstreams:
     async def _get(
         self, upstream: str, url: str, params: Mapping[str, Any], *, patient: bool = False
     ) -> httpx.Response:
-        if not patient and time.monotonic() < self.down_until.get(upstream, 0.0):
+        if not patient and self.resting(upstream):
             raise UpstreamUnavailable(upstream, "left alone after a failure")
         headers = {"Authorization": f"Bearer {await self.tokens.token()}"}
         client = self.writes if patient else self.reads
@@ -143,8 +143,16 @@ class Upstreams:
             raise self._failed(upstream, f"status {response.status_code}")
         return response
 
+    def resting(self, upstream: str) -> bool:
+        """Whether screens leave ``upstream`` alone for now (it failed a moment ago)."""
+        return time.monotonic() < self.down_until.get(upstream, 0.0)
+
     def _failed(self, upstream: str, reason: str) -> UpstreamUnavailable:
-        self.down_until[upstream] = time.monotonic() + self.settings.upstream_cool_off_seconds
+        cool_off = self.settings.upstream_cool_off_seconds
+        _log.warning(
+            "%s failed a read (%s); screens use their copies for %.0f s", upstream, reason, cool_off
+        )
+        self.down_until[upstream] = time.monotonic() + cool_off
         return UpstreamUnavailable(upstream, reason)
 
     # --- billing-sync ---------------------------------------------------------------------------

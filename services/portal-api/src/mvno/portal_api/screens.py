@@ -28,7 +28,7 @@ from mvno.portal_api.domain.model import (
 )
 from mvno.portal_api.integration import Upstreams, UpstreamUnavailable
 from mvno.portal_api.live import Announcements
-from mvno.portal_api.repository import PortalRepository
+from mvno.portal_api.repository import PortalRepository, ReadModelQueries
 from mvno.portal_api.schemas import (
     AllowanceRead,
     BalanceRead,
@@ -56,6 +56,8 @@ class Context:
     unit_of_work: Callable[[], UnitOfWork]
     upstreams: Upstreams
     announcements: Announcements
+    queries: ReadModelQueries | None = None
+    """Opened with the app (a pool); the hottest screen reads through it."""
     last_offers: list[dict[str, Any]] | None = None
 
 
@@ -63,8 +65,9 @@ class Context:
 
 
 async def lines(context: Context, *, customer_id: str) -> LinesRead:
-    async with context.unit_of_work() as uow:
-        rows = await PortalRepository(uow.session).lines_of(customer_id=customer_id)
+    if context.queries is None:
+        raise RuntimeError("the read model's pool is not open")
+    rows = await context.queries.lines_of(customer_id=customer_id)
     views, missing = await _with_balances(context, rows)
     return LinesRead(lines=views, degraded=bool(missing), missing=missing)
 
@@ -85,6 +88,7 @@ async def _with_balances(
 ) -> tuple[list[LineRead], list[str]]:
     now = datetime.now(UTC)
     fresh_for = context.settings.balance_fresh_seconds
+    resting = context.upstreams.resting("billing-sync")
     due = [
         row
         for row in rows
@@ -97,18 +101,17 @@ async def _with_balances(
         )
     ]
     fetched: dict[str, list[dict[str, Any]]] = {}
-    if due:
+    if due and not resting:
         answers = await asyncio.gather(
             *(context.upstreams.buckets(row["subscription_id"]) for row in due),
             return_exceptions=True,
         )
         for row, answer in zip(due, answers, strict=True):
             if isinstance(answer, UpstreamUnavailable):
-                _log.info("balances of a line unavailable: %s", answer)
-            elif isinstance(answer, BaseException):
+                continue  # logged once by the upstream client; the copy is shown, marked
+            if isinstance(answer, BaseException):
                 raise answer
-            else:
-                fetched[row["subscription_id"]] = answer
+            fetched[row["subscription_id"]] = answer
         if fetched:
             async with context.unit_of_work() as uow:
                 repository = PortalRepository(uow.session)
