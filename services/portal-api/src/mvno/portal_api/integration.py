@@ -106,6 +106,7 @@ class Upstreams:
     tokens: TokenSource
     catalogue: TTLCache[str, list[dict[str, Any]]]
     down_until: dict[str, float] = field(default_factory=dict)
+    probing: set[str] = field(default_factory=set)
     """Upstreams that just failed a screen's read, and until when they are left alone: while
     one is down or slow, screens answer from their copies at once instead of each waiting out
     the deadline (and the upstream is not hammered while it recovers)."""
@@ -131,12 +132,16 @@ class Upstreams:
     ) -> httpx.Response:
         if not patient and self.resting(upstream):
             raise UpstreamUnavailable(upstream, "left alone after a failure")
-        headers = {"Authorization": f"Bearer {await self.tokens.token()}"}
+        if not patient and upstream in self.down_until:
+            self.probing.add(upstream)  # this request finds out whether it is back
         client = self.writes if patient else self.reads
         try:
+            headers = {"Authorization": f"Bearer {await self.tokens.token()}"}
             response = await client.get(url, params=params, headers=headers)
         except httpx.HTTPError as error:
             raise self._failed(upstream, type(error).__name__) from None
+        finally:
+            self.probing.discard(upstream)
         if response.status_code == 401:
             self.tokens.forget()
         if response.status_code >= 500 or response.status_code in (401, 403, 429):
@@ -144,8 +149,9 @@ class Upstreams:
         return response
 
     def resting(self, upstream: str) -> bool:
-        """Whether screens leave ``upstream`` alone for now (it failed a moment ago)."""
-        return time.monotonic() < self.down_until.get(upstream, 0.0)
+        """Whether screens leave ``upstream`` alone for now: it failed a moment ago, or one
+        request is already finding out whether it is back (the others do not pile on)."""
+        return time.monotonic() < self.down_until.get(upstream, 0.0) or upstream in self.probing
 
     def _failed(self, upstream: str, reason: str) -> UpstreamUnavailable:
         cool_off = self.settings.upstream_cool_off_seconds
@@ -154,6 +160,9 @@ class Upstreams:
         )
         self.down_until[upstream] = time.monotonic() + cool_off
         return UpstreamUnavailable(upstream, reason)
+
+    def _recovered(self, upstream: str) -> None:
+        self.down_until.pop(upstream, None)
 
     # --- billing-sync ---------------------------------------------------------------------------
 
@@ -262,9 +271,11 @@ class Upstreams:
 
     def _list(self, upstream: str, response: httpx.Response) -> list[dict[str, Any]]:
         try:
-            return _json_list(upstream, response)
+            found = _json_list(upstream, response)
         except UpstreamUnavailable as error:
             raise self._failed(upstream, error.reason) from None
+        self._recovered(upstream)
+        return found
 
     def catalogue_changed(self) -> None:
         self.catalogue.clear()
