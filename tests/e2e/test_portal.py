@@ -2,8 +2,8 @@
 
 ``mvno-local up`` runs every service, the simulators and the development issuer as processes; a
 headless Chromium (Debian's, driven by Playwright) signs a demo customer in, orders an eSIM,
-watches its provisioning progress arrive live until completed, opens the QR code and suspends the
-line, on a desktop and on a phone-sized screen. Screenshots land in tests/e2e/artifacts/.
+watches its provisioning progress arrive live until completed, opens the QR code, buys a data
+bundle for the new line and suspends the line, on a desktop and on a phone-sized screen. Screenshots land in tests/e2e/artifacts/.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ async def test_order_an_esim_watch_it_live_see_the_qr_code_and_suspend_the_line(
         await expect(page.get_by_text("You have no lines yet")).to_be_visible()
         await page.screenshot(path=shots / "01-signed-in.png", full_page=True)
 
-        await page.get_by_role("button", name="Buy", exact=True).click()
+        await page.get_by_role("navigation").get_by_role("button", name="Buy").click()
         await expect(page.get_by_label("Starter pack")).to_contain_text("eSIM")
         await page.get_by_label("Starter pack").select_option("starter-esim")
         await page.get_by_label("Full name").fill("Thandi Nkosi")
@@ -175,17 +175,27 @@ async def test_order_an_esim_watch_it_live_see_the_qr_code_and_suspend_the_line(
         await page.screenshot(path=shots / "04-esim-qr.png", full_page=True)
         await page.get_by_role("button", name="Done").click()
 
+        # A data bundle for the new line, followed live too.
+        await page.get_by_role("navigation").get_by_role("button", name="Buy").click()
+        await expect(page.get_by_label("Line", exact=True)).to_contain_text("+27")
+        await page.get_by_label("What to buy").select_option("data-1gb-30d")
+        await page.locator("#bundle-account").fill("1234567890")
+        await page.get_by_role("button", name="Buy for this line").click()
+        await expect(state).to_contain_text("Bundle", timeout=30_000)
+        await expect(state).to_have_attribute("data-state", "completed", timeout=60_000)
+        await page.screenshot(path=shots / "05-bundle-completed.png", full_page=True)
+
         # The new line, then suspend it as lost (the browser's confirm dialog accepted).
-        await page.get_by_role("button", name="My lines").click()
+        await page.get_by_role("navigation").get_by_role("button", name="My lines").click()
         card = page.locator("#lines > li")
         await expect(card).to_have_count(1)
         await expect(card).to_contain_text("active")
         page.once("dialog", lambda dialog: dialog.accept())
         await card.get_by_role("button", name="Suspend").click()
         await expect(state).to_have_attribute("data-state", "completed", timeout=60_000)
-        await page.get_by_role("button", name="My lines").click()
+        await page.get_by_role("navigation").get_by_role("button", name="My lines").click()
         await expect(card).to_contain_text("suspended")
-        await page.screenshot(path=shots / "05-line-suspended.png", full_page=True)
+        await page.screenshot(path=shots / "06-line-suspended.png", full_page=True)
 
         # The code is the owner's only: another customer gets 404 for that very line.
         line_id = await card.get_attribute("data-line")
