@@ -98,3 +98,27 @@ def test_production_refuses_the_demo_sign_in_and_the_development_secret() -> Non
         client_secret="from-the-vault-x",
     )
     assert settings.token_endpoint == settings.jwt_issuer + "/token"
+
+
+async def test_a_known_tokens_my_lines_answer_is_the_same_limited_and_protected(
+    portal: PortalWorld, strict: httpx.AsyncClient
+) -> None:
+    # One token asked again and again, as a portal refreshing its screen does: the first answer
+    # verifies it, the next ones are answered before routing (MyLinesFastPath).
+    alice = portal.customer("customer-alice")
+    first = await strict.get(f"{API}/lines", headers=alice)
+    again = await strict.get(f"{API}/lines", headers=alice)
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json()
+    assert again.headers["content-type"] == "application/json"
+    for name, value in HEADERS.items():
+        assert again.headers[name] == value
+    assert "x-request-id" in again.headers
+    assert (await strict.get(f"{API}/lines", headers=alice)).status_code == 200  # 3 of 3
+    refused = await strict.get(f"{API}/lines", headers=alice)
+    assert_problem(refused, 429, "too-many-requests")
+    assert "retry-after" in refused.headers
+    # A token without the portal scope is never answered by the fast path, verified or not.
+    staff = portal.issuer.headers("staff-thandi", scopes=["orders:read"])
+    assert_problem(await strict.get(f"{API}/me", headers=staff), 403, "forbidden")
+    assert_problem(await strict.get(f"{API}/lines", headers=staff), 403, "forbidden")

@@ -10,6 +10,7 @@ import limits
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware import Middleware
 
 from mvno.common.db import asyncpg_dsn
 from mvno.common.problems import problem_response
@@ -20,6 +21,7 @@ from mvno.portal_api.integration import UpstreamRefused, Upstreams, UpstreamUnav
 from mvno.portal_api.live import Announcements
 from mvno.portal_api.protection import (
     ClientAddressLimitMiddleware,
+    MyLinesFastPath,
     RateLimits,
     SecurityHeadersMiddleware,
 )
@@ -70,6 +72,8 @@ def create_app(settings: PortalApiSettings | None = None) -> FastAPI:
     app.state.rate_limits = rate_limits
     app.state.customer_limit = limits.parse(settings.rate_limit_per_customer)
     app.state.order_limit = limits.parse(settings.rate_limit_orders_per_customer)
+    # Innermost of the middleware (add_middleware would put it outermost, before request ids).
+    app.user_middleware.append(Middleware(MyLinesFastPath, portal=app))
     app.add_middleware(
         ClientAddressLimitMiddleware, rate_limits=rate_limits, limit=settings.rate_limit_per_ip
     )

@@ -27,10 +27,17 @@ class RememberingValidator:
             maxsize=max_tokens, ttl=remember_seconds, timer=time.monotonic
         )
 
+    def remembered(self, token: str) -> Principal | None:
+        """The principal of a token verified before and not expired yet; ``None`` otherwise."""
+        entry = self._remembered.get(token)
+        if entry is not None and time.time() < entry[1]:
+            return entry[0]
+        return None
+
     async def validate(self, token: str) -> Principal:
-        remembered = self._remembered.get(token)
-        if remembered is not None and time.time() < remembered[1]:
-            return remembered[0]
+        known = self.remembered(token)
+        if known is not None:
+            return known
         principal: Principal = await self._validator.validate(token)
         expires = principal.claims.get("exp")
         if isinstance(expires, int | float):
