@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -64,21 +65,25 @@ _ERROR_LIMIT = 500
 
 
 async def enqueue_notifications(
-    session: AsyncSession, event: OrderStateChanged, *, event_id: str, client_id: str
+    session: AsyncSession,
+    event: OrderStateChanged,
+    *,
+    event_id: str,
+    client_id: str,
+    hubs: Sequence[tuple[str, str | None]] | None = None,
 ) -> int:
     """Owe ``event`` to every hub of ``client_id`` (the client that placed the order) whose
     query wants it, in the caller's transaction. A channel hears of its own orders only.
 
     The caller commits (with the order change ``event`` announces). ``event_id`` becomes the
     notification's ``eventId``; handling the same event id twice owes nothing more. Returns how
-    many webhooks were newly owed.
+    many webhooks were newly owed. ``hubs`` are the client's hubs when the caller read them in
+    this transaction already.
     """
     repository = HubRepository(session)
-    wanted = [
-        hub_id
-        for hub_id, query in await repository.queries(owner=client_id)
-        if _wants(query, event)
-    ]
+    if hubs is None:
+        hubs = await repository.queries(owner=client_id)
+    wanted = [hub_id for hub_id, query in hubs if _wants(query, event)]
     if not wanted:
         return 0
     payload = state_change_notification(event, event_id=event_id, at=datetime.now(UTC))
