@@ -16,7 +16,13 @@ from mvno.simulators.clock import Clock
 from mvno.simulators.errors import Conflict, Invalid, NotFound
 from mvno.simulators.ids import new_id
 from mvno.simulators.mno import rica
-from mvno.simulators.mno.numbers import NumberPool, Reservation, ReservationStatus, is_sa_mobile
+from mvno.simulators.mno.numbers import (
+    NumberPool,
+    NumberStatus,
+    Reservation,
+    ReservationStatus,
+    is_sa_mobile,
+)
 from mvno.simulators.mno.ports import DONOR_REFUSAL, PortIn, PortInConfig, PortInStatus
 from mvno.simulators.mno.sims import Sim, SimInventory
 from mvno.simulators.mno.subscriptions import Subscription, SubscriptionStatus
@@ -138,7 +144,8 @@ class NetworkOperator:
         elif port_in.status is PortInStatus.COMPLETED:
             assert port_in.reservation_id is not None
             reservation = self.numbers.reservation(port_in.reservation_id, now=self.clock.now())
-            if reservation.status is ReservationStatus.USED:
+            in_service = self.numbers.status.get(port_in.msisdn) is NumberStatus.ASSIGNED
+            if reservation.status is ReservationStatus.USED and in_service:
                 raise Conflict(
                     "port-in-in-use",
                     "The ported number is in a subscription; terminate it first",
