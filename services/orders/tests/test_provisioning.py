@@ -335,3 +335,31 @@ async def test_a_ported_number_is_given_up_when_a_later_step_fails_for_good(prov
         await world.simulators.get(f"/mno/v1/msisdn-reservations/{port_in['reservationId']}")
     ).json()
     assert reservation["status"] == "released"
+
+
+async def test_an_asynchronous_activation_is_awaited_and_a_failed_one_tried_again(provisioning):
+    world = provisioning
+    # The network answers 202 and finishes the activation a second later.
+    await world.simulators.put("/admin/mno/activation", json={"delaySeconds": 1})
+    order = await place(world, NEW_PSIM)
+    done = await world.order_state(order["id"], until=FINAL)
+    assert done["state"] == "completed", done
+    line = await line_of(world, order["id"])
+    at_operator = (
+        await world.simulators.get(f"/mno/v1/subscriptions/{line['partner_subscription_id']}")
+    ).json()
+    assert at_operator["status"] == "active"
+
+    # Every activation fails at the network: tried again until the tries are spent, then undone.
+    await world.simulators.put(
+        "/admin/mno/activation", json={"delaySeconds": 0.2, "failureRate": 1}
+    )
+    doomed = await place(world, NEW_PSIM)
+    failed = await world.order_state(doomed["id"], until=FINAL)
+    assert failed["state"] == "failed", failed
+    assert failed["failedStep"] == "activate"
+    assert "rejected the activation" in failed["failureReason"]
+    progress = await progress_of(world, doomed["id"])
+    assert progress["results"]["activation_tries"] == world.settings.step_attempts
+    assert progress["undone"] == ["release_number", "void_payment"]
+    assert await line_of(world, doomed["id"]) == {}

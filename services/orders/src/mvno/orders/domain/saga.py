@@ -106,10 +106,16 @@ class RetryPolicy:
     """How long an activated line waits for billing-sync's account before the step fails."""
     port_in_timeout: float = 3 * 24 * 3600.0
     """How long a port-in may take before the step fails (the clearing house's window)."""
+    activation_timeout: float = 600.0
+    """How long an asynchronous activation may take at the network before the step fails."""
 
     def wait_limit(self, step: Step) -> float:
         """How long ``step`` may wait for something outside before it fails."""
-        return self.port_in_timeout if step is Step.AWAIT_PORT_IN else self.billing_account_timeout
+        if step is Step.AWAIT_PORT_IN:
+            return self.port_in_timeout
+        if step is Step.ACTIVATE:
+            return self.activation_timeout
+        return self.billing_account_timeout
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         """Full-jitter exponential backoff for the ``attempt``-th retry (1-based)."""

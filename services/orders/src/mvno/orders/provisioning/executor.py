@@ -310,24 +310,34 @@ class Provisioner:
         at: datetime,
     ) -> dict[str, Any]:
         results = state.results
-        try:
-            line = await self.network.call(
-                "POST",
-                "/subscriptions",
-                # Another SIM (after a clash over one in stock) is another activation request.
-                key=f"{key}:{results['iccid']}",
-                json={
-                    "msisdn": results["msisdn"],
-                    "iccid": results["iccid"],
-                    "tariffCode": tariff_code(str(item.offering_id)),
-                },
-            )
-        except PartnerFailure as error:
-            if "sim-unavailable" in error.failure.reason:
-                # Another order took that physical SIM first: pick another and try again.
-                state.done.remove(str(Step.ALLOCATE_SIM))
-                raise PartnerFailure(Failure(error.failure.reason, retryable=True)) from None
-            raise
+        if "pending_activation" in results:
+            line = await self._activation_outcome(state, at)
+        else:
+            tries = results.get("activation_tries", 0)
+            try:
+                line = await self.network.call(
+                    "POST",
+                    "/subscriptions",
+                    # Another SIM (after a clash over one in stock) or another try after the
+                    # network failed an activation is another activation request.
+                    key=f"{key}:{results['iccid']}" + (f":{tries}" if tries else ""),
+                    json={
+                        "msisdn": results["msisdn"],
+                        "iccid": results["iccid"],
+                        "tariffCode": tariff_code(str(item.offering_id)),
+                    },
+                )
+            except PartnerFailure as error:
+                if "sim-unavailable" in error.failure.reason:
+                    # Another order took that physical SIM first: pick another and try again.
+                    state.done.remove(str(Step.ALLOCATE_SIM))
+                    raise PartnerFailure(Failure(error.failure.reason, retryable=True)) from None
+                raise
+            if line.get("status") == "pending":
+                # The network activates asynchronously: look at the line until it is done.
+                results["pending_activation"] = line["id"]
+                state.waiting_since = at.isoformat()
+                raise _Waiting()
         offerings = await repository.offerings(offering_ids=[str(item.offering_id)])
         payment_type = offerings[str(item.offering_id)].payment_type if offerings else "prepaid"
         subscription_id = str(uuid.uuid4())
@@ -369,6 +379,25 @@ class Provisioner:
             )
         )
         return {"subscription_id": subscription_id, "partner_subscription_id": line["id"]}
+
+    async def _activation_outcome(self, state: ItemProgress, at: datetime) -> dict[str, Any]:
+        """The line of an asynchronous activation once the network finished it."""
+        results = state.results
+        line = await self.network.call("GET", f"/subscriptions/{results['pending_activation']}")
+        if line["status"] == "active":
+            del results["pending_activation"]
+            return line
+        if line["status"] == "failed":
+            # The network gave the SIM and the number back: a new request may succeed.
+            del results["pending_activation"]
+            results["activation_tries"] = results.get("activation_tries", 0) + 1
+            reason = line.get("failureReason") or "the network failed the activation"
+            raise PartnerFailure(Failure(reason, retryable=True))
+        if waited_too_long(state, self.policy, at, Step.ACTIVATE):
+            raise PartnerFailure(
+                Failure("the network did not finish the activation", retryable=False)
+            )
+        raise _Waiting()
 
     async def _change_line(
         self,
