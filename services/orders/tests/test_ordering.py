@@ -129,6 +129,41 @@ async def test_a_retired_offering_is_refused_at_once_and_earlier_orders_still_re
     assert reused.json()["type"] == "urn:mvno:problem:idempotency-key-reused"
 
 
+async def test_a_placed_order_owes_its_channel_hubs_a_webhook_from_the_next_order_on(orders):
+    async def owed(order_id: str) -> list[str]:
+        connection = await orders.database()
+        try:
+            rows = await connection.fetch(
+                "SELECT subscription_id FROM webhook_deliveries"
+                " WHERE payload->'event'->'productOrder'->>'id' = $1",
+                order_id,
+            )
+        finally:
+            await connection.close()
+        return [row["subscription_id"] for row in rows]
+
+    before = (await place(orders)).json()  # this replica now knows bank-app has no hub
+    assert await owed(before["id"]) == []
+    hub = await orders.api.post(
+        "/hub",
+        headers=orders.client(),
+        json={
+            "callback": "http://127.0.0.1:9/orders",
+            "query": "event.productOrder.state=acknowledged",
+        },
+    )
+    assert hub.status_code == 201, hub.text
+    # The registration's commit tells every replica (NOTIFY); the next orders are owed to it.
+    for _ in range(50):
+        after = (await place(orders)).json()
+        if await owed(after["id"]):
+            break
+        await asyncio.sleep(0.1)
+    assert await owed(after["id"]) == [hub.json()["id"]]
+    elsewhere = (await place(orders, client="branch-app")).json()
+    assert await owed(elsewhere["id"]) == []
+
+
 async def test_a_refused_order_lists_every_problem_and_frees_its_key(orders):
     body = copy.deepcopy(NEW_ESIM)
     body["channel"] = [{"id": "ussd"}]  # the eSIM is sold in the app and on the web only

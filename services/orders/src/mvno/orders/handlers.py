@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mvno.common.bus.envelope import new_event
 from mvno.common.crypto import FieldCipher, Sealed
 from mvno.common.db import UnitOfWork
 from mvno.common.events.orders import ProvisioningStepDue
 from mvno.orders.catalogue_copy import CatalogueCopyCache
 from mvno.orders.domain import model
 from mvno.orders.domain.model import Order, PlaceOrder, RicaDetails
-from mvno.orders.hub.delivery import enqueue_notifications
+from mvno.orders.hub.delivery import enqueue_notifications, notifications
+from mvno.orders.hub.directory import HubDirectory
 from mvno.orders.integration import state_changes
 from mvno.orders.repository import IdempotencyRecord, OrdersRepository
 
@@ -43,6 +48,11 @@ class OrdersContext:
     """What the handlers need, built once by the composition root."""
 
     unit_of_work: Callable[[], UnitOfWork]
+    connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+    """A connection whose every statement is its own transaction (the intake's one statement)."""
+    source: str
+    """The CloudEvents source of the events the handlers write themselves."""
+    hubs: HubDirectory
     cipher: FieldCipher | None = None
     catalogue: CatalogueCopyCache | None = None
 
@@ -61,12 +71,13 @@ async def place_order(
 ) -> tuple[int, dict[str, Any]]:
     """Place an order once per Idempotency-Key; a replay answers what the first request did.
 
-    One transaction: the order is checked against the catalogue copy, then written with its key,
-    its answer and its events in one statement (see ``OrdersRepository.place_once``).
+    The order is checked against the catalogue copy, then written with its key, its answer, its
+    events and the webhooks it owes in one statement (``OrdersRepository.place_once``), which is
+    its own transaction: nothing is begun or committed around it.
     """
     at = now()
-    async with context.unit_of_work() as uow:
-        repository = OrdersRepository(uow.session)
+    async with context.connect() as connection:
+        repository = OrdersRepository(connection)
         offering_ids = [i.offering_id for i in command.items if i.offering_id]
         offerings = (
             await context.catalogue.offerings(repository, offering_ids)
@@ -100,6 +111,13 @@ async def place_order(
                 raise RuntimeError("personal data cannot be sealed: no KMS key configured")
             sealed = await context.cipher.seal(f"orders:{order.id}", personal)
         body = render(order)
+        hubs = await context.hubs.of(order.client_id, repository.hub_queries)
+        events, owed = [], []
+        for change in state_changes(order):
+            event = new_event(change, source=context.source)
+            events.append(event)
+            owed.extend(notifications(change, event_id=event.id, hubs=hubs))
+        events.append(new_event(ProvisioningStepDue(order_id=order.id), source=context.source))
         placement = await repository.place_once(
             order=order,
             sealed=sealed,
@@ -107,15 +125,14 @@ async def place_order(
             request_hash=request_hash,
             body=body,
             expires_at=at + IDEMPOTENCY_KEY_LIFETIME,
+            events=events,
+            notifications=owed,
         )
-        if placement.earlier is not None:
-            return _replay(placement.earlier, request_hash)
-        if not placement.placed:
-            raise KeyInFlight()
-        await announce(uow, order, hubs=placement.hubs)
-        uow.publish(ProvisioningStepDue(order_id=order.id))
-        await uow.commit()
-        return 201, body
+    if placement.earlier is not None:
+        return _replay(placement.earlier, request_hash)
+    if not placement.placed:
+        raise KeyInFlight()
+    return 201, body
 
 
 def _replay(earlier: IdempotencyRecord, request_hash: str) -> tuple[int, dict[str, Any]]:
@@ -190,14 +207,12 @@ async def cancel_order(context: OrdersContext, *, order_id: str, client_id: str 
         return order
 
 
-async def announce(
-    uow: UnitOfWork, order: Order, *, hubs: Sequence[tuple[str, str | None]] | None = None
-) -> None:
-    """Publish the order's new states on the bus and owe them to its channel's hubs (``hubs``
-    when the caller already read them), in the caller's transaction."""
+async def announce(uow: UnitOfWork, order: Order) -> None:
+    """Publish the order's new states on the bus and owe them to its channel's hubs, in the
+    caller's transaction."""
     for change in state_changes(order):
         published = uow.publish(change)
         await enqueue_notifications(
-            uow.session, change, event_id=published.id, client_id=order.client_id, hubs=hubs
+            uow.session, change, event_id=published.id, client_id=order.client_id
         )
     order.changes.clear()

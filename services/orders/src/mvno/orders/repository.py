@@ -12,11 +12,14 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from mvno.common.bus.envelope import OutgoingEvent
 from mvno.common.crypto import Sealed
+from mvno.common.db import OUTBOX_RECORDSET, outbox_json
 from mvno.orders.domain.catalogue import OfferingCopy, PriceCopy
 from mvno.orders.domain.model import Order, OrderItem, OrderState, SubscriptionView
+from mvno.orders.hub.tables import hub_subscriptions
 from mvno.orders.tables import (
     billing_accounts,
     idempotency_keys,
@@ -54,17 +57,15 @@ class Placement:
     """Another request with the same key holds it right now."""
     earlier: IdempotencyRecord | None = None
     """The key was used before: what that request answered."""
-    hubs: tuple[tuple[str, str | None], ...] = ()
-    """The client's hubs (id, event query), when placed."""
 
 
-# One round trip places an order once per (client, key): a transaction-scoped advisory lock on the
-# key tells a concurrent duplicate that the first is still in flight (409); a key used before
-# answers what it answered then; otherwise the key (with the answer), the order and its items are
-# written together, and the client's hubs come back to be told of it. Nothing is written unless
-# the whole order is, and the key is only ever seen with its answer.
+# One statement, its own transaction, places an order once per (client, key): a transaction-scoped
+# advisory lock on the key tells a concurrent duplicate that the first is still in flight (409); a
+# key used before answers what it answered then; otherwise the key (with the answer), the order,
+# its items, its events (the outbox) and the webhooks it owes are written together. Nothing is
+# written unless all of it is, and the key is only ever seen with its answer.
 _PLACE_ONCE = text(
-    """
+    f"""
     WITH lock AS (
         SELECT pg_try_advisory_xact_lock(hashtextextended(:client_id || chr(31) || :key, 0))
             AS held
@@ -99,19 +100,35 @@ _PLACE_ONCE = text(
             item_id text, action text, change text, offering_id text, offering_name text,
             sim_kind text, subscription_id text, port_in_msisdn text, state text, prices jsonb)
         RETURNING 1
+    ),
+    events AS (
+        INSERT INTO outbox (event_id, event_type, body, attributes)
+        SELECT outbox_row.* FROM placed, {OUTBOX_RECORDSET}
+        RETURNING 1
+    ),
+    owed AS (
+        INSERT INTO webhook_deliveries (id, subscription_id, event_id, event_type, payload)
+        SELECT d.id, d.subscription_id, d.event_id, d.event_type, d.payload
+        FROM placed, jsonb_to_recordset(CAST(:notifications AS jsonb)) AS d(
+            id text, subscription_id text, event_id text, event_type text, payload jsonb)
+        ON CONFLICT DO NOTHING
+        RETURNING 1
     )
     SELECT (SELECT held FROM lock) AS held,
            (SELECT count(*) FROM items) AS items,
-           earlier.request_hash, earlier.response_status, earlier.response_body,
-           (SELECT coalesce(json_agg(json_build_array(h.id, h.query)), '[]')
-            FROM hub_subscriptions AS h WHERE h.owner_client_id = :client_id) AS hubs
+           (SELECT count(*) FROM events) AS events,
+           (SELECT count(*) FROM owed) AS owed,
+           earlier.request_hash, earlier.response_status, earlier.response_body
     FROM (SELECT 1) AS one LEFT JOIN earlier ON true
-    """
+    """  # noqa: S608 - OUTBOX_RECORDSET is a constant, every value is a bound parameter
 ).columns(response_body=JSONB)
 
 
 class OrdersRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    """Reads and writes in the caller's transaction (a session), or statement by statement (a
+    connection in autocommit, for the intake's one-statement order)."""
+
+    def __init__(self, session: AsyncSession | AsyncConnection) -> None:
         self._session = session
 
     # --- catalogue copy ---------------------------------------------------------------------
@@ -445,8 +462,11 @@ class OrdersRepository:
         request_hash: str,
         body: Any,
         expires_at: datetime,
+        events: Sequence[OutgoingEvent],
+        notifications: list[dict[str, Any]],
     ) -> Placement:
-        """Write ``order`` and its answer ``body`` under ``key`` unless the key is taken."""
+        """Write ``order``, its answer ``body``, its ``events`` and the webhooks it owes under
+        ``key``, unless the key is taken."""
         row = (
             await self._session.execute(
                 _PLACE_ONCE,
@@ -492,6 +512,8 @@ class OrdersRepository:
                         ],
                         default=str,
                     ),
+                    "outbox": outbox_json(events),
+                    "notifications": json.dumps(notifications),
                 },
             )
         ).one()
@@ -501,12 +523,20 @@ class OrdersRepository:
             earlier = IdempotencyRecord(row.request_hash, row.response_status, row.response_body)
             return Placement(placed=False, earlier=earlier)
         if row.items:
-            hubs = tuple((hub_id, query) for hub_id, query in row.hubs)
-            return Placement(placed=True, hubs=hubs)
+            return Placement(placed=True)
         # The key was committed by another request after this statement's snapshot was taken.
         return Placement(
             placed=False, earlier=await self.get_key(client_id=order.client_id, key=key)
         )
+
+    async def hub_queries(self, client_id: str) -> tuple[tuple[str, str | None], ...]:
+        """The hubs (id, event query) ``client_id`` registered."""
+        rows = await self._session.execute(
+            select(hub_subscriptions.c.id, hub_subscriptions.c.query).where(
+                hub_subscriptions.c.owner_client_id == client_id
+            )
+        )
+        return tuple((row.id, row.query) for row in rows)
 
     async def get_key(self, *, client_id: str, key: str) -> IdempotencyRecord | None:
         row = (

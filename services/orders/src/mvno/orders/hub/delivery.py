@@ -28,7 +28,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -70,26 +71,40 @@ async def enqueue_notifications(
     *,
     event_id: str,
     client_id: str,
-    hubs: Sequence[tuple[str, str | None]] | None = None,
 ) -> int:
     """Owe ``event`` to every hub of ``client_id`` (the client that placed the order) whose
     query wants it, in the caller's transaction. A channel hears of its own orders only.
 
     The caller commits (with the order change ``event`` announces). ``event_id`` becomes the
     notification's ``eventId``; handling the same event id twice owes nothing more. Returns how
-    many webhooks were newly owed. ``hubs`` are the client's hubs when the caller read them in
-    this transaction already.
+    many webhooks were newly owed.
     """
     repository = HubRepository(session)
-    if hubs is None:
-        hubs = await repository.queries(owner=client_id)
+    owed = notifications(event, event_id=event_id, hubs=await repository.queries(owner=client_id))
+    if not owed:
+        return 0
+    return await repository.add_deliveries(owed)
+
+
+def notifications(
+    event: OrderStateChanged, *, event_id: str, hubs: Iterable[tuple[str, str | None]]
+) -> list[dict[str, Any]]:
+    """The webhooks ``event`` owes to those of ``hubs`` (id, event query) that want it, as
+    ``webhook_deliveries`` rows."""
     wanted = [hub_id for hub_id, query in hubs if _wants(query, event)]
     if not wanted:
-        return 0
+        return []
     payload = state_change_notification(event, event_id=event_id, at=datetime.now(UTC))
-    return await repository.add_deliveries(
-        hub_ids=wanted, event_id=event_id, event_type=STATE_CHANGE_EVENT, payload=payload
-    )
+    return [
+        {
+            "id": str(uuid.uuid4()),
+            "subscription_id": hub_id,
+            "event_id": event_id,
+            "event_type": STATE_CHANGE_EVENT,
+            "payload": payload,
+        }
+        for hub_id in wanted
+    ]
 
 
 def _wants(query: str | None, event: OrderStateChanged) -> bool:
