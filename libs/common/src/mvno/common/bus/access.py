@@ -1,0 +1,189 @@
+"""Which service publishes to which topic and consumes which queue, and the AWS access that follows.
+
+The topology (:mod:`mvno.common.bus.topology`) names producers and consumers; a deployed service
+may own several of them (orders consumes its own queue and its provisioning work queue). This
+module ties them to services, and derives each service's least-privilege IAM policy from that
+alone: publish to its own topics, read its own queues (and look at their DLQs), and use its own
+KMS key for personal data. The Terraform export (``--terraform``) writes these policies; a test
+proves that no policy grants more than its entry needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mvno.common.bus.topology import Topology, TopologyError
+
+# What the bus code calls (relay: ListTopics to resolve its topic by name, PublishBatch; consumer:
+# GetQueueUrl, GetQueueAttributes, ReceiveMessage, DeleteMessageBatch, ChangeMessageVisibility[Batch];
+# personal data: GenerateDataKey, Decrypt, DescribeKey). Batch calls authorise as the single action.
+PUBLISH_ACTIONS = ("sns:Publish",)
+LIST_TOPICS_ACTIONS = ("sns:ListTopics",)  # no resource-level permission exists for it
+CONSUME_ACTIONS = (
+    "sqs:ChangeMessageVisibility",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:GetQueueUrl",
+    "sqs:ReceiveMessage",
+)
+DLQ_ACTIONS = ("sqs:GetQueueAttributes", "sqs:GetQueueUrl")
+PERSONAL_DATA_KEY_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey")
+# The bus key encrypts topics and queues: SNS needs a data key from the publisher's side, SQS
+# decrypts for the consumer; each only through that AWS service (kms:ViaService).
+BUS_KEY_PUBLISH_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+BUS_KEY_CONSUME_ACTIONS = ("kms:Decrypt",)
+
+
+@dataclass(frozen=True)
+class ServiceAccess:
+    """A deployed service: the producers it publishes as and the consumers it reads as."""
+
+    service: str
+    publishes: tuple[str, ...] = ()
+    consumes: tuple[str, ...] = ()
+
+
+def platform_services() -> tuple[ServiceAccess, ...]:
+    """The platform's services and their parts of :func:`~mvno.common.bus.topology.platform_topology`.
+
+    Each ``publishes`` entry is the ``producer=`` of the service's app; each ``consumes`` entry the
+    ``consumer=`` of its ``consume`` command or the queue of one of its workers.
+    """
+    return (
+        ServiceAccess("catalog", publishes=("catalog",)),
+        ServiceAccess("orders", publishes=("orders",), consumes=("orders", "orders-provisioning")),
+        ServiceAccess("billing-sync", publishes=("billing",), consumes=("billing-sync",)),
+        ServiceAccess("portal-api", consumes=("portal-api",)),
+    )
+
+
+def check_services(topology: Topology, services: Sequence[ServiceAccess]) -> None:
+    """Every topic has exactly one publishing service, every queue exactly one consuming service."""
+    names = [s.service for s in services]
+    if len(set(names)) != len(names):
+        raise TopologyError(f"a service is listed twice: {names}")
+    for what, owned, known in (
+        (
+            "producer",
+            [p for s in services for p in s.publishes],
+            [t.producer for t in topology.topics],
+        ),
+        (
+            "consumer",
+            [c for s in services for c in s.consumes],
+            [q.consumer for q in topology.queues],
+        ),
+    ):
+        for name in set(owned) - set(known):
+            raise TopologyError(f"{what} {name!r} is not in the topology")
+        for name in known:
+            if owned.count(name) != 1:
+                raise TopologyError(
+                    f"{what} {name!r} must belong to exactly one service, not {owned.count(name)}"
+                )
+
+
+def label(name: str) -> str:
+    """A Terraform label for a name (``billing-sync`` → ``billing_sync``)."""
+    return name.replace("-", "_")
+
+
+def topic_arn(producer: str) -> str:
+    return f"${{aws_sns_topic.{label(producer)}.arn}}"
+
+
+def queue_arn(consumer: str) -> str:
+    return f"${{aws_sqs_queue.{label(consumer)}.arn}}"
+
+
+def dlq_arn(consumer: str) -> str:
+    return f"${{aws_sqs_queue.{label(consumer)}_dlq.arn}}"
+
+
+def personal_data_key_arn(service: str) -> str:
+    return f'${{aws_kms_key.personal_data["{service}"].arn}}'
+
+
+BUS_KEY_ARN = "${aws_kms_key.bus.arn}"
+
+
+def _via(aws_service: str) -> dict[str, Any]:
+    return {"StringEquals": {"kms:ViaService": f"{aws_service}.${{var.region}}.amazonaws.com"}}
+
+
+def iam_policy(access: ServiceAccess) -> dict[str, Any]:
+    """The service's IAM policy document, with Terraform references for the ARNs."""
+    statements: list[dict[str, Any]] = []
+    if access.publishes:
+        statements += [
+            {
+                "Sid": "PublishToOwnTopics",
+                "Effect": "Allow",
+                "Action": list(PUBLISH_ACTIONS),
+                "Resource": [topic_arn(p) for p in access.publishes],
+            },
+            {
+                "Sid": "FindOwnTopicsByName",
+                "Effect": "Allow",
+                "Action": list(LIST_TOPICS_ACTIONS),
+                "Resource": "*",
+            },
+            {
+                "Sid": "EncryptThroughSns",
+                "Effect": "Allow",
+                "Action": list(BUS_KEY_PUBLISH_ACTIONS),
+                "Resource": BUS_KEY_ARN,
+                "Condition": _via("sns"),
+            },
+        ]
+    if access.consumes:
+        statements += [
+            {
+                "Sid": "ConsumeOwnQueues",
+                "Effect": "Allow",
+                "Action": list(CONSUME_ACTIONS),
+                "Resource": [queue_arn(c) for c in access.consumes],
+            },
+            {
+                "Sid": "WatchOwnDeadLetterQueues",
+                "Effect": "Allow",
+                "Action": list(DLQ_ACTIONS),
+                "Resource": [dlq_arn(c) for c in access.consumes],
+            },
+            {
+                "Sid": "DecryptThroughSqs",
+                "Effect": "Allow",
+                "Action": list(BUS_KEY_CONSUME_ACTIONS),
+                "Resource": BUS_KEY_ARN,
+                "Condition": _via("sqs"),
+            },
+        ]
+    statements.append(
+        {
+            "Sid": "SealOwnPersonalData",
+            "Effect": "Allow",
+            "Action": list(PERSONAL_DATA_KEY_ACTIONS),
+            "Resource": personal_data_key_arn(access.service),
+        }
+    )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def to_terraform_locals(
+    topology: Topology, services: Sequence[ServiceAccess]
+) -> dict[str, dict[str, Any]]:
+    """``locals`` for the Terraform export: the services (for IRSA roles, keys, databases), their
+    IAM policies, and the queues (for the CloudWatch alarms)."""
+    check_services(topology, services)
+    return {
+        "services": {
+            s.service: {"publishes": list(s.publishes), "consumes": list(s.consumes)}
+            for s in services
+        },
+        "service_iam_policies": {s.service: iam_policy(s) for s in services},
+        "bus_queues": {
+            q.consumer: {"name": q.name, "dlq_name": q.dlq_name} for q in topology.queues
+        },
+    }
