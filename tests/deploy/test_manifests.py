@@ -271,10 +271,35 @@ def test_otel_collector_pipelines_use_configured_components(compose: dict[str, A
     assert compose["services"]["otel-collector"]["command"] == [f"--config={mount['target']}"]
     pipelines = config["service"]["pipelines"]
     assert "otlp/jaeger" in pipelines["traces"]["exporters"]
+    # X-Ray's format too, sent to the compose stack's X-Ray API stand-in.
+    assert "awsxray" in pipelines["traces"]["exporters"]
+    endpoint = urlsplit(config["exporters"]["awsxray"]["endpoint"])
+    xray = compose["services"][endpoint.hostname]
+    assert [p["target"] for p in xray["ports"]] == [endpoint.port]
+    assert xray["healthcheck"]["test"]
+    depends_on = compose["services"]["otel-collector"]["depends_on"]
+    assert depends_on[endpoint.hostname]["condition"] == "service_healthy"
     for pipeline in pipelines.values():
         for kind in ("receivers", "processors", "exporters"):
             assert set(pipeline.get(kind, [])) <= set(config.get(kind) or {}), kind
     assert set(config["service"].get("extensions", [])) <= set(config.get("extensions") or {})
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_compose_runs_each_worker_the_code_declares(compose: dict[str, Any], name: str) -> None:
+    services = compose["services"]
+    workers = {
+        key: service
+        for key, service in services.items()
+        if service.get("image") == services[name]["image"]
+        and service.get("command") in ([w] for w in code_workers(name))
+    }
+    assert sorted(workers) == sorted(f"{name}-{w}" for w in code_workers(name))
+    for worker in workers.values():
+        assert worker["environment"] == services[name]["environment"]
+        assert worker["healthcheck"]["disable"] is True, "the image's check is the API's"
+        assert worker["depends_on"][name]["condition"] == "service_healthy"
+        assert worker["read_only"] is True
 
 
 # --- Kubernetes manifests ----------------------------------------------------------------------
