@@ -296,8 +296,13 @@ def test_compose_runs_each_worker_the_code_declares(compose: dict[str, Any], nam
     }
     assert sorted(workers) == sorted(f"{name}-{w}" for w in code_workers(name))
     for worker in workers.values():
-        assert worker["environment"] == services[name]["environment"]
-        assert worker["healthcheck"]["disable"] is True, "the image's check is the API's"
+        environment = dict(worker["environment"])
+        heartbeat = environment.pop("MVNO_HEARTBEAT_FILE")
+        assert environment == services[name]["environment"]
+        # Not the image's check (the API's endpoint): the worker's own heartbeat file.
+        test = worker["healthcheck"]["test"]
+        assert test[:3] == ["CMD", "python", "-c"]
+        assert f"'{heartbeat}'" in test[3]
         assert worker["depends_on"][name]["condition"] == "service_healthy"
         assert worker["read_only"] is True
 
@@ -570,6 +575,12 @@ def test_worker_runs_its_command_with_its_service_identity_and_scales_on_its_que
     assert container["envFrom"] == api_container["envFrom"], "the service's settings"
     assert "replicas" not in deployment["spec"], "KEDA owns the count"
     assert "ports" not in container
+    # Liveness from the heartbeat file the worker touches (no HTTP to ask).
+    (heartbeat,) = [e["value"] for e in container["env"] if e["name"] == "MVNO_HEARTBEAT_FILE"]
+    probe = container["livenessProbe"]["exec"]["command"]
+    assert probe[:2] == ["python", "-c"]
+    assert f"'{heartbeat}'" in probe[2]
+    assert heartbeat.startswith("/tmp/"), "the only writable place"  # noqa: S108
     # Not behind the API's Service, PodDisruptionBudget or autoscaler.
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert not by_kind("Service")[service]["spec"]["selector"].items() <= labels.items()
