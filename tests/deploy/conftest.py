@@ -53,9 +53,25 @@ class CheckovReport:
     failed: list[dict[str, Any]]
     skipped: list[dict[str, Any]]
     passed: int
+    passed_checks: list[dict[str, Any]]
 
     def failed_ids(self) -> set[str]:
         return {check["check_id"] for check in self.failed}
+
+    def of(self, path: Path) -> CheckovReport:
+        """The part of a report about the files under ``path`` (several were scanned at once)."""
+
+        def inside(check: dict[str, Any]) -> bool:
+            scanned = Path(check["repo_file_path"].lstrip("/"))
+            absolute = Path(check.get("file_abs_path") or "")
+            return path in (scanned, absolute) or path in absolute.parents
+
+        return CheckovReport(
+            failed=[c for c in self.failed if inside(c)],
+            skipped=[c for c in self.skipped if inside(c)],
+            passed=sum(1 for c in self.passed_checks if inside(c)),
+            passed_checks=[c for c in self.passed_checks if inside(c)],
+        )
 
     def describe_failures(self) -> str:
         return "\n".join(
@@ -98,18 +114,25 @@ def checkov() -> Checkov:
         )
         # Exit 1 means "failed checks", which the tests look at; anything else is a crash.
         assert result.returncode in (0, 1), result.stderr[-4000:]
-        document = json.loads(result.stdout)
-        reports = document if isinstance(document, list) else [document]
+        # One JSON document per scanned directory, one after another (a list for several frameworks).
+        reports: list[dict[str, Any]] = []
+        decoder, text, position = json.JSONDecoder(), result.stdout, 0
+        while text[position:].strip():
+            position += len(text[position:]) - len(text[position:].lstrip())
+            document, position = decoder.raw_decode(text, position)
+            reports += document if isinstance(document, list) else [document]
         failed: list[dict[str, Any]] = []
         skipped: list[dict[str, Any]] = []
-        passed = 0
+        passed: list[dict[str, Any]] = []
         for report in reports:
             if "results" not in report:  # {"passed": 0, "failed": 0, ...} when nothing was found
                 continue
             failed += report["results"]["failed_checks"]
             skipped += report["results"]["skipped_checks"]
-            passed += len(report["results"]["passed_checks"])
+            passed += report["results"]["passed_checks"]
         assert passed or failed, f"checkov checked nothing in {paths}"
-        return CheckovReport(failed=failed, skipped=skipped, passed=passed)
+        return CheckovReport(
+            failed=failed, skipped=skipped, passed=len(passed), passed_checks=passed
+        )
 
     return scan
