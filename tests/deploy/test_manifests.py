@@ -138,6 +138,26 @@ def test_dockerfiles_share_one_shape() -> None:
         assert shape(image) == reference, f"{image}'s Dockerfile differs from catalog's"
 
 
+def test_checkov_passes_the_dockerfiles_with_every_skip_explained(checkov: Any) -> None:
+    dockerfiles = [ROOT / folder / "Dockerfile" for folder, _ in IMAGES.values()]
+    everything = checkov("dockerfile", *dockerfiles)
+    for path in dockerfiles:
+        report = everything.of(path)
+        assert not report.failed, report.describe_failures()
+        assert not report.unexplained_skips()
+        assert report.passed >= 50, f"checkov read too little of {path}"
+
+
+def test_checkov_fails_an_insecure_dockerfile(checkov: Any) -> None:
+    report = checkov("dockerfile", FIXTURES / "Dockerfile.insecure")
+    assert {
+        "CKV_DOCKER_1",  # SSH port exposed
+        "CKV_DOCKER_2",  # no HEALTHCHECK
+        "CKV_DOCKER_3",  # no user: runs as root
+        "CKV_DOCKER_7",  # floating base image
+    } <= report.failed_ids(), report.describe_failures()
+
+
 # --- docker-compose.yml ------------------------------------------------------------------------
 
 
