@@ -52,7 +52,7 @@ def terraform_binary() -> str:
 
 def terraform_fmt_check(folder: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [terraform_binary(), "fmt", "-check", "-diff", "-no-color", str(folder)],
+        [terraform_binary(), "fmt", "-check", "-recursive", "-diff", "-no-color", str(folder)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -123,6 +123,28 @@ def test_every_local_and_variable_referenced_is_declared() -> None:
     }
     used = set(re.findall(r"\b(aws_[a-z0-9_]+\.[a-z0-9_]+)\b", everything))
     assert used <= declared_resources, used - declared_resources
+
+
+def variables() -> dict[str, str]:
+    """Each declared variable and its block's body."""
+    text = hand_written()["variables.tf"]
+    return dict(re.findall(r'^variable "(\w+)" \{\n(.*?)^\}', text, re.M | re.S))
+
+
+@pytest.mark.parametrize("environment", ["dev", "prod"])
+def test_environment_values_set_every_required_variable_and_nothing_unknown(
+    environment: str,
+) -> None:
+    text = (TERRAFORM / "environments" / f"{environment}.tfvars").read_text()
+    assigned = dict(re.findall(r"^(\w+)\s*=\s*(.+)$", text, re.M))
+    declared = variables()
+    required = {name for name, body in declared.items() if "default" not in body}
+    assert required <= set(assigned), required - set(assigned)
+    assert set(assigned) <= set(declared), set(assigned) - set(declared)
+    assert assigned["environment"] == f'"{environment}"'
+    subnets = re.findall(r'"(subnet-[0-9a-f]+)"', assigned["database_subnet_ids"])
+    assert len(set(subnets)) >= 2, "Multi-AZ needs subnets in two zones"
+    assert int(assigned["database_backup_retention_days"]) >= 7
 
 
 def test_each_service_has_a_role_key_and_database_for_its_service_account() -> None:
