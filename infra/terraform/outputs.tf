@@ -22,3 +22,8 @@ output "alarm_topic_arn" {
   description = "SNS topic the CloudWatch alarms notify."
   value       = aws_sns_topic.alarms.arn
 }
+
+output "autoscaler_role_arn" {
+  description = "IAM role ARN for KEDA's operator service account (eks.amazonaws.com/role-arn)."
+  value       = aws_iam_role.autoscaler.arn
+}

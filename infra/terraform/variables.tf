@@ -84,3 +84,15 @@ variable "alb_arn_suffixes" {
   type        = map(string)
   default     = {}
 }
+
+variable "keda_namespace" {
+  description = "Namespace KEDA's operator runs in."
+  type        = string
+  default     = "keda"
+}
+
+variable "keda_service_account" {
+  description = "KEDA operator's service account; annotate it with the autoscaler_role_arn output."
+  type        = string
+  default     = "keda-operator"
+}

@@ -613,7 +613,7 @@ def test_worker_runs_its_command_with_its_service_identity_and_scales_on_its_que
     assert trigger["type"] == "aws-sqs-queue"
     assert trigger["authenticationRef"]["name"] == service
     auth = docs[("TriggerAuthentication", service)]["spec"]["podIdentity"]
-    assert auth == {"provider": "aws", "identityOwner": "workload"}, "the service's own role"
+    assert auth == {"provider": "aws", "identityOwner": "keda"}, "KEDA's own narrow role"
     (queue_env,) = [
         e for e in container["env"] if e["name"] == trigger["metadata"]["queueURLFromEnv"]
     ]

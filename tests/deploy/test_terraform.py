@@ -310,3 +310,15 @@ def test_every_topic_and_queue_belongs_to_exactly_one_service() -> None:
     assert sorted(c for s in services for c in s.consumes) == sorted(
         q.consumer for q in topology.queues
     )
+
+
+def test_the_autoscaler_may_only_read_the_depth_of_the_worker_queues() -> None:
+    policy = generated()["locals"]["autoscaler_iam_policy"]
+    grants = {grant for grant, _ in granted(policy)}
+    assert grants == {
+        ("sqs:GetQueueAttributes", f"${{aws_sqs_queue.{q.consumer.replace('-', '_')}.arn}}")
+        for q in platform_topology().queues
+    }
+    iam = hand_written()["iam.tf"]
+    assert "policy = jsonencode(local.autoscaler_iam_policy)" in iam
+    assert '"system:serviceaccount:${var.keda_namespace}:${var.keda_service_account}"' in iam

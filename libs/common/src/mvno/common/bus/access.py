@@ -171,11 +171,33 @@ def iam_policy(access: ServiceAccess) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+QUEUE_DEPTH_ACTIONS = ("sqs:GetQueueAttributes",)
+
+
+def autoscaler_iam_policy(topology: Topology) -> dict[str, Any]:
+    """The policy of KEDA's own role: read the depth of the queues its workers consume, nothing else.
+
+    KEDA scales each worker on its queue with this role (``identityOwner: keda``) rather than by
+    assuming the service's role, which would let the autoscaler do all that the service may.
+    """
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadQueueDepth",
+                "Effect": "Allow",
+                "Action": list(QUEUE_DEPTH_ACTIONS),
+                "Resource": [queue_arn(q.consumer) for q in topology.queues],
+            }
+        ],
+    }
+
+
 def to_terraform_locals(
     topology: Topology, services: Sequence[ServiceAccess]
 ) -> dict[str, dict[str, Any]]:
     """``locals`` for the Terraform export: the services (for IRSA roles, keys, databases), their
-    IAM policies, and the queues (for the CloudWatch alarms)."""
+    IAM policies, the autoscaler's, and the queues (for the CloudWatch alarms)."""
     check_services(topology, services)
     return {
         "services": {
@@ -183,6 +205,7 @@ def to_terraform_locals(
             for s in services
         },
         "service_iam_policies": {s.service: iam_policy(s) for s in services},
+        "autoscaler_iam_policy": autoscaler_iam_policy(topology),
         "bus_queues": {
             q.consumer: {"name": q.name, "dlq_name": q.dlq_name} for q in topology.queues
         },
