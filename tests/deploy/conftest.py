@@ -98,8 +98,10 @@ def checkov() -> Checkov:
     """``checkov(framework, *paths)``: scan offline and return the parsed report."""
     binary = _install_checkov()
 
-    def scan(framework: str, *paths: Path, extra: Sequence[str] = ()) -> CheckovReport:
-        command = [str(binary), "--framework", framework, "--output", "json", "--skip-download"]
+    def scan(frameworks: str, *paths: Path, extra: Sequence[str] = ()) -> CheckovReport:
+        """``frameworks``: one or several, space-separated ("kubernetes dockerfile")."""
+        command = [str(binary), "--framework", *frameworks.split()]
+        command += ["--output", "json", "--skip-download"]
         for path in paths:
             command += ["--directory" if path.is_dir() else "--file", str(path)]
         result = subprocess.run(
@@ -136,3 +138,16 @@ def checkov() -> Checkov:
         )
 
     return scan
+
+
+@pytest.fixture(scope="session")
+def insecure_fixtures_report(checkov: Checkov) -> CheckovReport:
+    """One checkov run over every deliberately bad fixture (each run costs seconds of start-up);
+    each test looks at its own file with ``.of(path)``."""
+    return checkov(
+        "terraform kubernetes dockerfile",
+        FIXTURES / "terraform-insecure" / "main.tf",
+        FIXTURES / "terraform-unexplained-skip" / "main.tf",
+        FIXTURES / "k8s-insecure.yaml",
+        FIXTURES / "Dockerfile.insecure",
+    )

@@ -138,18 +138,31 @@ def test_dockerfiles_share_one_shape() -> None:
         assert shape(image) == reference, f"{image}'s Dockerfile differs from catalog's"
 
 
-def test_checkov_passes_the_dockerfiles_with_every_skip_explained(checkov: Any) -> None:
-    dockerfiles = [ROOT / folder / "Dockerfile" for folder, _ in IMAGES.values()]
-    everything = checkov("dockerfile", *dockerfiles)
-    for path in dockerfiles:
+DOCKERFILES = [ROOT / folder / "Dockerfile" for folder, _ in IMAGES.values()]
+
+
+@pytest.fixture(scope="module")
+def platform_report(checkov: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One checkov run over the Dockerfiles and the rendered overlays (each run costs seconds)."""
+    folder = tmp_path_factory.mktemp("rendered")
+    for environment in ENVIRONMENTS:
+        (folder / f"{environment}.yaml").write_text(yaml.safe_dump_all(rendered(environment)))
+    overlays = [folder / f"{environment}.yaml" for environment in ENVIRONMENTS]
+    report = checkov("kubernetes dockerfile", *DOCKERFILES, *overlays)
+    return report, overlays
+
+
+def test_checkov_passes_the_dockerfiles_with_every_skip_explained(platform_report: Any) -> None:
+    everything, _ = platform_report
+    for path in DOCKERFILES:
         report = everything.of(path)
         assert not report.failed, report.describe_failures()
         assert not report.unexplained_skips()
         assert report.passed >= 50, f"checkov read too little of {path}"
 
 
-def test_checkov_fails_an_insecure_dockerfile(checkov: Any) -> None:
-    report = checkov("dockerfile", FIXTURES / "Dockerfile.insecure")
+def test_checkov_fails_an_insecure_dockerfile(insecure_fixtures_report: Any) -> None:
+    report = insecure_fixtures_report.of(FIXTURES / "Dockerfile.insecure")
     assert {
         "CKV_DOCKER_1",  # SSH port exposed
         "CKV_DOCKER_2",  # no HEALTHCHECK
@@ -722,22 +735,18 @@ def test_argocd_applications_sync_each_overlay_from_git_within_the_project() -> 
 
 
 def test_checkov_passes_the_rendered_overlays_with_every_skip_explained(
-    checkov: Any, tmp_path: Path
+    platform_report: Any,
 ) -> None:
-    files = []
-    for environment in ENVIRONMENTS:
-        files.append(tmp_path / f"{environment}.yaml")
-        files[-1].write_text(yaml.safe_dump_all(rendered(environment)))
-    everything = checkov("kubernetes", *files)  # one run: each costs seconds
-    for manifest in files:
+    everything, overlays = platform_report
+    for manifest in overlays:
         report = everything.of(manifest)
         assert not report.failed, report.describe_failures()
         assert not report.unexplained_skips()
         assert report.passed >= 500, f"checkov read too little of {manifest.name}"
 
 
-def test_checkov_fails_an_insecure_deployment(checkov: Any) -> None:
-    report = checkov("kubernetes", FIXTURES / "k8s-insecure.yaml")
+def test_checkov_fails_an_insecure_deployment(insecure_fixtures_report: Any) -> None:
+    report = insecure_fixtures_report.of(FIXTURES / "k8s-insecure.yaml")
     assert {
         "CKV_K8S_16",  # privileged container
         "CKV_K8S_20",  # privilege escalation allowed

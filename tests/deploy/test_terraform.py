@@ -81,8 +81,8 @@ def test_checkov_passes_the_terraform_with_every_skip_explained(checkov: Any) ->
     assert report.passed >= 50, "checkov read too little of the module"
 
 
-def test_checkov_fails_insecure_terraform(checkov: Any) -> None:
-    report = checkov("terraform", FIXTURES / "terraform-insecure")
+def test_checkov_fails_insecure_terraform(insecure_fixtures_report: Any) -> None:
+    report = insecure_fixtures_report.of(FIXTURES / "terraform-insecure" / "main.tf")
     assert {
         "CKV_AWS_7",  # KMS key rotation off
         "CKV_AWS_27",  # queue not encrypted
@@ -92,8 +92,8 @@ def test_checkov_fails_insecure_terraform(checkov: Any) -> None:
     } <= report.failed_ids(), report.describe_failures()
 
 
-def test_a_skip_without_a_reason_is_caught(checkov: Any) -> None:
-    report = checkov("terraform", FIXTURES / "terraform-unexplained-skip")
+def test_a_skip_without_a_reason_is_caught(insecure_fixtures_report: Any) -> None:
+    report = insecure_fixtures_report.of(FIXTURES / "terraform-unexplained-skip" / "main.tf")
     assert report.unexplained_skips() == ["CKV_AWS_27 on aws_sqs_queue.unencrypted"]
 
 
