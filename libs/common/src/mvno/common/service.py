@@ -192,7 +192,11 @@ def run_cli(
         settings = settings_factory()
         configure_logging(settings.service_name, settings.log_level)
         asyncio.run(
-            run_with_heartbeat(commands[arguments.command][1](settings), settings.heartbeat_file)
+            run_with_heartbeat(
+                commands[arguments.command][1](settings),
+                settings.heartbeat_file,
+                settings.heartbeat_interval_seconds,
+            )
         )
         return
 
@@ -205,6 +209,7 @@ def run_cli(
             run_with_heartbeat(
                 consume(settings, consumer=consumer, handlers=handlers or {}),
                 settings.heartbeat_file,
+                settings.heartbeat_interval_seconds,
             )
         )
         return

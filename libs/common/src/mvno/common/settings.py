@@ -57,6 +57,8 @@ class ServiceSettings(BaseSettings):
     heartbeat_file: Path | None = None
     """Queue workers touch this file while their event loop turns (their liveness probe reads it);
     unset, nothing is written."""
+    heartbeat_interval_seconds: float = Field(default=10.0, gt=0, le=60)
+    """How often; the probes allow a minute, so a few missed beats do not restart a worker."""
 
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     otel_exporter_otlp_endpoint: str = "http://127.0.0.1:4318"
