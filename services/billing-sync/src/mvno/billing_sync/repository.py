@@ -360,7 +360,8 @@ class BillingRepository:
             "initial_amount, remaining, valid_from, status, created_at) VALUES (:id, :s, :c, "
             "'airtime', 'ZAR', 'Airtime', :a, :a, :at, 'active', :at) ON CONFLICT (id) DO UPDATE "
             "SET initial_amount = buckets.initial_amount + :a, "
-            "remaining = buckets.remaining + :a, status = 'active'",
+            "remaining = buckets.remaining + :a, status = 'active', "
+            "low_notified = buckets.low_notified AND buckets.remaining + :a < :low",
             {
                 "id": f"airtime-{subscription_id}",
                 "s": subscription_id,

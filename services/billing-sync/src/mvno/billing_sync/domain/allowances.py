@@ -14,6 +14,10 @@ from decimal import Decimal
 
 UNITS = {"data": "MB", "voice": "minute", "sms": "SMS", "airtime": "ZAR"}
 CENT = Decimal("0.01")
+AIRTIME_LOW = Decimal("10.00")
+"""Airtime balance (ZAR) below which the customer is told it runs low."""
+LOW_FRACTION = Decimal("0.2")
+"""Share of a bucket's initial allowance below which the customer is told it runs low."""
 
 
 @dataclass
@@ -83,23 +87,22 @@ def pay_from_airtime(airtime: Bucket | None, charge: Decimal) -> None:
     airtime.changed = True
 
 
-def threshold_of(bucket: Bucket, *, airtime_low: Decimal, low_fraction: Decimal) -> Decimal:
+def threshold_of(bucket: Bucket) -> Decimal:
     if bucket.usage_type == "airtime":
-        return airtime_low
-    return bucket.initial * low_fraction
+        return AIRTIME_LOW
+    return bucket.initial * LOW_FRACTION
 
 
-def crossings(
-    buckets: list[Bucket], *, airtime_low: Decimal, low_fraction: Decimal, was_depleted: set[str]
-) -> list[Crossing]:
+def crossings(buckets: list[Bucket]) -> list[Crossing]:
     """Low-balance and depletion announcements owed after a change, each once per crossing.
 
     A bucket below its threshold is announced once (``low_notified``); going back above it (a
-    top-up) re-arms the announcement.
+    top-up) re-arms the announcement. Only changed buckets are looked at, and each bucket here was
+    active before the change, so ``depleted`` means it was used up by this change.
     """
     found: list[Crossing] = []
     for bucket in buckets:
-        threshold = threshold_of(bucket, airtime_low=airtime_low, low_fraction=low_fraction)
+        threshold = threshold_of(bucket)
         below = bucket.remaining < threshold
         if below and not bucket.low_notified and bucket.changed:
             bucket.low_notified = True
@@ -107,6 +110,6 @@ def crossings(
         elif not below and bucket.low_notified:
             bucket.low_notified = False
             bucket.changed = True
-        if bucket.status == "depleted" and bucket.id not in was_depleted:
+        if bucket.status == "depleted" and bucket.changed:
             found.append(Crossing("depleted", bucket))
     return found
