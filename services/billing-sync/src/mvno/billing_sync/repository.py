@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mvno.billing_sync.domain.accounts import STATUS_AFTER, LocalLine
-from mvno.billing_sync.domain.allowances import Bucket
+from mvno.billing_sync.domain.allowances import AIRTIME_LOW, Bucket
 from mvno.common.events.catalog import OfferingPrice
 
 
@@ -368,6 +368,7 @@ class BillingRepository:
                 "c": customer_id,
                 "a": amount,
                 "at": at,
+                "low": AIRTIME_LOW,
             },
         )
         return True
