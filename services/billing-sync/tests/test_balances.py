@@ -42,7 +42,8 @@ async def use(world: BillingWorld) -> Any:
                 key=key,
                 slice_rows=100,
             )
-            assert result is not None and result.quarantined == 0
+            assert result is not None
+            assert result.quarantined == 0
 
         yield ingest
 
@@ -62,7 +63,7 @@ async def test_the_bucket_expiring_first_is_used_first_then_usage_is_rated(
     world: BillingWorld, use
 ):
     line = await world.activate()  # starter-psim: out of bundle R0.10 per MB
-    sid = line.msisdn and line.subscription_id
+    sid = line.subscription_id
     await world.top_up(sid, "100.00")
     await world.buy_bundle(sid, data_mb=100, days=20, item="later", start=NOW - timedelta(days=1))
     await world.buy_bundle(sid, data_mb=100, days=5, item="sooner", start=NOW - timedelta(days=1))
