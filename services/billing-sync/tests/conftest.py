@@ -241,9 +241,7 @@ async def world(
     from mvno.simulators.settings import SimulatorSettings
 
     database_url = await copy_database("billing_sync", billing_template)
-    simulators_app = create_simulators(
-        SimulatorSettings(environment="test", seed=7, usage_interval_seconds=0)
-    )
+    simulators_app = create_simulators(SimulatorSettings(environment="test", seed=7))
     async with (
         serve_app(simulators_app) as simulators_url,
         httpx.AsyncClient(base_url=simulators_url, timeout=30) as simulators,

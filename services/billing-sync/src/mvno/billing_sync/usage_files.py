@@ -11,7 +11,6 @@ import logging
 import uuid
 from collections.abc import Callable
 from contextlib import suppress
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -102,10 +101,9 @@ def _content(line: str) -> str:
 class _FileParser:
     """Validates lines into staged rows and quarantined lines, flushing a slice at a time."""
 
-    def __init__(self, batch: Batch, *, slice_rows: int, now: datetime) -> None:
+    def __init__(self, batch: Batch, *, slice_rows: int) -> None:
         self.batch = batch
         self.slice_rows = slice_rows
-        self.now = now
         self.line_number = 0
         self.good: list[tuple[Any, ...]] = []
         self.bad: list[QuarantineRow] = []
@@ -123,7 +121,7 @@ class _FileParser:
             if not fields:
                 continue  # a blank line
             try:
-                self.good.append((number, *validate(fields, self.now)))
+                self.good.append((number, *validate(fields)))
             except InvalidRecord as error:
                 self.bad.append((number, None, str(error), _content(",".join(fields))))
         if len(self.good) >= self.slice_rows or len(self.bad) >= self.slice_rows:
@@ -163,7 +161,7 @@ async def ingest_file(
             return None
         batch = Batch(uow, batch_id=str(uuid.uuid4()), source="usage_file")
         await batch.open()
-        parser = _FileParser(batch, slice_rows=slice_rows, now=datetime.now(UTC))
+        parser = _FileParser(batch, slice_rows=slice_rows)
         body = (await s3.get_object(Bucket=bucket, Key=key, IfMatch=head["ETag"]))["Body"]
         lines = _Lines()
         try:

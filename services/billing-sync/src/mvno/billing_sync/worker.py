@@ -23,6 +23,7 @@ from mvno.billing_sync.balances import expire_buckets
 from mvno.billing_sync.partners import Partner
 from mvno.billing_sync.settings import BillingSyncSettings
 from mvno.billing_sync.sync import AccountSync
+from mvno.billing_sync.usage_api import poll_once
 from mvno.billing_sync.usage_files import UsageFileWorker
 from mvno.common.aws import aws_client
 from mvno.common.bus.envelope import event_source
@@ -113,3 +114,13 @@ async def run(settings: BillingSyncSettings, stop: asyncio.Event | None = None) 
             group.create_task(sync.run(stop))
             group.create_task(files.run(stop))
             group.create_task(every(settings.expiry_sweep_seconds, stop, "bucket expiry", expire))
+            group.create_task(
+                every(
+                    settings.usage_poll_seconds,
+                    stop,
+                    "usage API polling",
+                    lambda: poll_once(
+                        unit_of_work, partners.network, page_size=settings.usage_poll_page
+                    ),
+                )
+            )
