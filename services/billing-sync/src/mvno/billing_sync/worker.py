@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mvno.billing_sync.balances import expire_buckets
 from mvno.billing_sync.partners import Partner
+from mvno.billing_sync.reconcile import reconcile
 from mvno.billing_sync.settings import BillingSyncSettings
 from mvno.billing_sync.sync import AccountSync
 from mvno.billing_sync.usage_api import poll_once
@@ -114,6 +115,14 @@ async def run(settings: BillingSyncSettings, stop: asyncio.Event | None = None) 
             group.create_task(sync.run(stop))
             group.create_task(files.run(stop))
             group.create_task(every(settings.expiry_sweep_seconds, stop, "bucket expiry", expire))
+            group.create_task(
+                every(
+                    settings.reconcile_interval_seconds,
+                    stop,
+                    "reconciliation",
+                    lambda: reconcile(unit_of_work, partners.billing),
+                )
+            )
             group.create_task(
                 every(
                     settings.usage_poll_seconds,
