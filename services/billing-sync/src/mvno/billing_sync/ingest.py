@@ -99,6 +99,8 @@ class Batch:
         connection = await self._uow.session.connection()
         raw = await connection.get_raw_connection()
         self._connection = raw.driver_connection  # asyncpg, in the unit of work's transaction
+        # The batch's aggregation sorts or hashes every new record: in memory, not spilled to disk.
+        await self._connection.execute("SET LOCAL work_mem = '64MB'")
         await self._connection.execute(_STAGING)
 
     async def stage(self, rows: Sequence[tuple[int, *tuple[Any, ...]]]) -> None:
