@@ -155,3 +155,44 @@ async def test_a_100k_record_file_is_ingested_in_bounded_memory(world: BillingWo
     [total] = await rows(world, "SELECT sum(data_bytes) AS s FROM usage_daily")
     assert total["s"] == sum(1000 + i for i in range(100_000))
     assert len(await world.published("billing.usage.recorded.v1")) == 20
+
+
+async def test_a_messy_file_keeps_its_line_numbers_and_its_good_records(
+    world: BillingWorld, storage
+):
+    s3, worker = storage
+    m = (await world.activate()).msisdn
+    body = (
+        "record_id,msisdn,usage_type,quantity,started_at\r\n"  # CRLF line ends
+        f"c1,{m},sms,1,{T}\r\n"  # line 2: good
+        f'c2,"{m},sms,1,{T}\r\n'  # line 3: a stray quote runs on to line 4
+        f"c3,{m},sms,1,{T}\r\n"  # line 4: swallowed by line 3's quote
+        f'c4",{m},sms,1,{T}\r\n'  # line 5: closes the quote
+        f"c\x005,{m},sms,1,{T}\r\n"  # line 6: a NUL byte
+        "\r\n"  # line 7: blank
+        f"c6,{m},sms,1,{T}"  # line 8: good, no final newline
+    ).encode() + b"\xff\xfe"  # and undecodable bytes after it
+    await s3.put_object(Bucket=world.settings.usage_bucket, Key="messy.csv", Body=body)
+    [result] = await notified(worker)
+    assert result.accepted == 1  # c1 only: c6 ends in the undecodable bytes
+    quarantined = await rows(
+        world, "SELECT line_number, reason FROM usage_quarantine ORDER BY line_number"
+    )
+    assert [q["line_number"] for q in quarantined] == [5, 6, 8]
+    assert quarantined[0]["reason"] == "expected 5 fields, found 6"  # lines 3-5 as one
+    assert quarantined[1]["reason"].startswith("record_id")
+
+
+async def test_a_file_without_the_header_is_quarantined_line_by_line(world: BillingWorld, storage):
+    s3, worker = storage
+    m = (await world.activate()).msisdn
+    await s3.put_object(
+        Bucket=world.settings.usage_bucket,
+        Key="headless.csv",
+        Body=f"h1,{m},sms,1,{T}\nh2,{m},sms,1,{T}\n".encode(),
+    )
+    [result] = await notified(worker)
+    # The first line is taken as a (wrong) header; the rest is read as records.
+    assert (result.accepted, result.quarantined) == (1, 1)
+    [q] = await rows(world, "SELECT line_number, reason FROM usage_quarantine")
+    assert (q["line_number"], q["reason"]) == (1, "not the expected header line")

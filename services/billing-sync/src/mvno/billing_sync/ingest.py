@@ -195,7 +195,7 @@ class Batch:
                         "sms": q["sms"],
                         "charge": charges.get((s, d), Decimal("0.00")),
                     }
-                    for (s, d), q in days.items()
+                    for (s, d), q in sorted(days.items())  # one lock order: no deadlocks
                 ],
             )
 

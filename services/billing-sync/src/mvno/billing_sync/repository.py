@@ -377,7 +377,7 @@ class BillingRepository:
         rows = _rows(
             await self._run(
                 "SELECT * FROM buckets WHERE subscription_id = ANY(:ids) AND status = 'active' "
-                "ORDER BY subscription_id FOR UPDATE",
+                "ORDER BY subscription_id, id FOR UPDATE",
                 {"ids": subscription_ids},
             )
         )

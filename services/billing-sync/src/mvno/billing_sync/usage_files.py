@@ -82,20 +82,20 @@ class _Lines:
         self._rest = ""
 
     def feed(self, chunk: bytes) -> list[str]:
-        text = self._rest + self._decoder.decode(chunk)
+        # NUL stops the csv module and PostgreSQL text alike; as U+FFFD it fails validation instead.
+        text = self._rest + self._decoder.decode(chunk).replace("\x00", "\ufffd")
         lines = text.split("\n")
         self._rest = lines.pop()
         return lines
 
     def close(self) -> list[str]:
-        text = self._rest + self._decoder.decode(b"", final=True)
+        text = self._rest + self._decoder.decode(b"", final=True).replace("\x00", "\ufffd")
         self._rest = ""
         return [text] if text else []
 
 
 def _content(line: str) -> str:
-    # PostgreSQL text cannot hold NUL; quarantine keeps what it can show of the line.
-    return line.replace("\x00", "\\0")[:300]
+    return line[:300]
 
 
 class _FileParser:
@@ -109,9 +109,12 @@ class _FileParser:
         self.bad: list[QuarantineRow] = []
 
     async def take(self, lines: list[str]) -> None:
-        for fields in csv.reader(lines):
-            self.line_number += 1
-            number = self.line_number
+        # ``line_num`` counts the lines a record took: a stray quote that runs a record over the
+        # next lines (quarantined as one bad record) does not shift the numbers of later ones.
+        reader = csv.reader(lines)
+        first = self.line_number
+        for fields in reader:
+            number = first + reader.line_num
             if number == 1:
                 if tuple(f.strip().lower() for f in fields) != HEADER:
                     self.bad.append(
@@ -124,6 +127,7 @@ class _FileParser:
                 self.good.append((number, *validate(fields)))
             except InvalidRecord as error:
                 self.bad.append((number, None, str(error), _content(",".join(fields))))
+        self.line_number = first + len(lines)
         if len(self.good) >= self.slice_rows or len(self.bad) >= self.slice_rows:
             await self.flush()
 
