@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, date, datetime
 
 import httpx
 import pytest
@@ -149,3 +149,41 @@ async def test_no_generated_request_gets_a_server_error(api, negative):
         examples=15,
     )
     assert failures == []
+
+
+async def test_ingested_usage_and_its_charge_read_back_per_day(world: BillingWorld, api):
+    from mvno.billing_sync.usage_files import ensure_usage_bucket, ingest_file
+    from mvno.common.aws import aws_client
+
+    line = await world.activate()  # starter-psim: R0.10 per MB, R0.90 per minute, R0.50 per SMS
+    await world.top_up(line.subscription_id, "100.00")
+    await world.buy_bundle(line.subscription_id, sms=1, start=datetime(2026, 11, 1, tzinfo=UTC))
+    await ensure_usage_bucket(world.settings)
+    m = line.msisdn
+    body = "\n".join([
+        "record_id,msisdn,usage_type,quantity,started_at",
+        f"d1,{m},data,{10 * 1_048_576},2026-11-20T23:59:59Z",
+        f"d2,{m},sms,2,2026-11-21T00:00:00Z",
+        f"d3,{m},voice,120,2026-11-21T08:00:00+02:00",
+    ]) + "\n"  # fmt: skip
+    async with aws_client(world.settings, "s3") as s3:
+        await s3.put_object(Bucket=world.settings.usage_bucket, Key="r.csv", Body=body.encode())
+        await ingest_file(world.sync._unit_of_work, s3, bucket=world.settings.usage_bucket,
+                          key="r.csv", slice_rows=10)  # fmt: skip
+    answer = await api.get(USAGE, params={"product.id": line.subscription_id})
+    days = {
+        d["usageDate"]: (
+            {c["name"]: c["value"] for c in d["usageCharacteristic"]},
+            d["ratedProductUsage"][0]["taxIncludedRatingAmount"]["value"],
+        )
+        for d in answer.json()
+    }
+    assert days == {
+        # 10 MB out of bundle: R1.00
+        "2026-11-20": ({"dataBytes": 10_485_760, "voiceSeconds": 0, "smsCount": 0}, 1.0),
+        # 2 SMS, one from the bundle: R0.50; 2 minutes at 06:00 UTC: R1.80
+        "2026-11-21": ({"dataBytes": 0, "voiceSeconds": 120, "smsCount": 2}, 2.3),
+    }
+    assert [d["usageDate"] for d in answer.json()] == ["2026-11-21", "2026-11-20"]
+    buckets = (await api.get(BUCKETS, params={"product.id": line.subscription_id})).json()
+    assert buckets[0]["remainingValue"] == {"amount": 96.7, "units": "ZAR"}
