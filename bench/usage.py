@@ -75,8 +75,10 @@ async def child_project(database_url: str, aws_url: str) -> dict[str, Any]:
     from mvno.billing_sync.worker import units_of_work
     from mvno.common.aws import aws_client
     from mvno.common.db import create_engine
+    from mvno.common.logs import configure_logging
 
     settings = settings_for(database_url, aws_url)
+    configure_logging("billing-sync", "INFO")
     engine = create_engine(settings)
     try:
         async with aws_client(settings, "s3") as s3:
@@ -162,10 +164,13 @@ def run_child(kind: str, database_url: str, aws_url: str) -> dict[str, Any]:
             aws_url,
         ],
         check=True,
-        capture_output=True,
+        stdout=subprocess.PIPE,
         text=True,
     )
-    result: dict[str, Any] = json.loads(answer.stdout.strip().splitlines()[-1])
+    *logs, last = answer.stdout.strip().splitlines()
+    for line in logs:  # the child's own log lines, e.g. the ingestion's phase timings
+        print(line, file=sys.stderr)
+    result: dict[str, Any] = json.loads(last)
     return result
 
 
@@ -182,7 +187,7 @@ def usage_file(records: int, msisdns: list[str], rng: random.Random) -> bytes:
             kind, 1
         )
         at = (now - timedelta(seconds=rng.randint(0, 3 * 86_400))).isoformat()
-        if i % 200 == 7:  # 0.5% invalid records, spread over the lines
+        if i % 199 == 7:  # 0.5% invalid records, spread over the lines
             out.append(f"bad-{i},{msisdns[i % len(msisdns)]},{kind},-{quantity},{at}")
         else:
             out.append(f"u-{i:08d},{msisdns[i % len(msisdns)]},{kind},{quantity},{at}")

@@ -10,6 +10,8 @@ once), aggregated per subscription, day and kind for the balances, the daily usa
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +25,8 @@ from mvno.billing_sync.balances import DayUsage, apply_usage
 from mvno.billing_sync.domain.usage import UsageRow
 from mvno.common.db import UnitOfWork
 from mvno.common.events.billing import UsageRecorded
+
+_log = logging.getLogger(__name__)
 
 Source = Literal["usage_file", "usage_api"]
 QuarantineRow = tuple[int, str | None, str, str]
@@ -122,9 +126,12 @@ class Batch:
 
     async def finish(self, **batch_columns: Any) -> BatchResult:
         connection = self._connection
+        started = time.perf_counter()
         await connection.execute("ANALYZE usage_staging")
         unknown = int((await connection.execute(_QUARANTINE_UNKNOWN, self.batch_id)).split()[-1])
+        quarantined_at = time.perf_counter()
         groups = await connection.fetch(_RECORD, self.batch_id)
+        recorded_at = time.perf_counter()
         usage = [
             DayUsage(
                 g["subscription_id"],
@@ -142,6 +149,14 @@ class Batch:
         charges = await apply_usage(self._uow, usage)
         await self._write_daily(usage, charges)
         self._announce(usage)
+        _log.info(
+            "batch %s: %d staged; unknown numbers %.2fs, records %.2fs, balances and daily %.2fs",
+            self.batch_id,
+            self.staged,
+            quarantined_at - started,
+            recorded_at - quarantined_at,
+            time.perf_counter() - recorded_at,
+        )
         quarantined = self.invalid + unknown
         result = BatchResult(
             batch_id=self.batch_id,
