@@ -146,3 +146,27 @@ async def test_buckets_past_their_validity_expire_and_are_announced(world: Billi
     await use(line.msisdn, ("data", 30 * MB))
     state = await buckets(world, sid)
     assert state["new"]["remaining"] == 70
+
+
+async def test_usage_is_rated_at_the_price_in_force_when_it_happened(world: BillingWorld, use):
+    from decimal import Decimal
+
+    from mvno.common.events.base import Money
+    from mvno.common.events.catalog import OfferingPrice, PriceChanged
+
+    change_at = NOW - timedelta(days=1)
+    await world.deliver(PriceChanged(
+        offering_id="starter-psim",
+        price=OfferingPrice(
+            price_id="p-oob-mb-2", price_type="usage", unit_of_measure="MB",
+            duty_free_amount=Money(amount=Decimal("0.17")),
+            tax_included_amount=Money(amount=Decimal("0.20")), tax_rate=Decimal("15"),
+            valid_from=change_at,
+        ),
+        replaces_price_id="p-oob-mb",
+    ))  # fmt: skip
+    line = await world.activate()
+    await world.top_up(line.subscription_id, "100.00")
+    await use(line.msisdn, ("data", 10 * MB), at=change_at - timedelta(hours=1))  # R0.10/MB
+    await use(line.msisdn, ("data", 10 * MB), at=change_at + timedelta(hours=1))  # R0.20/MB
+    assert (await buckets(world, line.subscription_id))["airtime"]["remaining"] == 97

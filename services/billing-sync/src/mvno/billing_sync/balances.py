@@ -17,6 +17,7 @@ from mvno.billing_sync.domain.allowances import (
     consume,
     crossings,
     pay_from_airtime,
+    price_at,
     rate,
     threshold_of,
 )
@@ -59,7 +60,8 @@ async def apply_usage(uow: UnitOfWork, usage: list[DayUsage]) -> dict[tuple[str,
         own = buckets.get(item.subscription_id, [])
         amount = in_units(item.usage_type, item.quantity)
         left = consume(own, item.usage_type, amount, item.first, item.last)
-        charge = rate(left, prices.get((item.subscription_id, UNITS[item.usage_type])))
+        periods = prices.get((item.subscription_id, UNITS[item.usage_type]), [])
+        charge = rate(left, price_at(periods, item.first))
         if charge > 0:
             charges[(item.subscription_id, item.day)] += charge
             airtime = next((b for b in own if b.usage_type == "airtime"), None)

@@ -2,7 +2,7 @@
 
 Usage of one kind consumes the subscription's active buckets of that kind valid when it happened,
 the one expiring first first (then the oldest); what no bucket covers is out of bundle, rated at
-the tariff's usage price and taken from the airtime balance (which may not go below zero; what it
+the tariff's usage price in force when it happened and taken from the airtime balance (which may not go below zero; what it
 cannot pay is still charged on the day's usage).
 """
 
@@ -71,6 +71,23 @@ def consume(
             bucket.remaining = Decimal(0)
             bucket.status = "depleted"
     return left
+
+
+@dataclass(frozen=True)
+class PricePeriod:
+    """One version of a tariff's usage price (per MB, minute or SMS) and when it applied."""
+
+    valid_from: datetime
+    valid_to: datetime | None
+    amount: Decimal
+
+
+def price_at(periods: list[PricePeriod], at: datetime) -> Decimal | None:
+    """The price in force at ``at``: usage is rated at the price of when it happened."""
+    for period in sorted(periods, key=lambda p: p.valid_from, reverse=True):
+        if period.valid_from <= at and (period.valid_to is None or at < period.valid_to):
+            return period.amount
+    return None
 
 
 def rate(out_of_bundle: Decimal, unit_price: Decimal | None) -> Decimal:
