@@ -27,3 +27,13 @@ output "autoscaler_role_arn" {
   description = "IAM role ARN for KEDA's operator service account (eks.amazonaws.com/role-arn)."
   value       = aws_iam_role.autoscaler.arn
 }
+
+output "usage_files_bucket" {
+  description = "Bucket the network operator drops usage files into: billing-sync's MVNO_USAGE_BUCKET."
+  value       = aws_s3_bucket.usage_files.bucket
+}
+
+output "usage_files_queue_url" {
+  description = "Queue of the bucket's object-created notifications (KEDA scales billing-sync-work on it)."
+  value       = aws_sqs_queue.usage_files.id
+}

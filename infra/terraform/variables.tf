@@ -96,3 +96,9 @@ variable "keda_service_account" {
   type        = string
   default     = "keda-operator"
 }
+
+variable "usage_file_writer_arns" {
+  description = "IAM principals of the network operator allowed to write usage files into the bucket (and encrypt them through S3); none by default."
+  type        = list(string)
+  default     = []
+}

@@ -7,6 +7,7 @@ and the IAM policies are proved against the bus topology by reading the generate
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -19,8 +20,15 @@ from typing import Any
 import pytest
 import yaml
 
-from mvno.common.bus.access import ServiceAccess, platform_services
-from mvno.common.bus.topology import Topology, platform_topology
+from mvno.billing_sync.settings import BillingSyncSettings
+from mvno.common.bus.access import (
+    USAGE_FILES,
+    FileDrop,
+    ServiceAccess,
+    check_services,
+    platform_services,
+)
+from mvno.common.bus.topology import Topology, TopologyError, platform_topology
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "infra" / "terraform"
@@ -184,9 +192,9 @@ def test_databases_are_encrypted_private_multi_az_and_backed_up() -> None:
 
 
 def test_every_kms_key_rotates() -> None:
-    kms = hand_written()["kms.tf"]
-    keys = re.findall(r'^resource "aws_kms_key" "(\w+)" \{\n(.*?)^\}', kms, re.M | re.S)
-    assert {name for name, _ in keys} == {"bus", "database", "personal_data"}
+    text = "\n".join(hand_written().values())
+    keys = re.findall(r'^resource "aws_kms_key" "(\w+)" \{\n(.*?)^\}', text, re.M | re.S)
+    assert {name for name, _ in keys} == {"bus", "database", "personal_data", "usage_files"}
     for name, body in keys:
         assert "enable_key_rotation     = true" in body, name
     for queue in generated()["resource"]["aws_sqs_queue"].values():
@@ -235,8 +243,34 @@ def needed(access: ServiceAccess, topology: Topology) -> set[Grant]:
             grants.add(("sqs:GetQueueUrl", f"${{aws_sqs_queue.{queue}.arn}}"))
             grants.add(("sqs:GetQueueAttributes", f"${{aws_sqs_queue.{queue}.arn}}"))
         grants.add(("kms:Decrypt", "${aws_kms_key.bus.arn}"))
+    for drop in access.reads_file_drops:
+        grants |= file_drop_grants(drop)
     key = f'${{aws_kms_key.personal_data["{access.service}"].arn}}'
     grants |= {("kms:GenerateDataKey", key), ("kms:Decrypt", key), ("kms:DescribeKey", key)}
+    return grants
+
+
+# What reading a file drop takes, by the AWS operation the reader's code calls (IAM authorises
+# HeadObject as s3:GetObject).
+FILE_DROP_OPERATIONS = {
+    "head_object": "s3:GetObject",
+    "get_object": "s3:GetObject",
+    "get_queue_url": "sqs:GetQueueUrl",
+    "receive_message": "sqs:ReceiveMessage",
+    "delete_message": "sqs:DeleteMessage",
+}
+
+
+def file_drop_grants(drop: FileDrop) -> set[Grant]:
+    label = drop.name.replace("-", "_")
+    objects = f"${{aws_s3_bucket.{label}.arn}}/*"
+    queue = f"${{aws_sqs_queue.{label}.arn}}"
+    grants = {
+        (action, objects if action.startswith("s3:") else queue)
+        for action in FILE_DROP_OPERATIONS.values()
+    }
+    # Objects and notifications are encrypted with the drop's key: decrypted through S3 and SQS.
+    grants.add(("kms:Decrypt", f"${{aws_kms_key.{label}.arn}}"))
     return grants
 
 
@@ -270,6 +304,13 @@ def least_privilege_violations(
             via = condition.get("StringEquals", {}).get("kms:ViaService", "")
             if not re.fullmatch(r"(sns|sqs)\.\$\{var\.region\}\.amazonaws\.com", via):
                 violations.append(f"{action} on the bus key not limited to SNS/SQS")
+        drop_keys = {
+            f"${{aws_kms_key.{d.name.replace('-', '_')}.arn}}" for d in access.reads_file_drops
+        }
+        if resource in drop_keys:
+            via = condition.get("StringEquals", {}).get("kms:ViaService", [])
+            if sorted(as_list(via)) != ["s3.${var.region}.amazonaws.com", "sqs.${var.region}.amazonaws.com"]:  # fmt: skip
+                violations.append(f"{action} on a file drop's key not limited to S3/SQS")
     missing = need - {grant for grant, _ in granted(policy)}
     violations += [f"{action} on {resource} is missing" for action, resource in sorted(missing)]
     return violations
@@ -318,7 +359,141 @@ def test_the_autoscaler_may_only_read_the_depth_of_the_worker_queues() -> None:
     assert grants == {
         ("sqs:GetQueueAttributes", f"${{aws_sqs_queue.{q.consumer.replace('-', '_')}.arn}}")
         for q in platform_topology().queues
-    }
+    } | {("sqs:GetQueueAttributes", "${aws_sqs_queue.usage_files.arn}")}
     iam = hand_written()["iam.tf"]
     assert "policy = jsonencode(local.autoscaler_iam_policy)" in iam
     assert '"system:serviceaccount:${var.keda_namespace}:${var.keda_service_account}"' in iam
+
+
+# --- billing-sync's usage files ----------------------------------------------------------------
+
+
+def test_billing_sync_reads_exactly_the_usage_file_drop() -> None:
+    (access,) = [a for a in platform_services() if a.service == "billing-sync"]
+    assert access.reads_file_drops == (USAGE_FILES,)
+    assert [d for a in platform_services() if a.service != "billing-sync" for d in a.reads_file_drops] == []  # fmt: skip
+    # The queue names are billing-sync's own: its setting, and the DLQ its local set-up creates.
+    settings = BillingSyncSettings()
+    assert USAGE_FILES.queue_name == settings.usage_files_queue
+    assert USAGE_FILES.dlq_name == settings.usage_files_queue + "-dlq"
+    drop = generated()["locals"]["file_drops"]["usage-files"]
+    assert drop["reader"] == "billing-sync"
+    assert (drop["queue_name"], drop["dlq_name"]) == (USAGE_FILES.queue_name, USAGE_FILES.dlq_name)
+    assert drop["max_receive_count"] >= 5
+
+
+def aws_operations(path: Path, *, skip: set[str]) -> set[str]:
+    """Methods the module calls on an ``s3``/``sqs`` client, outside the functions in ``skip``."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in skip:
+            node.body = []
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner = node.func.value
+            name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+            if name.lstrip("_") in {"s3", "sqs"}:
+                found.add(node.func.attr)
+    return found
+
+
+def test_the_usage_file_grants_are_what_billing_sync_code_calls() -> None:
+    # The AWS calls of billing-sync's worker on the bucket and its queue (the bucket's local
+    # set-up, ensure_usage_bucket, runs only outside production: Terraform does that in AWS).
+    package = ROOT / "services" / "billing-sync" / "src" / "mvno" / "billing_sync"
+    calls = aws_operations(
+        package / "usage_files.py", skip={"ensure_usage_bucket", "_queue_arn"}
+    ) | aws_operations(package / "worker.py", skip=set())
+    assert calls <= set(FILE_DROP_OPERATIONS), (
+        f"IAM actions unknown for {calls - set(FILE_DROP_OPERATIONS)}"
+    )
+    needed_actions = {FILE_DROP_OPERATIONS[c] for c in calls}
+    policy = generated()["locals"]["service_iam_policies"]["billing-sync"]
+    on_the_drop = {
+        action
+        for (action, resource), _ in granted(policy)
+        if "usage_files" in resource and not action.startswith("kms:")
+    }
+    assert on_the_drop == needed_actions
+    assert "ensure_usage_bucket" not in (package / "worker.py").read_text()
+
+
+def test_policy_check_catches_a_write_to_the_usage_files_bucket() -> None:
+    services = {s.service: s for s in platform_services()}
+    policy = json.loads(json.dumps(generated()["locals"]["service_iam_policies"]["billing-sync"]))
+    for statement in policy["Statement"]:
+        if statement["Sid"] == "ReadUsageFilesObjects":
+            statement["Action"] = ["s3:GetObject", "s3:PutObject"]
+        if statement["Sid"] == "DecryptUsageFilesThroughS3AndSqs":
+            del statement["Condition"]
+    violations = least_privilege_violations(services["billing-sync"], policy, platform_topology())
+    assert violations == [
+        "s3:PutObject on ${aws_s3_bucket.usage_files.arn}/* is not needed",
+        "kms:Decrypt on a file drop's key not limited to S3/SQS",
+    ]
+
+
+def resource_block(kind: str, name: str) -> str:
+    text = hand_written()["usage_files.tf"]
+    block = re.search(rf'^resource "{kind}" "{name}" \{{\n(.*?)^\}}', text, re.M | re.S)
+    assert block, f"{kind}.{name}"
+    return block.group(1)
+
+
+def test_usage_files_bucket_is_private_encrypted_versioned_tls_only_and_expires() -> None:
+    key = resource_block("aws_kms_key", "usage_files")
+    assert "enable_key_rotation     = true" in key
+    assert 'Principal = { Service = "s3.amazonaws.com" }' in key
+    encryption = resource_block("aws_s3_bucket_server_side_encryption_configuration", "usage_files")
+    assert 'sse_algorithm     = "aws:kms"' in encryption
+    assert "kms_master_key_id = aws_kms_key.usage_files.arn" in encryption
+    assert 'status = "Enabled"' in resource_block("aws_s3_bucket_versioning", "usage_files")
+    public = resource_block("aws_s3_bucket_public_access_block", "usage_files")
+    for setting in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"):  # fmt: skip
+        assert re.search(rf"{setting}\s+= true", public), setting
+    policy = resource_block("aws_s3_bucket_policy", "usage_files")
+    assert '"aws:SecureTransport" = "false"' in policy
+    assert 'Effect    = "Deny"' in policy
+    lifecycle = resource_block("aws_s3_bucket_lifecycle_configuration", "usage_files")
+    assert "expiration {" in lifecycle
+    assert "abort_incomplete_multipart_upload {" in lifecycle
+    assert 'object_ownership = "BucketOwnerEnforced"' in resource_block(
+        "aws_s3_bucket_ownership_controls", "usage_files"
+    )
+
+
+def test_usage_files_notifications_reach_only_billing_sync_queue_from_only_that_bucket() -> None:
+    notification = resource_block("aws_s3_bucket_notification", "usage_files")
+    assert "queue_arn = aws_sqs_queue.usage_files.arn" in notification
+    assert 'events    = ["s3:ObjectCreated:*"]' in notification
+    for name in ("usage_files", "usage_files_dlq"):
+        queue = resource_block("aws_sqs_queue", name)
+        assert "kms_master_key_id                 = aws_kms_key.usage_files.arn" in queue, name
+    queue = resource_block("aws_sqs_queue", "usage_files")
+    assert "name = local.usage_files.queue_name" in queue
+    assert "deadLetterTargetArn = aws_sqs_queue.usage_files_dlq.arn" in queue
+    assert "maxReceiveCount     = local.usage_files.max_receive_count" in queue
+    allow = resource_block("aws_sqs_queue_redrive_allow_policy", "usage_files_dlq")
+    assert "sourceQueueArns   = [aws_sqs_queue.usage_files.arn]" in allow
+    policy = resource_block("aws_sqs_queue_policy", "usage_files")
+    assert 'Principal = { Service = "s3.amazonaws.com" }' in policy
+    assert 'Action    = "sqs:SendMessage"' in policy
+    assert 'ArnEquals    = { "aws:SourceArn" = aws_s3_bucket.usage_files.arn }' in policy
+    assert policy.count("Sid ") == 1, "one statement: only the bucket may send"
+    alarms = hand_written()["usage_files.tf"]
+    assert "dimensions          = { QueueName = local.usage_files.dlq_name }" in alarms
+
+
+def test_a_file_drop_read_by_two_services_or_reusing_a_bus_queue_is_refused() -> None:
+    services = list(platform_services())
+    twice = [*services, ServiceAccess("intruder", reads_file_drops=(USAGE_FILES,))]
+    with pytest.raises(TopologyError, match="exactly one reading service"):
+        check_services(platform_topology(), twice)
+    clash = FileDrop("clash", "mvno-orders-events", "mvno-clash-dlq")
+    with pytest.raises(TopologyError, match="reuses a bus queue's name"):
+        check_services(
+            platform_topology(), [*services, ServiceAccess("x", reads_file_drops=(clash,))]
+        )
+    with pytest.raises(TopologyError, match="must retain messages longer"):
+        FileDrop("short", "mvno-short", "mvno-short-dlq", dlq_retention_seconds=60)
