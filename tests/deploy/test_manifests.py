@@ -632,7 +632,8 @@ def test_worker_runs_its_command_with_its_service_identity_and_scales_on_its_que
     ]
     queue = queue_env["valueFrom"]["configMapKeyRef"]
     assert queue["name"] == "mvno-bus-queues"
-    assert queue["key"] in {a.service: a for a in platform_services()}[service].consumes
+    access = {a.service: a for a in platform_services()}[service]
+    assert queue["key"] in (*access.consumes, *(d.name for d in access.reads_file_drops))
     budget = docs[("PodDisruptionBudget", name)]["spec"]
     assert budget["selector"]["matchLabels"].items() <= labels.items()
 
@@ -646,10 +647,28 @@ def test_every_queue_has_a_scaled_worker() -> None:
         for env in container.get("env", [])
         if env["name"] == "KEDA_SQS_QUEUE_URL"
     }
-    assert queues == {queue.consumer for queue in platform_topology().queues}
+    drops = {d.name: d for a in platform_services() for d in a.reads_file_drops}
+    assert queues == {queue.consumer for queue in platform_topology().queues} | set(drops)
     urls = by_kind("ConfigMap")["mvno-bus-queues"]["data"]
     for queue in platform_topology().queues:
         assert urls[queue.consumer].endswith(f"/{queue.name}")
+    for name, drop in drops.items():
+        assert urls[name].endswith(f"/{drop.queue_name}")
+
+
+# Workers that do more than drain their queue (billing-sync's `work` relays the service's outbox,
+# carries its account operations and polls the operator's usage API): never scaled to zero.
+ALWAYS_RUNNING = {"billing-sync-work"}
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_a_worker_with_background_duties_never_scales_to_zero(environment: str) -> None:
+    scaled = {
+        d["metadata"]["name"]: d for d in rendered(environment) if d["kind"] == "ScaledObject"
+    }
+    assert set(scaled) >= ALWAYS_RUNNING
+    for name in ALWAYS_RUNNING:
+        assert scaled[name]["spec"]["minReplicaCount"] >= 1, name
 
 
 # --- Overlays and Argo CD ----------------------------------------------------------------------
