@@ -97,6 +97,10 @@ def test_checkov_fails_insecure_terraform(insecure_fixtures_report: Any) -> None
         "CKV_AWS_17",  # database publicly accessible
         "CKV_AWS_16",  # database storage not encrypted
         "CKV_AWS_157",  # database not Multi-AZ
+        "CKV_AWS_145",  # bucket not encrypted with KMS
+        "CKV_AWS_21",  # bucket not versioned
+        "CKV2_AWS_6",  # bucket without a public access block
+        "CKV2_AWS_61",  # bucket without a lifecycle
     } <= report.failed_ids(), report.describe_failures()
 
 
