@@ -255,6 +255,38 @@ def test_compose_service_starts_after_its_migration(compose: dict[str, Any], nam
             assert depends_on[callee]["condition"] == "service_healthy", callee
 
 
+@pytest.mark.parametrize("name", SERVICES)
+def test_compose_runs_the_local_setup_the_code_declares_before_what_needs_it(
+    compose: dict[str, Any], name: str
+) -> None:
+    # A service's LOCAL_SETUP (orders' KMS key, billing-sync's usage-file bucket) stands in for
+    # what Terraform creates in AWS: in compose a one-shot job of the service's image runs it.
+    module = f"mvno.{name.replace('-', '_')}.__main__"
+    declared = hasattr(importlib.import_module(module), "LOCAL_SETUP")
+    services = compose["services"]
+    jobs = {
+        key: service
+        for key, service in services.items()
+        if service.get("image") == services[name]["image"]
+        and any(
+            f"from {module} import LOCAL_SETUP" in part for part in service.get("command") or []
+        )
+    }
+    assert len(jobs) == int(declared), sorted(jobs)
+    for key, job in jobs.items():
+        assert job["entrypoint"] == ["python", "-c"]
+        assert job["restart"] == "no"
+        assert job["environment"] == services[name]["environment"]
+        assert job["depends_on"]["localstack"]["condition"] == "service_healthy"
+        waiting = [
+            other
+            for other, service in services.items()
+            if service.get("depends_on", {}).get(key, {}).get("condition")
+            == "service_completed_successfully"
+        ]
+        assert waiting, f"nothing waits for {key}"
+
+
 def test_compose_waits_only_on_services_that_have_a_healthcheck(compose: dict[str, Any]) -> None:
     services = compose["services"]
     awaited = {
