@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +30,9 @@ def probe(heartbeat: Path) -> int:
     return subprocess.run([sys.executable, *command[1:]], timeout=30, check=False).returncode
 
 
-def test_probe_passes_on_a_fresh_heartbeat_and_fails_on_a_stale_or_missing_one(tmp_path: Path):
+def test_probe_passes_on_a_fresh_heartbeat_and_fails_on_a_stale_or_missing_one(
+    tmp_path: Path,
+) -> None:
     heartbeat = tmp_path / "heartbeat"
     assert probe(heartbeat) != 0, "no file yet"
     heartbeat.touch()
@@ -39,7 +42,13 @@ def test_probe_passes_on_a_fresh_heartbeat_and_fails_on_a_stale_or_missing_one(t
     assert probe(heartbeat) != 0
 
 
-def test_a_real_worker_keeps_its_heartbeat_fresh_and_stops_on_sigterm(tmp_path: Path):
+# portal-api's queue consumer, and billing-sync's `work` (its own signal handling and task group).
+@pytest.mark.parametrize(
+    ("module", "command"), [("mvno.portal_api", "consume"), ("mvno.billing_sync", "work")]
+)
+def test_a_real_worker_keeps_its_heartbeat_fresh_and_stops_on_sigterm(
+    tmp_path: Path, module: str, command: str
+) -> None:
     heartbeat = tmp_path / "heartbeat"
     environment = {
         **os.environ,
@@ -52,7 +61,7 @@ def test_a_real_worker_keeps_its_heartbeat_fresh_and_stops_on_sigterm(tmp_path: 
         "MVNO_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:9/unused",
     }
     worker = subprocess.Popen(
-        [sys.executable, "-m", "mvno.portal_api", "consume"],
+        [sys.executable, "-m", module, command],
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
