@@ -1,0 +1,135 @@
+"""``mvno-billing-sync work``: the service's background work, as many replicas as the load needs.
+
+It carries account operations to the billing platform, ingests usage files announced on the
+object-created queue, polls the network operator's usage API, expires buckets, reconciles on a
+schedule and relays the outbox (every replica may: rows are claimed with SKIP LOCKED).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+from purgatory import AsyncCircuitBreakerFactory
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mvno.billing_sync.balances import expire_buckets
+from mvno.billing_sync.partners import Partner
+from mvno.billing_sync.reconcile import reconcile
+from mvno.billing_sync.settings import BillingSyncSettings
+from mvno.billing_sync.sync import AccountSync
+from mvno.billing_sync.usage_api import poll_once
+from mvno.billing_sync.usage_files import UsageFileWorker
+from mvno.common.aws import aws_client
+from mvno.common.bus.envelope import event_source
+from mvno.common.bus.relay import OutboxRelay
+from mvno.common.bus.runtime import resolve_until_found
+from mvno.common.db import UnitOfWork, create_engine, unit_of_work_factory
+from mvno.common.http import create_http_client
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class Partners:
+    billing: Partner
+    network: Partner
+
+
+def open_partners(settings: BillingSyncSettings, http: httpx.AsyncClient) -> Partners:
+    breakers = AsyncCircuitBreakerFactory(
+        default_threshold=settings.circuit_failure_threshold,
+        default_ttl=settings.circuit_open_seconds,
+    )
+    return Partners(
+        billing=Partner("billing platform", http, settings.billing_platform_url, breakers),
+        network=Partner("network operator", http, settings.network_operator_url, breakers),
+    )
+
+
+def units_of_work(engine: AsyncEngine, settings: BillingSyncSettings) -> Callable[[], UnitOfWork]:
+    return unit_of_work_factory(engine, source=event_source(settings.service_name))
+
+
+async def every(
+    seconds: float, stop: asyncio.Event, name: str, job: Callable[[], Awaitable[object]]
+) -> None:
+    """Run ``job`` now and then every ``seconds`` until ``stop``; a failure is logged, not fatal."""
+    while not stop.is_set():
+        try:
+            await job()
+        except Exception:
+            _log.exception("%s failed; trying again in %.0f s", name, seconds)
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def run(settings: BillingSyncSettings, stop: asyncio.Event | None = None) -> None:
+    """A worker's whole life: until ``stop`` is set, or without one until SIGTERM/SIGINT."""
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+    engine = create_engine(settings)
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(engine.dispose)
+        found = await resolve_until_found(settings, stop, producers=["billing"], consumers=[])
+        if found is None:
+            return
+        http = await stack.enter_async_context(
+            create_http_client(settings, timeout=settings.partner_timeout_seconds, attempts=1)
+        )
+        partners = open_partners(settings, http)
+        sns = await stack.enter_async_context(aws_client(settings, "sns"))
+        unit_of_work = units_of_work(engine, settings)
+        relay = OutboxRelay(
+            service=settings.service_name,
+            engine=engine,
+            database_url=settings.database_url,
+            sns=sns,
+            topic_arn=found.topic_arns["billing"],
+        )
+        sync = AccountSync(unit_of_work=unit_of_work, billing=partners.billing, settings=settings)
+        sqs = await stack.enter_async_context(aws_client(settings, "sqs"))
+        s3 = await stack.enter_async_context(aws_client(settings, "s3"))
+        queue_url = (await sqs.get_queue_url(QueueName=settings.usage_files_queue))["QueueUrl"]
+        files = UsageFileWorker(
+            unit_of_work=unit_of_work, s3=s3, sqs=sqs, queue_url=queue_url, settings=settings
+        )
+
+        async def expire() -> None:
+            async with unit_of_work() as uow:
+                await expire_buckets(uow, at=datetime.now(UTC))
+                await uow.commit()
+
+        _log.info("billing-sync worker running")
+        async with asyncio.TaskGroup() as group:
+            group.create_task(relay.run(stop))
+            group.create_task(sync.run(stop))
+            group.create_task(files.run(stop))
+            group.create_task(every(settings.expiry_sweep_seconds, stop, "bucket expiry", expire))
+            group.create_task(
+                every(
+                    settings.reconcile_interval_seconds,
+                    stop,
+                    "reconciliation",
+                    lambda: reconcile(unit_of_work, partners.billing),
+                )
+            )
+            group.create_task(
+                every(
+                    settings.usage_poll_seconds,
+                    stop,
+                    "usage API polling",
+                    lambda: poll_once(
+                        unit_of_work, partners.network, page_size=settings.usage_poll_page
+                    ),
+                )
+            )
