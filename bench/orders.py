@@ -314,6 +314,12 @@ def main() -> int:
     parser.add_argument("--intake-seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--sample-ratio",
+        type=float,
+        default=1.0,
+        help="share of traces recorded (MVNO_OTEL_SAMPLE_RATIO); spans are never exported here",
+    )
     args = parser.parse_args()
     wrk = ensure_tool("wrk")
     with contextlib.ExitStack() as stack:
@@ -342,6 +348,7 @@ def main() -> int:
             "MVNO_DATABASE_URL": database,
             "MVNO_AWS_ENDPOINT_URL": aws,
             "MVNO_OTEL_EXPORTER": "none",
+            "MVNO_OTEL_SAMPLE_RATIO": str(args.sample_ratio),
             "MVNO_JWT_ISSUER": issuer_url,
             "MVNO_JWKS_URL": issuer_url + "/.well-known/jwks.json",
             "MVNO_NETWORK_OPERATOR_URL": f"http://127.0.0.1:{simulators_port}/mno/v1",

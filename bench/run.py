@@ -337,6 +337,7 @@ def benchmark(
             MVNO_DATABASE_URL=bench_url,
             MVNO_AWS_ENDPOINT_URL=aws,
             MVNO_OTEL_EXPORTER="none",
+            MVNO_OTEL_SAMPLE_RATIO=os.environ.get("BENCH_OTEL_SAMPLE_RATIO", "1.0"),
         )
         ports = {app: free_port() for app in apps}
         children = {}

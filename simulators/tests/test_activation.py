@@ -71,6 +71,12 @@ async def test_pending_activation_completes_and_calls_back(
     assert event["subscription"]["status"] == "active"
     read = (await client.get(f"/mno/v1/subscriptions/{pending['id']}")).json()
     assert read["status"] == "active"
+
+    async def recorded() -> bool:
+        # The simulator records the delivery once the receiver's answer is back.
+        return any(record["delivered"] for record in await delivered(client))
+
+    await until(recorded)
     [record] = await delivered(client)
     assert record["delivered"] is True
     assert record["attempts"] == 1

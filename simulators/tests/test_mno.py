@@ -412,3 +412,87 @@ async def test_a_bad_cursor_is_refused(client: httpx.AsyncClient, cursor: str):
 async def test_health_for_canaries(client: httpx.AsyncClient):
     for partner in ("mno", "payments", "billing"):
         assert (await client.get(f"/{partner}/v1/health")).json() == {"status": "ok"}
+
+
+# Port-ins
+
+PORTED = "+27821234567"  # a mobile number on another network (not in the seeded pool)
+
+
+async def test_a_port_in_completes_in_its_window_and_the_number_activates(
+    client: httpx.AsyncClient, person, available_sim
+):
+    assert (await client.put("/admin/mno/port-in", json={"delaySeconds": 3600})).status_code == 200
+    requested = await client.post("/mno/v1/port-ins", json={"msisdn": PORTED})
+    assert requested.status_code == 201, requested.text
+    port_in = requested.json()
+    assert port_in["status"] == "requested"
+    assert port_in["reservationId"] is None
+    # Until the number has moved it is not on this network: RICA does not know it.
+    refused = await client.post("/mno/v1/rica-registrations", json=rica_body(PORTED, person))
+    assert_problem(refused, 404, "msisdn-not-found")
+
+    await client.post("/admin/clock/advance", json={"seconds": 3599})
+    assert (await client.get(f"/mno/v1/port-ins/{port_in['id']}")).json()["status"] == "requested"
+    await client.post("/admin/clock/advance", json={"seconds": 2})
+    completed = (await client.get(f"/mno/v1/port-ins/{port_in['id']}")).json()
+    assert completed["status"] == "completed"
+    reservation = (
+        await client.get(f"/mno/v1/msisdn-reservations/{completed['reservationId']}")
+    ).json()
+    assert reservation["msisdn"] == PORTED
+    assert reservation["status"] == "active"
+
+    registered = await client.post("/mno/v1/rica-registrations", json=rica_body(PORTED, person))
+    assert registered.status_code == 201, registered.text
+    line = await client.post(
+        "/mno/v1/subscriptions",
+        json={"msisdn": PORTED, "iccid": await available_sim(), "tariffCode": "PREPAID_1GB"},
+    )
+    assert line.status_code == 201, line.text
+    assert line.json()["msisdn"] == PORTED
+    in_use = await client.post(f"/mno/v1/port-ins/{port_in['id']}/cancel")
+    assert_problem(in_use, 409, "port-in-in-use")
+
+
+async def test_the_donor_refuses_a_test_number_and_bad_requests_are_refused(
+    client: httpx.AsyncClient,
+):
+    refused = (await client.post("/mno/v1/port-ins", json={"msisdn": "+27821239999"})).json()
+    assert refused["status"] == "rejected"
+    assert "donor network refused" in refused["rejectionReason"]
+
+    ours = (await client.get("/mno/v1/msisdns", params={"limit": 1})).json()["items"][0]["msisdn"]
+    assert_problem(
+        await client.post("/mno/v1/port-ins", json={"msisdn": ours}), 409, "msisdn-on-network"
+    )
+    assert (await client.post("/mno/v1/port-ins", json={"msisdn": "0821234567"})).status_code == 422
+    assert_problem(await client.get("/mno/v1/port-ins/nope"), 404, "port-in-not-found")
+
+    await client.put("/admin/mno/port-in", json={"delaySeconds": 60})
+    first = (await client.post("/mno/v1/port-ins", json={"msisdn": PORTED})).json()
+    again = await client.post("/mno/v1/port-ins", json={"msisdn": PORTED})
+    assert_problem(again, 409, "port-in-open")
+    assert again.json()["portInId"] == first["id"]
+
+
+async def test_a_port_in_is_withdrawn_before_or_after_the_number_moved(client: httpx.AsyncClient):
+    await client.put("/admin/mno/port-in", json={"delaySeconds": 60})
+    pending = (await client.post("/mno/v1/port-ins", json={"msisdn": PORTED})).json()
+    cancelled = await client.post(f"/mno/v1/port-ins/{pending['id']}/cancel")
+    assert cancelled.json()["status"] == "cancelled"
+    await client.post("/admin/clock/advance", json={"seconds": 120})
+    assert (await client.get(f"/mno/v1/port-ins/{pending['id']}")).json()["status"] == "cancelled"
+
+    await client.put("/admin/mno/port-in", json={"delaySeconds": 0})
+    headers = {"Idempotency-Key": "port-once"}
+    moved = await client.post("/mno/v1/port-ins", json={"msisdn": PORTED}, headers=headers)
+    replayed = await client.post("/mno/v1/port-ins", json={"msisdn": PORTED}, headers=headers)
+    assert replayed.json() == moved.json()
+    assert moved.json()["status"] == "completed"
+    given_up = (await client.post(f"/mno/v1/port-ins/{moved.json()['id']}/cancel")).json()
+    assert given_up["status"] == "cancelled"
+    reservation = (
+        await client.get(f"/mno/v1/msisdn-reservations/{given_up['reservationId']}")
+    ).json()
+    assert reservation["status"] == "released"

@@ -207,6 +207,27 @@ async def test_token_expired_within_leeway_is_accepted(env: AuthEnv) -> None:
     assert principal.subject == "customer-42"
 
 
+async def test_a_verified_token_is_remembered_only_until_it_expires(env: AuthEnv) -> None:
+    token = env.token(expires_in=600)
+    assert (await env.validator.validate(token)).subject == "customer-42"
+    # Remembered: no second signature check, the same principal.
+    assert await env.validator.validate(token) is await env.validator.validate(token)
+
+    later = time.time() + 600 + 31  # past exp and the 30 s leeway
+    env.validator.wall_clock = lambda: later
+    assert await refused(env, token) == "token expired"
+
+
+async def test_a_remembered_token_is_refused_once_its_key_left_the_jwks(env: AuthEnv) -> None:
+    token = env.token()
+    await env.validator.validate(token)
+    env.clock.advance(MIN_REFRESH_SECONDS + 1)  # a new kid may refetch the JWKS; still remembered
+    for _ in range(3):  # the issuer publishes its last three keys: the first one is gone
+        env.issuer.rotate()
+    await env.validator.validate(env.token())  # a fresh token fetches the new JWKS
+    assert await refused(env, token) == "token signed by an unknown key"
+
+
 async def test_token_not_yet_valid_is_refused(env: AuthEnv) -> None:
     token = env.token(extra_claims={"nbf": int(time.time()) + 3600})
 

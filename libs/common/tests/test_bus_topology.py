@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from mvno.common.aws import aws_client
+from mvno.common.bus.access import platform_services
 from mvno.common.bus.provision import (
     BusNotProvisionedError,
     list_topic_subscriptions,
@@ -159,7 +160,9 @@ def test_terraform_check_command_detects_a_stale_file(tmp_path: Path):
     command = [sys.executable, "-m", "mvno.common.bus.topology", "--terraform", str(target)]
     assert subprocess.run([*command, "--check"], check=False).returncode == 1
     subprocess.run(command, check=True)
-    assert json.loads(target.read_text()) == to_terraform_json(platform_topology())
+    assert json.loads(target.read_text()) == to_terraform_json(
+        platform_topology(), platform_services()
+    )
     assert subprocess.run([*command, "--check"], check=False).returncode == 0
 
 
@@ -184,7 +187,7 @@ def test_terraform_every_queue_has_its_dlq_with_enough_receives():
         assert "redrive_policy" not in dlq
         assert dlq["message_retention_seconds"] == 14 * 24 * 3600
         for resource in (main, dlq):
-            assert resource["kms_master_key_id"] == "${var.bus_sqs_kms_master_key_id}"
+            assert resource["kms_master_key_id"] == "${aws_kms_key.bus.arn}"
         allow = doc["resource"]["aws_sqs_queue_redrive_allow_policy"][f"{label}_dlq"]
         assert f"aws_sqs_queue.{label}.arn" in allow["redrive_allow_policy"]
     assert len(queues) == 2 * len(topology.queues)
@@ -225,11 +228,10 @@ def test_terraform_queue_policies_admit_only_the_subscribed_topics():
         assert resource["policy"] == f"${{jsonencode(local.bus_queue_policies.{label})}}"
 
 
-def test_terraform_topics_are_encrypted_with_the_variable_key():
+def test_terraform_topics_are_encrypted_with_the_bus_key():
     doc = to_terraform_json(platform_topology())
-    assert doc["variable"]["bus_sns_kms_master_key_id"]["default"] == "alias/aws/sns"
     for topic in doc["resource"]["aws_sns_topic"].values():
-        assert topic["kms_master_key_id"] == "${var.bus_sns_kms_master_key_id}"
+        assert topic["kms_master_key_id"] == "${aws_kms_key.bus.arn}"
 
 
 # Provisioning on the SNS/SQS protocol ----------------------------------------------------------

@@ -216,6 +216,20 @@ class BillingWorld:
         answer = await self.simulators.put(f"/admin/faults/{target}", json=rule)
         assert answer.status_code == 200, answer.text
 
+    async def billing_reachable(self, within: float = 10) -> None:
+        """Wait until calls go through again (the circuit closes after its open period)."""
+        from mvno.billing_sync.partners import PartnerError
+
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            try:
+                await self.partners.billing.call("GET", "/health")
+                return
+            except PartnerError:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+
     async def run_sync_until_idle(self, *, rounds: int = 200) -> None:
         """Run due operations until none is pending (retries included), or fail the test."""
         for _ in range(rounds):
@@ -241,9 +255,7 @@ async def world(
     from mvno.simulators.settings import SimulatorSettings
 
     database_url = await copy_database("billing_sync", billing_template)
-    simulators_app = create_simulators(
-        SimulatorSettings(environment="test", seed=7, usage_interval_seconds=0)
-    )
+    simulators_app = create_simulators(SimulatorSettings(environment="test", seed=7))
     async with (
         serve_app(simulators_app) as simulators_url,
         httpx.AsyncClient(base_url=simulators_url, timeout=30) as simulators,

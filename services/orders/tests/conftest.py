@@ -147,6 +147,10 @@ class OrdersWorld:
     async def database(self) -> asyncpg.Connection:
         return await asyncpg.connect(asyncpg_dsn(self.settings.database_url))
 
+    async def deliver(self, data: Any) -> None:
+        """Hand another service's event to this orders service's consumer."""
+        await deliver(self.settings, data)
+
 
 def observer_topology(prefix: str) -> Topology:
     """Orders' topic, its provisioning queue (named as in production) and a queue tests read."""

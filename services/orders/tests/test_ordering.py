@@ -10,6 +10,7 @@ import uuid
 
 from mvno.common.aws import aws_client
 from mvno.common.crypto import FieldCipher, Sealed
+from mvno.common.events.catalog import OfferingRetired
 
 VALID_SA_ID = "8001015009087"
 RICA = {
@@ -101,6 +102,66 @@ async def test_fifty_concurrent_requests_with_one_key_place_one_order(orders):
         await connection.close()
     # Once the first has finished, a retry gets its answer.
     assert (await place(orders, headers=same)).json()["id"] in ids
+
+
+async def test_a_retired_offering_is_refused_at_once_and_earlier_orders_still_replay(orders):
+    same = key()
+    first = await place(orders, headers=same)  # the API replica now holds starter-esim in memory
+    assert first.status_code == 201
+
+    await orders.deliver(OfferingRetired(offering_id="starter-esim", version="2"))
+    # The copy's commit tells every replica to drop what it held (NOTIFY); allow it to arrive.
+    for _ in range(50):
+        refused = await place(orders)
+        if refused.status_code != 201:
+            break
+        await asyncio.sleep(0.1)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["pointer"] == "#/body/productOrderItem/0/productOffering/id"
+
+    # A retry of the order accepted before the retirement replays its answer, not a refusal.
+    again = await place(orders, headers=same)
+    assert again.status_code == 201
+    assert again.json() == first.json()
+    other_body = copy.deepcopy(NEW_ESIM)
+    other_body["relatedParty"][0]["id"] = "cust-2002"
+    reused = await place(orders, other_body, headers=same)
+    assert reused.json()["type"] == "urn:mvno:problem:idempotency-key-reused"
+
+
+async def test_a_placed_order_owes_its_channel_hubs_a_webhook_from_the_next_order_on(orders):
+    async def owed(order_id: str) -> list[str]:
+        connection = await orders.database()
+        try:
+            rows = await connection.fetch(
+                "SELECT subscription_id FROM webhook_deliveries"
+                " WHERE payload->'event'->'productOrder'->>'id' = $1",
+                order_id,
+            )
+        finally:
+            await connection.close()
+        return [row["subscription_id"] for row in rows]
+
+    before = (await place(orders)).json()  # this replica now knows bank-app has no hub
+    assert await owed(before["id"]) == []
+    hub = await orders.api.post(
+        "/hub",
+        headers=orders.client(),
+        json={
+            "callback": "http://127.0.0.1:9/orders",
+            "query": "event.productOrder.state=acknowledged",
+        },
+    )
+    assert hub.status_code == 201, hub.text
+    # The registration's commit tells every replica (NOTIFY); the next orders are owed to it.
+    for _ in range(50):
+        after = (await place(orders)).json()
+        if await owed(after["id"]):
+            break
+        await asyncio.sleep(0.1)
+    assert await owed(after["id"]) == [hub.json()["id"]]
+    elsewhere = (await place(orders, client="branch-app")).json()
+    assert await owed(elsewhere["id"]) == []
 
 
 async def test_a_refused_order_lists_every_problem_and_frees_its_key(orders):

@@ -252,3 +252,114 @@ async def test_a_partner_outage_fails_orders_fast_and_recovery_lets_new_ones_thr
     await asyncio.sleep(1.2)  # the circuit's open period passes
     again = await place(world, NEW_PSIM)
     assert (await world.order_state(again["id"], until=FINAL))["state"] == "completed"
+
+
+async def progress_of(world, order_id: str) -> dict:
+    connection = await world.orders.database()
+    try:
+        progress = await connection.fetchval(
+            "SELECT progress FROM order_items WHERE order_id = $1", order_id
+        )
+    finally:
+        await connection.close()
+    return json.loads(progress) if isinstance(progress, str) else progress
+
+
+async def test_a_number_is_ported_in_and_the_line_activates_on_it(provisioning):
+    world = provisioning
+    await world.simulators.put("/admin/mno/port-in", json={"delaySeconds": 2})
+    body = copy.deepcopy(NEW_PSIM)
+    body["productOrderItem"][0]["portInMsisdn"] = "082 123 4567"
+    order = await place(world, body)
+    while_porting = await world.order_state(order["id"], until={"inProgress"}, within=5)
+    assert while_porting["state"] == "inProgress"
+    done = await world.order_state(order["id"], until=FINAL)
+    assert done["state"] == "completed", done
+    line = await line_of(world, order["id"])
+    assert line["msisdn"] == "+27821234567"
+    progress = await progress_of(world, order["id"])
+    assert "reserve_number" not in progress["done"]
+    assert progress["done"][:3] == ["authorise_payment", "start_port_in", "await_port_in"]
+    port_in = (
+        await world.simulators.get(f"/mno/v1/port-ins/{progress['results']['port_in_id']}")
+    ).json()
+    assert port_in["status"] == "completed"
+    at_operator = (
+        await world.simulators.get(f"/mno/v1/subscriptions/{line['partner_subscription_id']}")
+    ).json()
+    assert at_operator["msisdn"] == "+27821234567"
+    assert at_operator["status"] == "active"
+
+
+async def test_a_port_in_the_donor_refuses_fails_the_order_and_voids_the_payment(provisioning):
+    world = provisioning
+    body = copy.deepcopy(NEW_PSIM)
+    body["productOrderItem"][0]["portInMsisdn"] = "+27821239999"  # the donor refuses it
+    order = await place(world, body)
+    done = await world.order_state(order["id"], until=FINAL)
+    assert done["state"] == "failed", done
+    assert done["failedStep"] == "await_port_in"
+    assert "donor network refused" in done["failureReason"]
+    progress = await progress_of(world, order["id"])
+    assert progress["undone"] == ["cancel_port_in", "void_payment"]
+    payment = (
+        await world.simulators.get(f"/payments/v1/payments/{progress['results']['payment_id']}")
+    ).json()
+    assert payment["status"] == "voided"
+    assert await line_of(world, order["id"]) == {}
+
+
+async def test_a_ported_number_is_given_up_when_a_later_step_fails_for_good(provisioning):
+    world = provisioning
+    await world.simulators.put("/admin/mno/port-in", json={"delaySeconds": 3600})
+    # A later step fails for good, after the port-in finished: the port-in is withdrawn on undo.
+    body = copy.deepcopy(NEW_PSIM)
+    body["productOrderItem"][0]["portInMsisdn"] = "+27831234567"
+    order = await place(world, body)
+    await world.order_state(order["id"], until={"inProgress"}, within=5)
+    await asyncio.sleep(1)
+    await world.simulators.put(
+        "/admin/faults/mno/register_rica", json={"errorRate": 1, "errorStatus": 503}
+    )
+    await world.simulators.post("/admin/clock/advance", json={"seconds": 3601})
+    done = await world.order_state(order["id"], until={"failed"}, within=90)
+    assert done["state"] == "failed", done
+    assert done["failedStep"] == "register_rica"
+    progress = await progress_of(world, order["id"])
+    assert progress["undone"] == ["cancel_port_in", "void_payment"]
+    port_in = (
+        await world.simulators.get(f"/mno/v1/port-ins/{progress['results']['port_in_id']}")
+    ).json()
+    assert port_in["status"] == "cancelled"
+    reservation = (
+        await world.simulators.get(f"/mno/v1/msisdn-reservations/{port_in['reservationId']}")
+    ).json()
+    assert reservation["status"] == "released"
+
+
+async def test_an_asynchronous_activation_is_awaited_and_a_failed_one_tried_again(provisioning):
+    world = provisioning
+    # The network answers 202 and finishes the activation a second later.
+    await world.simulators.put("/admin/mno/activation", json={"delaySeconds": 1})
+    order = await place(world, NEW_PSIM)
+    done = await world.order_state(order["id"], until=FINAL)
+    assert done["state"] == "completed", done
+    line = await line_of(world, order["id"])
+    at_operator = (
+        await world.simulators.get(f"/mno/v1/subscriptions/{line['partner_subscription_id']}")
+    ).json()
+    assert at_operator["status"] == "active"
+
+    # Every activation fails at the network: tried again until the tries are spent, then undone.
+    await world.simulators.put(
+        "/admin/mno/activation", json={"delaySeconds": 0.2, "failureRate": 1}
+    )
+    doomed = await place(world, NEW_PSIM)
+    failed = await world.order_state(doomed["id"], until=FINAL)
+    assert failed["state"] == "failed", failed
+    assert failed["failedStep"] == "activate"
+    assert "rejected the activation" in failed["failureReason"]
+    progress = await progress_of(world, doomed["id"])
+    assert progress["results"]["activation_tries"] == world.settings.step_attempts
+    assert progress["undone"] == ["release_number", "void_payment"]
+    assert await line_of(world, doomed["id"]) == {}

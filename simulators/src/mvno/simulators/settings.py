@@ -42,6 +42,9 @@ class SimulatorSettings(ServiceSettings):
         default=0.0, ge=0, le=3600, description="0 activates at once; else 202 and a callback"
     )
     activation_failure_rate: float = Field(default=0.0, ge=0, le=1)
+    port_in_delay_seconds: float = Field(
+        default=0.0, ge=0, le=86_400, description="How long a port-in takes; 0 ports at once"
+    )
     callback_attempts: int = Field(default=3, ge=1, le=10)
     callback_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     usage_interval_seconds: int = Field(

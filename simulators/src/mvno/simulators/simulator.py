@@ -23,6 +23,7 @@ from mvno.simulators.idempotency import IdempotencyStore
 from mvno.simulators.ids import stream
 from mvno.simulators.mno.activations import ActivationRunner, CallbackDelivery
 from mvno.simulators.mno.operator import ActivationConfig, NetworkOperator, OperatorConfig
+from mvno.simulators.mno.ports import PortInConfig
 from mvno.simulators.mno.schemas import SubscriptionRead
 from mvno.simulators.mno.subscriptions import Subscription, SubscriptionStatus
 from mvno.simulators.payments.bank import Bank, BankConfig
@@ -31,7 +32,7 @@ from mvno.simulators.settings import SimulatorSettings
 _log = logging.getLogger(__name__)
 
 # Bumped whenever PartnerState changes shape: an older state file is then set aside, not loaded.
-STATE_FORMAT = 1
+STATE_FORMAT = 2
 
 
 @dataclass
@@ -65,6 +66,7 @@ def new_state(settings: SimulatorSettings, seed: int) -> PartnerState:
                 delay_seconds=settings.activation_delay_seconds,
                 failure_rate=settings.activation_failure_rate,
             ),
+            PortInConfig(delay_seconds=settings.port_in_delay_seconds),
         ),
         bank=Bank(
             stream(seed, "payments"),

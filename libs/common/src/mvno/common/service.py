@@ -33,6 +33,7 @@ from mvno.common.db import (
     upgrade,
 )
 from mvno.common.health import health_router
+from mvno.common.heartbeat import run_with_heartbeat
 from mvno.common.http import create_http_client
 from mvno.common.limits import BodySizeLimitMiddleware
 from mvno.common.logs import configure_logging
@@ -190,7 +191,13 @@ def run_cli(
     if commands and arguments.command in commands:
         settings = settings_factory()
         configure_logging(settings.service_name, settings.log_level)
-        asyncio.run(commands[arguments.command][1](settings))
+        asyncio.run(
+            run_with_heartbeat(
+                commands[arguments.command][1](settings),
+                settings.heartbeat_file,
+                settings.heartbeat_interval_seconds,
+            )
+        )
         return
 
     if arguments.command == "consume" and consumer:
@@ -198,7 +205,13 @@ def run_cli(
         configure_logging(settings.service_name, settings.log_level)
         configure_tracing(settings)
         configure_metrics(settings)
-        asyncio.run(consume(settings, consumer=consumer, handlers=handlers or {}))
+        asyncio.run(
+            run_with_heartbeat(
+                consume(settings, consumer=consumer, handlers=handlers or {}),
+                settings.heartbeat_file,
+                settings.heartbeat_interval_seconds,
+            )
+        )
         return
 
     if arguments.command == "migrate":

@@ -7,6 +7,7 @@ environment is explicit, and production refuses anything that only makes sense o
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
@@ -53,6 +54,11 @@ class ServiceSettings(BaseSettings):
 
     bus_prefix: str = Field(default="mvno", description="Prefix of the bus's topic and queue names")
     relay_enabled: bool = True
+    heartbeat_file: Path | None = None
+    """Queue workers touch this file while their event loop turns (their liveness probe reads it);
+    unset, nothing is written."""
+    heartbeat_interval_seconds: float = Field(default=10.0, gt=0, le=60)
+    """How often; the probes allow a minute, so a few missed beats do not restart a worker."""
 
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     otel_exporter_otlp_endpoint: str = "http://127.0.0.1:4318"

@@ -1,5 +1,5 @@
 """``mvno-billing-sync serve`` runs the API; ``migrate`` brings its database up to date;
-``consume`` handles its events; ``work`` runs the background work."""
+``consume`` handles its events; ``work`` runs the background work; ``reconcile`` reconciles once."""
 
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +33,15 @@ async def _work(settings: ServiceSettings) -> None:
     await worker.run(settings)
 
 
+async def _reconcile(settings: ServiceSettings) -> None:
+    import json
+
+    from mvno.billing_sync.reconcile import reconcile_once
+
+    assert isinstance(settings, BillingSyncSettings)
+    print(json.dumps(await reconcile_once(settings), indent=2))
+
+
 WORKERS = ("work",)
 """Workers besides ``consume``, each its own process (and its own Deployment)."""
 
@@ -49,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         handlers=HANDLERS,
         commands={
             "work": ("run the background worker until SIGTERM", _work),
+            "reconcile": ("compare with the billing platform once, repair, report", _reconcile),
         },
     )
 

@@ -14,6 +14,6 @@ def create_app(settings: BillingSyncSettings | None = None) -> FastAPI:
         title="Billing sync",
         description="Keeps the billing platform in step with subscriptions and ingests usage and balances.",
         version="0.1.0",
-        routers=[api.router],
+        routers=[api.balance_router, api.usage_router],
         producer="billing",
     )

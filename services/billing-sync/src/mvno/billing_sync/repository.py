@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mvno.billing_sync.domain.accounts import STATUS_AFTER, LocalLine
-from mvno.billing_sync.domain.allowances import Bucket
+from mvno.billing_sync.domain.allowances import AIRTIME_LOW, Bucket, PricePeriod
 from mvno.common.events.catalog import OfferingPrice
 
 
@@ -275,23 +275,25 @@ class BillingRepository:
             {"id": price_id, "at": at},
         )
 
-    async def usage_prices(self, *, subscription_ids: list[str]) -> dict[tuple[str, str], Decimal]:
-        """(subscription, unit of measure) -> usage price in force now, from its tariff."""
+    async def usage_prices(
+        self, *, subscription_ids: list[str]
+    ) -> dict[tuple[str, str], list[PricePeriod]]:
+        """(subscription, unit of measure) -> every usage price of its tariff, with validity."""
         rows = _rows(
             await self._run(
-                "SELECT DISTINCT ON (s.subscription_id, p.unit_of_measure) s.subscription_id, "
-                "p.unit_of_measure, p.tax_included_amount FROM subscriptions s "
+                "SELECT s.subscription_id, p.unit_of_measure, p.tax_included_amount, "
+                "p.valid_from, p.valid_to FROM subscriptions s "
                 "JOIN offering_price_copies p ON p.offering_id = s.offering_id "
-                "WHERE s.subscription_id = ANY(:ids) AND p.price_type = 'usage' "
-                "AND p.valid_from <= now() AND (p.valid_to IS NULL OR p.valid_to > now()) "
-                "ORDER BY s.subscription_id, p.unit_of_measure, p.valid_from DESC",
+                "WHERE s.subscription_id = ANY(:ids) AND p.price_type = 'usage'",
                 {"ids": subscription_ids},
             )
         )
-        return {
-            (r["subscription_id"], r["unit_of_measure"]): Decimal(r["tax_included_amount"])
-            for r in rows
-        }
+        found: dict[tuple[str, str], list[PricePeriod]] = {}
+        for r in rows:
+            found.setdefault((r["subscription_id"], r["unit_of_measure"]), []).append(
+                PricePeriod(r["valid_from"], r["valid_to"], Decimal(r["tax_included_amount"]))
+            )
+        return found
 
     # --- buckets -------------------------------------------------------------------------------
 
@@ -360,13 +362,15 @@ class BillingRepository:
             "initial_amount, remaining, valid_from, status, created_at) VALUES (:id, :s, :c, "
             "'airtime', 'ZAR', 'Airtime', :a, :a, :at, 'active', :at) ON CONFLICT (id) DO UPDATE "
             "SET initial_amount = buckets.initial_amount + :a, "
-            "remaining = buckets.remaining + :a, status = 'active'",
+            "remaining = buckets.remaining + :a, status = 'active', "
+            "low_notified = buckets.low_notified AND buckets.remaining + :a < :low",
             {
                 "id": f"airtime-{subscription_id}",
                 "s": subscription_id,
                 "c": customer_id,
                 "a": amount,
                 "at": at,
+                "low": AIRTIME_LOW,
             },
         )
         return True
@@ -375,7 +379,7 @@ class BillingRepository:
         rows = _rows(
             await self._run(
                 "SELECT * FROM buckets WHERE subscription_id = ANY(:ids) AND status = 'active' "
-                "ORDER BY subscription_id FOR UPDATE",
+                "ORDER BY subscription_id, id FOR UPDATE",
                 {"ids": subscription_ids},
             )
         )

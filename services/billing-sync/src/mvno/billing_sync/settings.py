@@ -1,5 +1,3 @@
-from decimal import Decimal
-
 from pydantic import Field
 
 from mvno.common.settings import ServiceSettings
@@ -38,7 +36,3 @@ class BillingSyncSettings(ServiceSettings):
     usage_poll_page: int = Field(default=500, ge=1, le=500)
     expiry_sweep_seconds: float = Field(default=30.0, gt=0)
     reconcile_interval_seconds: float = Field(default=3600.0, gt=0)
-    airtime_low_threshold: Decimal = Field(default=Decimal("10.00"), ge=0)
-    """Airtime balance (ZAR) below which ``billing.balance.ran_low`` fires."""
-    bucket_low_fraction: Decimal = Field(default=Decimal("0.2"), gt=0, lt=1)
-    """Share of a bucket's initial allowance below which ``billing.balance.ran_low`` fires."""

@@ -13,14 +13,19 @@ import signal
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import httpx
 from purgatory import AsyncCircuitBreakerFactory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mvno.billing_sync.balances import expire_buckets
 from mvno.billing_sync.partners import Partner
+from mvno.billing_sync.reconcile import reconcile
 from mvno.billing_sync.settings import BillingSyncSettings
 from mvno.billing_sync.sync import AccountSync
+from mvno.billing_sync.usage_api import poll_once
+from mvno.billing_sync.usage_files import UsageFileWorker
 from mvno.common.aws import aws_client
 from mvno.common.bus.envelope import event_source
 from mvno.common.bus.relay import OutboxRelay
@@ -92,7 +97,39 @@ async def run(settings: BillingSyncSettings, stop: asyncio.Event | None = None) 
             topic_arn=found.topic_arns["billing"],
         )
         sync = AccountSync(unit_of_work=unit_of_work, billing=partners.billing, settings=settings)
+        sqs = await stack.enter_async_context(aws_client(settings, "sqs"))
+        s3 = await stack.enter_async_context(aws_client(settings, "s3"))
+        queue_url = (await sqs.get_queue_url(QueueName=settings.usage_files_queue))["QueueUrl"]
+        files = UsageFileWorker(
+            unit_of_work=unit_of_work, s3=s3, sqs=sqs, queue_url=queue_url, settings=settings
+        )
+
+        async def expire() -> None:
+            async with unit_of_work() as uow:
+                await expire_buckets(uow, at=datetime.now(UTC))
+                await uow.commit()
+
         _log.info("billing-sync worker running")
         async with asyncio.TaskGroup() as group:
             group.create_task(relay.run(stop))
             group.create_task(sync.run(stop))
+            group.create_task(files.run(stop))
+            group.create_task(every(settings.expiry_sweep_seconds, stop, "bucket expiry", expire))
+            group.create_task(
+                every(
+                    settings.reconcile_interval_seconds,
+                    stop,
+                    "reconciliation",
+                    lambda: reconcile(unit_of_work, partners.billing),
+                )
+            )
+            group.create_task(
+                every(
+                    settings.usage_poll_seconds,
+                    stop,
+                    "usage API polling",
+                    lambda: poll_once(
+                        unit_of_work, partners.network, page_size=settings.usage_poll_page
+                    ),
+                )
+            )

@@ -10,7 +10,6 @@ than the TTL (which also bounds how late a ``validFor`` boundary shows).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gzip
 import hashlib
 import logging
@@ -19,13 +18,13 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 from cachetools import TTLCache
 from fastapi import Request, Response
 from pydantic_core import to_json
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mvno.catalog.tables import CHANGE_CHANNEL
+from mvno.common.notifications import follow
 
 _log = logging.getLogger(__name__)
 
@@ -97,32 +96,10 @@ class ReadCache:
 
     async def follow_changes(self, dsn: str, stop: asyncio.Event) -> None:
         """LISTEN for catalogue changes until ``stop``; reconnect after a lost connection."""
-        while not stop.is_set():
-            try:
-                connection = await asyncpg.connect(dsn)
-            except (OSError, asyncpg.PostgresError):
-                _log.warning("cannot listen for catalogue changes; reads are not cached")
-                await _sleep_or_stop(stop, 5)
-                continue
-            try:
-                await connection.add_listener(CHANGE_CHANNEL, self._changed)
-                self.clear()  # anything may have changed while nobody listened
-                self.listening = True
-                while not stop.is_set() and not connection.is_closed():
-                    await _sleep_or_stop(stop, 1)
-            finally:
-                self.listening = False
-                self.clear()
-                if not connection.is_closed():
-                    await connection.close()
+        await follow(dsn, CHANGE_CHANNEL, changed=self.clear, listening=self._listening, stop=stop)
 
-    def _changed(self, *_: object) -> None:
-        self.clear()
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
+    def _listening(self, listening: bool) -> None:
+        self.listening = listening
 
 
 def cache_key(path: str, query_string: bytes) -> str:

@@ -8,14 +8,18 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from mvno.common.aws import aws_client
+from mvno.common.bus.envelope import event_source
 from mvno.common.crypto import FieldCipher
+from mvno.common.db import asyncpg_dsn
 from mvno.common.problems import problem_response
 from mvno.common.service import create_service_app
 from mvno.orders import api
+from mvno.orders.catalogue_copy import CatalogueCopyCache
 from mvno.orders.domain.model import CannotCancel, CannotResubmit, OrderRejected
 from mvno.orders.handlers import KeyInFlight, KeyReused, OrderNotFound, OrdersContext
 from mvno.orders.hub import api as hub_api
 from mvno.orders.hub.delivery import DeliveryWorker
+from mvno.orders.hub.directory import HubDirectory
 from mvno.orders.settings import OrdersSettings
 
 
@@ -23,6 +27,8 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     """Build the orders app; settings are read from the environment when not given."""
     settings = settings or OrdersSettings()
     context: OrdersContext | None = None
+    catalogue = CatalogueCopyCache(asyncpg_dsn(settings.database_url))
+    hubs = HubDirectory(asyncpg_dsn(settings.database_url))
 
     async def open_cipher(stack: AsyncExitStack) -> None:
         kms = await stack.enter_async_context(aws_client(settings, "kms"))
@@ -37,9 +43,17 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         routers=[api.router, api.inventory_router, hub_api.router],
         producer="orders",
         resources=[open_cipher],
-        background=[DeliveryWorker(settings).run],
+        background=[DeliveryWorker(settings).run, catalogue.follow_changes, hubs.follow_changes],
     )
-    context = OrdersContext(unit_of_work=app.state.infrastructure.unit_of_work)
+    # Same pool; every statement its own transaction (no BEGIN or COMMIT round trips).
+    autocommit = app.state.infrastructure.engine.execution_options(isolation_level="AUTOCOMMIT")
+    context = OrdersContext(
+        unit_of_work=app.state.infrastructure.unit_of_work,
+        connect=autocommit.connect,
+        source=event_source(settings.service_name),
+        hubs=hubs,
+        catalogue=catalogue,
+    )
     app.state.orders = context
     app.add_exception_handler(OrderRejected, _order_rejected)
     app.add_exception_handler(KeyReused, _key_reused)

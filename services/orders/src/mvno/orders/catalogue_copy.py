@@ -1,11 +1,19 @@
-"""Keeping the catalogue copy from catalog's events, so ordering works while catalog is down.
+"""Keeping the catalogue copy from catalog's events, so ordering works while catalog is down,
+and reading it from memory when an order is placed.
 
 SQS delivers out of order: a retirement may arrive before the launch it ends. An offering's
 version orders them: a launch never revives a retirement of the same or a later version.
+
+The copy changes a few times a day and is read by every order, so each API replica keeps what it
+read in memory (:class:`CatalogueCopyCache`) and drops it when the copy changes: the tables'
+trigger raises ``NOTIFY orders_catalogue_changed`` at the commit of every change. While that
+listener is down the cache is bypassed, so an order never sees a copy older than the database's.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,10 +27,54 @@ from mvno.common.events.catalog import (
     OfferingRetired,
     PriceChanged,
 )
+from mvno.common.notifications import follow
+from mvno.orders.domain.catalogue import OfferingCopy
 from mvno.orders.repository import OrdersRepository
-from mvno.orders.tables import offering_copies
+from mvno.orders.tables import CATALOGUE_CHANGED, offering_copies
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class CatalogueCopyCache:
+    """Offerings of the copy (with their prices) as last read, per replica; ``None`` marks an
+    offering the copy does not have. Emptied on every change to the copy."""
+
+    def __init__(self, dsn: str, *, max_entries: int = 10_000) -> None:
+        self._dsn = dsn
+        self._max_entries = max_entries
+        self._entries: dict[str, OfferingCopy | None] = {}
+        self._listening = False
+
+    async def offerings(
+        self, repository: OrdersRepository, offering_ids: Iterable[str]
+    ) -> dict[str, OfferingCopy]:
+        """The offerings of ``offering_ids`` the copy has, reading only what is not cached."""
+        wanted = set(offering_ids)
+        if not self._listening:
+            return await repository.offerings(offering_ids=wanted)
+        missing = wanted - self._entries.keys()
+        if missing:
+            generation = self._entries
+            found = await repository.offerings(offering_ids=missing)
+            # A change committed while we read empties the cache (a new dict): keep nothing then.
+            if generation is self._entries and len(generation) < self._max_entries:
+                generation.update({offering_id: found.get(offering_id) for offering_id in missing})
+            return {
+                **{i: o for i in wanted - missing if (o := generation.get(i)) is not None},
+                **found,
+            }
+        return {i: o for i in wanted if (o := self._entries[i]) is not None}
+
+    async def follow_changes(self, stop: asyncio.Event) -> None:
+        await follow(
+            self._dsn, CATALOGUE_CHANGED, changed=self._clear, listening=self._set, stop=stop
+        )
+
+    def _clear(self) -> None:
+        self._entries = {}
+
+    def _set(self, listening: bool) -> None:
+        self._listening = listening
 
 
 def _version(value: str) -> tuple[int, str]:

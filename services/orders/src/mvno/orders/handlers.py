@@ -5,22 +5,26 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mvno.common.bus.envelope import new_event
 from mvno.common.crypto import FieldCipher, Sealed
 from mvno.common.db import UnitOfWork
 from mvno.common.events.orders import ProvisioningStepDue
+from mvno.orders.catalogue_copy import CatalogueCopyCache
 from mvno.orders.domain import model
 from mvno.orders.domain.model import Order, PlaceOrder, RicaDetails
-from mvno.orders.hub.delivery import enqueue_notifications
+from mvno.orders.hub.delivery import enqueue_notifications, notifications
+from mvno.orders.hub.directory import HubDirectory
 from mvno.orders.integration import state_changes
-from mvno.orders.repository import OrdersRepository
+from mvno.orders.repository import IdempotencyRecord, OrdersRepository
 
 IDEMPOTENCY_KEY_LIFETIME = timedelta(hours=24)
-ABANDONED_AFTER = timedelta(seconds=60)
-"""An in-flight key older than this belongs to a request whose process died; it may be retried."""
 
 
 class KeyReused(Exception):
@@ -44,7 +48,13 @@ class OrdersContext:
     """What the handlers need, built once by the composition root."""
 
     unit_of_work: Callable[[], UnitOfWork]
+    connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+    """A connection whose every statement is its own transaction (the intake's one statement)."""
+    source: str
+    """The CloudEvents source of the events the handlers write themselves."""
+    hubs: HubDirectory
     cipher: FieldCipher | None = None
+    catalogue: CatalogueCopyCache | None = None
 
 
 def now() -> datetime:
@@ -59,75 +69,76 @@ async def place_order(
     request_hash: str,
     render: Callable[[Order], dict[str, Any]],
 ) -> tuple[int, dict[str, Any]]:
-    """Place an order once per Idempotency-Key; a replay answers what the first request did."""
+    """Place an order once per Idempotency-Key; a replay answers what the first request did.
+
+    The order is checked against the catalogue copy, then written with its key, its answer, its
+    events and the webhooks it owes in one statement (``OrdersRepository.place_once``), which is
+    its own transaction: nothing is begun or committed around it.
+    """
     at = now()
-    async with context.unit_of_work() as uow:
-        repository = OrdersRepository(uow.session)
-        claimed = await repository.claim_key(
-            client_id=command.client_id,
-            key=idempotency_key,
-            request_hash=request_hash,
-            at=at,
-            expires_at=at + IDEMPOTENCY_KEY_LIFETIME,
+    async with context.connect() as connection:
+        repository = OrdersRepository(connection)
+        offering_ids = [i.offering_id for i in command.items if i.offering_id]
+        offerings = (
+            await context.catalogue.offerings(repository, offering_ids)
+            if context.catalogue
+            else await repository.offerings(offering_ids=offering_ids)
         )
-        if not claimed:
-            record = await repository.get_key(client_id=command.client_id, key=idempotency_key)
-            if record is None:  # released between our insert and our read: a retry may claim it
-                raise KeyInFlight()
-            if record.request_hash != request_hash:
-                raise KeyReused()
-            if record.state == "done":
-                return int(record.response_status or 201), record.response_body
-            if not await repository.take_over_key(
-                client_id=command.client_id,
-                key=idempotency_key,
-                stale_before=at - ABANDONED_AFTER,
-                at=at,
-            ):
-                raise KeyInFlight()
-        await uow.commit()
-    try:
-        async with context.unit_of_work() as uow:
-            repository = OrdersRepository(uow.session)
-            offerings = await repository.offerings(
-                offering_ids=[i.offering_id for i in command.items if i.offering_id]
+        line_ids = [i.subscription_id for i in command.items if i.subscription_id]
+        lines = (
+            await repository.subscriptions_of(
+                customer_id=command.customer_id, subscription_ids=line_ids
             )
-            lines = await repository.subscriptions_of(
-                customer_id=command.customer_id,
-                subscription_ids=[i.subscription_id for i in command.items if i.subscription_id],
-            )
+            if line_ids
+            else {}
+        )
+        try:
             order = model.place_order(
                 str(uuid.uuid4()), command, offerings=offerings, subscriptions=lines, at=at
             )
-            personal = order.rica.personal_fields() if order.rica else {}
-            if order.payment_account:
-                personal["payment_account"] = order.payment_account
-            sealed = None
-            if personal:
-                if context.cipher is None:
-                    raise RuntimeError("personal data cannot be sealed: no KMS key configured")
-                sealed = await context.cipher.seal(f"orders:{order.id}", personal)
-            await repository.add_order(order=order, sealed=sealed)
-            await announce(uow, order)
-            uow.publish(ProvisioningStepDue(order_id=order.id))
-            body = render(order)
-            await repository.complete_key(
-                client_id=command.client_id,
-                key=idempotency_key,
-                status=201,
-                body=body,
-                order_id=order.id,
-            )
-            await uow.commit()
-            return 201, body
-    except BaseException:
-        # Nothing was placed: free the key so the client may correct the request and retry.
-        async with context.unit_of_work() as uow:
-            await OrdersRepository(uow.session).release_key(
-                client_id=command.client_id, key=idempotency_key
-            )
-            await uow.commit()
-        raise
+        except model.OrderRejected:
+            # A retry of an order placed before (whose offering may have gone since) replays it.
+            earlier = await repository.get_key(client_id=command.client_id, key=idempotency_key)
+            if earlier is None:
+                raise
+            return _replay(earlier, request_hash)
+        personal = order.rica.personal_fields() if order.rica else {}
+        if order.payment_account:
+            personal["payment_account"] = order.payment_account
+        sealed = None
+        if personal:
+            if context.cipher is None:
+                raise RuntimeError("personal data cannot be sealed: no KMS key configured")
+            sealed = await context.cipher.seal(f"orders:{order.id}", personal)
+        body = render(order)
+        hubs = await context.hubs.of(order.client_id, repository.hub_queries)
+        events, owed = [], []
+        for change in state_changes(order):
+            event = new_event(change, source=context.source)
+            events.append(event)
+            owed.extend(notifications(change, event_id=event.id, hubs=hubs))
+        events.append(new_event(ProvisioningStepDue(order_id=order.id), source=context.source))
+        placement = await repository.place_once(
+            order=order,
+            sealed=sealed,
+            key=idempotency_key,
+            request_hash=request_hash,
+            body=body,
+            expires_at=at + IDEMPOTENCY_KEY_LIFETIME,
+            events=events,
+            notifications=owed,
+        )
+    if placement.earlier is not None:
+        return _replay(placement.earlier, request_hash)
+    if not placement.placed:
+        raise KeyInFlight()
+    return 201, body
+
+
+def _replay(earlier: IdempotencyRecord, request_hash: str) -> tuple[int, dict[str, Any]]:
+    if earlier.request_hash != request_hash:
+        raise KeyReused()
+    return earlier.response_status, earlier.response_body
 
 
 async def resubmit_documents(

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from mvno.common.bus.envelope import OutgoingEvent
 from mvno.common.crypto import Sealed
+from mvno.common.db import OUTBOX_RECORDSET, outbox_json
 from mvno.orders.domain.catalogue import OfferingCopy, PriceCopy
 from mvno.orders.domain.model import Order, OrderItem, OrderState, SubscriptionView
+from mvno.orders.hub.tables import hub_subscriptions
 from mvno.orders.tables import (
     billing_accounts,
     idempotency_keys,
@@ -39,14 +44,91 @@ class OrderFilter:
 @dataclass(frozen=True)
 class IdempotencyRecord:
     request_hash: str
-    state: str
-    response_status: int | None
+    response_status: int
     response_body: Any
-    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What :meth:`OrdersRepository.place_once` did."""
+
+    placed: bool
+    in_flight: bool = False
+    """Another request with the same key holds it right now."""
+    earlier: IdempotencyRecord | None = None
+    """The key was used before: what that request answered."""
+
+
+# One statement, its own transaction, places an order once per (client, key): a transaction-scoped
+# advisory lock on the key tells a concurrent duplicate that the first is still in flight (409); a
+# key used before answers what it answered then; otherwise the key (with the answer), the order,
+# its items, its events (the outbox) and the webhooks it owes are written together. Nothing is
+# written unless all of it is, and the key is only ever seen with its answer.
+_PLACE_ONCE = text(
+    f"""
+    WITH lock AS (
+        SELECT pg_try_advisory_xact_lock(hashtextextended(:client_id || chr(31) || :key, 0))
+            AS held
+    ),
+    earlier AS (
+        SELECT request_hash, response_status, response_body FROM idempotency_keys
+        WHERE client_id = :client_id AND key = :key
+    ),
+    claimed AS (
+        INSERT INTO idempotency_keys (client_id, key, request_hash, state, response_status,
+                                      response_body, order_id, created_at, expires_at)
+        SELECT :client_id, :key, :request_hash, 'done', 201, CAST(:body AS jsonb), :order_id,
+               :at, :expires_at
+        FROM lock WHERE lock.held AND NOT EXISTS (SELECT 1 FROM earlier)
+        ON CONFLICT DO NOTHING
+        RETURNING order_id
+    ),
+    placed AS (
+        INSERT INTO orders (id, customer_id, channel, client_id, external_id, state, sequence,
+                            order_date, updated_at, personal_data, personal_data_key)
+        SELECT order_id, :customer_id, :channel, :client_id, :external_id, :state, :sequence,
+               :at, :at, CAST(:personal_data AS jsonb), :personal_data_key
+        FROM claimed
+        RETURNING id
+    ),
+    items AS (
+        INSERT INTO order_items (order_id, item_id, action, change, offering_id, offering_name,
+                                 sim_kind, subscription_id, port_in_msisdn, state, prices)
+        SELECT placed.id, i.item_id, i.action, i.change, i.offering_id, i.offering_name,
+               i.sim_kind, i.subscription_id, i.port_in_msisdn, i.state, i.prices
+        FROM placed, jsonb_to_recordset(CAST(:items AS jsonb)) AS i(
+            item_id text, action text, change text, offering_id text, offering_name text,
+            sim_kind text, subscription_id text, port_in_msisdn text, state text, prices jsonb)
+        RETURNING 1
+    ),
+    events AS (
+        INSERT INTO outbox (event_id, event_type, body, attributes)
+        SELECT outbox_row.* FROM placed, {OUTBOX_RECORDSET}
+        RETURNING 1
+    ),
+    owed AS (
+        INSERT INTO webhook_deliveries (id, subscription_id, event_id, event_type, payload)
+        SELECT d.id, d.subscription_id, d.event_id, d.event_type, d.payload
+        FROM placed, jsonb_to_recordset(CAST(:notifications AS jsonb)) AS d(
+            id text, subscription_id text, event_id text, event_type text, payload jsonb)
+        ON CONFLICT DO NOTHING
+        RETURNING 1
+    )
+    SELECT (SELECT held FROM lock) AS held,
+           (SELECT count(*) FROM items) AS items,
+           (SELECT count(*) FROM events) AS events,
+           (SELECT count(*) FROM owed) AS owed,
+           earlier.request_hash, earlier.response_status, earlier.response_body
+    FROM (SELECT 1) AS one LEFT JOIN earlier ON true
+    """  # noqa: S608 - OUTBOX_RECORDSET is a constant, every value is a bound parameter
+).columns(response_body=JSONB)
 
 
 class OrdersRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    """Reads and writes in the caller's transaction (a session), or statement by statement (a
+    connection in autocommit, for the intake's one-statement order)."""
+
+    def __init__(self, session: AsyncSession | AsyncConnection) -> None:
         self._session = session
 
     # --- catalogue copy ---------------------------------------------------------------------
@@ -137,46 +219,6 @@ class OrdersRepository:
         return {row.id: SubscriptionView(*row) for row in rows}
 
     # --- orders -----------------------------------------------------------------------------
-
-    async def add_order(self, *, order: Order, sealed: Sealed | None) -> None:
-        await self._session.execute(
-            insert(orders).values(
-                id=order.id,
-                customer_id=order.customer_id,
-                channel=order.channel,
-                client_id=order.client_id,
-                external_id=order.external_id,
-                state=str(order.state),
-                sequence=order.sequence,
-                order_date=order.order_date,
-                updated_at=order.updated_at,
-                personal_data=(
-                    {name: base64.b64encode(blob).decode() for name, blob in sealed.fields.items()}
-                    if sealed
-                    else None
-                ),
-                personal_data_key=sealed.encrypted_data_key if sealed else None,
-            )
-        )
-        await self._session.execute(
-            insert(order_items),
-            [
-                {
-                    "order_id": order.id,
-                    "item_id": item.item_id,
-                    "action": item.action,
-                    "change": item.change,
-                    "offering_id": item.offering_id,
-                    "offering_name": item.offering_name,
-                    "sim_kind": item.sim_kind,
-                    "subscription_id": item.subscription_id,
-                    "port_in_msisdn": item.port_in_msisdn,
-                    "state": str(item.state),
-                    "prices": item.prices,
-                }
-                for item in order.items
-            ],
-        )
 
     async def save_order(self, *, order: Order) -> None:
         await self._session.execute(
@@ -411,68 +453,99 @@ class OrdersRepository:
 
     # --- idempotency ------------------------------------------------------------------------
 
-    async def claim_key(
-        self, *, client_id: str, key: str, request_hash: str, at: datetime, expires_at: datetime
-    ) -> bool:
-        """Record ``key`` as in flight; False when the client already used it."""
-        inserted = await self._session.execute(
-            pg_insert(idempotency_keys)
-            .values(
-                client_id=client_id,
-                key=key,
-                request_hash=request_hash,
-                state="in_flight",
-                created_at=at,
-                expires_at=expires_at,
+    async def place_once(
+        self,
+        *,
+        order: Order,
+        sealed: Sealed | None,
+        key: str,
+        request_hash: str,
+        body: Any,
+        expires_at: datetime,
+        events: Sequence[OutgoingEvent],
+        notifications: list[dict[str, Any]],
+    ) -> Placement:
+        """Write ``order``, its answer ``body``, its ``events`` and the webhooks it owes under
+        ``key``, unless the key is taken."""
+        row = (
+            await self._session.execute(
+                _PLACE_ONCE,
+                {
+                    "client_id": order.client_id,
+                    "key": key,
+                    "request_hash": request_hash,
+                    "body": json.dumps(body),
+                    "order_id": order.id,
+                    "at": order.order_date,
+                    "expires_at": expires_at,
+                    "customer_id": order.customer_id,
+                    "channel": order.channel,
+                    "external_id": order.external_id,
+                    "state": str(order.state),
+                    "sequence": order.sequence,
+                    "personal_data": (
+                        json.dumps(
+                            {
+                                name: base64.b64encode(blob).decode()
+                                for name, blob in sealed.fields.items()
+                            }
+                        )
+                        if sealed
+                        else None
+                    ),
+                    "personal_data_key": sealed.encrypted_data_key if sealed else None,
+                    "items": json.dumps(
+                        [
+                            {
+                                "item_id": item.item_id,
+                                "action": item.action,
+                                "change": item.change,
+                                "offering_id": item.offering_id,
+                                "offering_name": item.offering_name,
+                                "sim_kind": item.sim_kind,
+                                "subscription_id": item.subscription_id,
+                                "port_in_msisdn": item.port_in_msisdn,
+                                "state": str(item.state),
+                                "prices": item.prices,
+                            }
+                            for item in order.items
+                        ],
+                        default=str,
+                    ),
+                    "outbox": outbox_json(events),
+                    "notifications": json.dumps(notifications),
+                },
             )
-            .on_conflict_do_nothing()
-            .returning(idempotency_keys.c.key)
+        ).one()
+        if not row.held:
+            return Placement(placed=False, in_flight=True)
+        if row.request_hash is not None:
+            earlier = IdempotencyRecord(row.request_hash, row.response_status, row.response_body)
+            return Placement(placed=False, earlier=earlier)
+        if row.items:
+            return Placement(placed=True)
+        # The key was committed by another request after this statement's snapshot was taken.
+        return Placement(
+            placed=False, earlier=await self.get_key(client_id=order.client_id, key=key)
         )
-        return inserted.first() is not None
+
+    async def hub_queries(self, client_id: str) -> tuple[tuple[str, str | None], ...]:
+        """The hubs (id, event query) ``client_id`` registered."""
+        rows = await self._session.execute(
+            select(hub_subscriptions.c.id, hub_subscriptions.c.query).where(
+                hub_subscriptions.c.owner_client_id == client_id
+            )
+        )
+        return tuple((row.id, row.query) for row in rows)
 
     async def get_key(self, *, client_id: str, key: str) -> IdempotencyRecord | None:
         row = (
             await self._session.execute(
                 select(
                     idempotency_keys.c.request_hash,
-                    idempotency_keys.c.state,
                     idempotency_keys.c.response_status,
                     idempotency_keys.c.response_body,
-                    idempotency_keys.c.created_at,
                 ).where(idempotency_keys.c.client_id == client_id, idempotency_keys.c.key == key)
             )
         ).first()
         return None if row is None else IdempotencyRecord(*row)
-
-    async def take_over_key(
-        self, *, client_id: str, key: str, stale_before: datetime, at: datetime
-    ) -> bool:
-        """Claim an in-flight key whose request died (its process crashed) long ago."""
-        taken = await self._session.execute(
-            update(idempotency_keys)
-            .where(
-                idempotency_keys.c.client_id == client_id,
-                idempotency_keys.c.key == key,
-                idempotency_keys.c.state == "in_flight",
-                idempotency_keys.c.created_at < stale_before,
-            )
-            .values(created_at=at)
-            .returning(idempotency_keys.c.key)
-        )
-        return taken.first() is not None
-
-    async def complete_key(
-        self, *, client_id: str, key: str, status: int, body: Any, order_id: str
-    ) -> None:
-        await self._session.execute(
-            update(idempotency_keys)
-            .where(idempotency_keys.c.client_id == client_id, idempotency_keys.c.key == key)
-            .values(state="done", response_status=status, response_body=body, order_id=order_id)
-        )
-
-    async def release_key(self, *, client_id: str, key: str) -> None:
-        await self._session.execute(
-            delete(idempotency_keys).where(
-                idempotency_keys.c.client_id == client_id, idempotency_keys.c.key == key
-            )
-        )

@@ -21,6 +21,8 @@ class OrdersSettings(ServiceSettings):
     step_retry_max_seconds: float = Field(default=30.0, gt=0)
     billing_account_timeout_seconds: float = Field(default=120.0, gt=0)
     """How long an activated line waits for billing-sync's account before the order fails."""
+    port_in_timeout_seconds: float = Field(default=3 * 24 * 3600.0, gt=0)
+    """How long a port-in may take at the operator before the order fails (and is undone)."""
     circuit_failure_threshold: int = Field(default=5, ge=1)
     """Consecutive failures of a partner that open its circuit."""
     circuit_open_seconds: float = Field(default=10.0, gt=0)

@@ -20,6 +20,9 @@ from mvno.common.db import NAMING_CONVENTION
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
+CATALOGUE_CHANGED = "orders_catalogue_changed"
+"""NOTIFY channel raised at the commit of any change to the catalogue copy (migration 0006)."""
+
 # --- the catalogue copy, kept from catalog events ------------------------------------------
 
 offering_copies = Table(

@@ -22,6 +22,8 @@ from mvno.simulators.admin.schemas import (
     ClockRead,
     FaultEntry,
     FaultTableRead,
+    PortInSettings,
+    PortInSettingsRead,
     ResetCreate,
     ResetRead,
 )
@@ -145,6 +147,18 @@ async def set_activation(
     activation.delay_seconds = body.delay_seconds
     activation.failure_rate = body.failure_rate
     return ActivationSettingsRead.model_validate(activation)
+
+
+@router.get("/mno/port-in", summary="How long port-ins take")
+async def read_port_in(simulator: SimulatorDep) -> PortInSettingsRead:
+    return PortInSettingsRead.model_validate(simulator.state.operator.port_in_config)
+
+
+@router.put("/mno/port-in", summary="Set how long new port-ins take (0 ports at once)")
+async def set_port_in(body: PortInSettings, simulator: SimulatorDep) -> PortInSettingsRead:
+    config = simulator.state.operator.port_in_config
+    config.delay_seconds = body.delay_seconds
+    return PortInSettingsRead.model_validate(config)
 
 
 @router.get("/mno/callbacks", summary="Activation callbacks sent, oldest first")

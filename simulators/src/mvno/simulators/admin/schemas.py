@@ -50,6 +50,14 @@ class ActivationSettingsRead(ResponseBody):
     failure_rate: float
 
 
+class PortInSettings(RequestBody):
+    delay_seconds: Annotated[float, Field(ge=0, le=86_400)] = 0.0
+
+
+class PortInSettingsRead(ResponseBody):
+    delay_seconds: float
+
+
 class CallbackDeliveryRead(ResponseBody):
     subscription_id: str
     url: str

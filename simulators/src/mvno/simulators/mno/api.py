@@ -13,6 +13,8 @@ from mvno.simulators.mno.operator import NetworkOperator
 from mvno.simulators.mno.schemas import (
     NumberPage,
     NumberRead,
+    PortInCreate,
+    PortInRead,
     ReservationCreate,
     ReservationRead,
     RicaRegistrationCreate,
@@ -98,6 +100,41 @@ async def release_reservation(
     return await idempotent.run(
         None,
         lambda: ReservationRead.model_validate(operator.release_reservation(reservation_id)),
+        status_code=200,
+    )
+
+
+@router.post(
+    "/port-ins",
+    status_code=201,
+    response_model=PortInRead,
+    summary="Ask to bring a number from another network; it completes (or is refused) later",
+)
+async def request_port_in(
+    body: PortInCreate, request: Request, idempotent: IdempotentDep
+) -> object:
+    operator = operator_of(request)
+    return await idempotent.run(
+        body, lambda: PortInRead.model_validate(operator.request_port_in(body.msisdn))
+    )
+
+
+@router.get("/port-ins/{port_in_id}", summary="A port-in as it stands now")
+async def get_port_in(port_in_id: str, request: Request) -> PortInRead:
+    operator = operator_of(request)
+    return PortInRead.model_validate(operator.port_in(port_in_id))
+
+
+@router.post(
+    "/port-ins/{port_in_id}/cancel",
+    response_model=PortInRead,
+    summary="Withdraw a port-in; a completed one gives up its reserved number",
+)
+async def cancel_port_in(port_in_id: str, request: Request, idempotent: IdempotentDep) -> object:
+    operator = operator_of(request)
+    return await idempotent.run(
+        None,
+        lambda: PortInRead.model_validate(operator.cancel_port_in(port_in_id)),
         status_code=200,
     )
 

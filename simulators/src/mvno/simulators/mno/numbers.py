@@ -129,6 +129,19 @@ class NumberPool:
         heapq.heappush(self.expiries, (reservation.expires_at, reservation.id))
         return reservation
 
+    def is_ours(self, msisdn: str) -> bool:
+        """Whether the number is on this network (in the pool, whatever its status)."""
+        return msisdn in self.status
+
+    def hold_ported(self, msisdn: str, *, hold: timedelta, now: datetime) -> Reservation:
+        """A number ported in from another network joins the pool, reserved for the platform."""
+        if msisdn in self.status:
+            raise Conflict("msisdn-on-network", f"{msisdn} is already on this network")
+        self.status[msisdn] = NumberStatus.AVAILABLE
+        self.position[msisdn] = len(self.available)
+        self.available.append(msisdn)
+        return self.reserve(msisdn, hold=hold, now=now)
+
     def release(self, reservation_id: str, *, now: datetime) -> Reservation:
         reservation = self.reservation(reservation_id, now=now)
         if reservation.status is not ReservationStatus.ACTIVE:

@@ -16,12 +16,21 @@ from mvno.simulators.clock import Clock
 from mvno.simulators.errors import Conflict, Invalid, NotFound
 from mvno.simulators.ids import new_id
 from mvno.simulators.mno import rica
-from mvno.simulators.mno.numbers import NumberPool, Reservation
+from mvno.simulators.mno.numbers import (
+    NumberPool,
+    NumberStatus,
+    Reservation,
+    ReservationStatus,
+    is_sa_mobile,
+)
+from mvno.simulators.mno.ports import DONOR_REFUSAL, PortIn, PortInConfig, PortInStatus
 from mvno.simulators.mno.sims import Sim, SimInventory
 from mvno.simulators.mno.subscriptions import Subscription, SubscriptionStatus
 from mvno.simulators.mno.usage import UsageLedger, UsageRecord
 
 ACTIVATION_FAILURE = "The network rejected the activation"
+PORTED_NUMBER_HOLD = timedelta(days=7)
+"""How long a ported-in number stays reserved for the platform to activate it."""
 
 
 @dataclass
@@ -42,11 +51,19 @@ class OperatorConfig:
 
 class NetworkOperator:
     def __init__(
-        self, rng: random.Random, clock: Clock, config: OperatorConfig, activation: ActivationConfig
+        self,
+        rng: random.Random,
+        clock: Clock,
+        config: OperatorConfig,
+        activation: ActivationConfig,
+        port_in: PortInConfig | None = None,
     ) -> None:
         self.rng = rng
         self.clock = clock
         self.activation = activation
+        self.port_in_config = port_in or PortInConfig()
+        self.port_ins: dict[str, PortIn] = {}
+        self.open_port_in: dict[str, str] = {}  # msisdn -> id of its requested port-in
         self.numbers = NumberPool(rng, config.number_pool_size)
         self.sims = SimInventory(
             rng, physical_stock=config.physical_sim_stock, smdp_host=config.smdp_host
@@ -69,6 +86,74 @@ class NetworkOperator:
 
     def reservation(self, reservation_id: str) -> Reservation:
         return self.numbers.reservation(reservation_id, now=self.clock.now())
+
+    # Port-ins
+
+    def request_port_in(self, msisdn: str) -> PortIn:
+        if not is_sa_mobile(msisdn):
+            raise Invalid(
+                "msisdn-invalid", f"{msisdn} is not a South African mobile number in E.164"
+            )
+        if self.numbers.is_ours(msisdn):
+            raise Conflict("msisdn-on-network", f"{msisdn} is already on this network")
+        if msisdn in self.open_port_in:
+            raise Conflict(
+                "port-in-open",
+                f"{msisdn} already has a port-in in progress",
+                portInId=self.open_port_in[msisdn],
+            )
+        now = self.clock.now()
+        port_in = PortIn(
+            id=new_id(self.rng),
+            msisdn=msisdn,
+            status=PortInStatus.REQUESTED,
+            requested_at=now,
+            completes_at=now + timedelta(seconds=self.port_in_config.delay_seconds),
+        )
+        self.port_ins[port_in.id] = port_in
+        self.open_port_in[msisdn] = port_in.id
+        return self.port_in(port_in.id)
+
+    def port_in(self, port_in_id: str) -> PortIn:
+        """A port-in as it stands now: one whose porting window has come is completed or refused."""
+        try:
+            port_in = self.port_ins[port_in_id]
+        except KeyError:
+            raise NotFound("port-in-not-found", "No such port-in") from None
+        now = self.clock.now()
+        if port_in.status is PortInStatus.REQUESTED and now >= port_in.completes_at:
+            del self.open_port_in[port_in.msisdn]
+            if port_in.refused_by_donor():
+                port_in.status = PortInStatus.REJECTED
+                port_in.rejection_reason = DONOR_REFUSAL
+            else:
+                reservation = self.numbers.hold_ported(
+                    port_in.msisdn, hold=PORTED_NUMBER_HOLD, now=now
+                )
+                port_in.status = PortInStatus.COMPLETED
+                port_in.completed_at = now
+                port_in.reservation_id = reservation.id
+        return port_in
+
+    def cancel_port_in(self, port_in_id: str) -> PortIn:
+        """Withdraw a port-in; a completed one gives the number up (its reservation is released)."""
+        port_in = self.port_in(port_in_id)
+        if port_in.status is PortInStatus.REQUESTED:
+            del self.open_port_in[port_in.msisdn]
+            port_in.status = PortInStatus.CANCELLED
+        elif port_in.status is PortInStatus.COMPLETED:
+            assert port_in.reservation_id is not None
+            reservation = self.numbers.reservation(port_in.reservation_id, now=self.clock.now())
+            in_service = self.numbers.status.get(port_in.msisdn) is NumberStatus.ASSIGNED
+            if reservation.status is ReservationStatus.USED and in_service:
+                raise Conflict(
+                    "port-in-in-use",
+                    "The ported number is in a subscription; terminate it first",
+                )
+            if reservation.status is ReservationStatus.ACTIVE:
+                self.numbers.release(reservation.id, now=self.clock.now())
+            port_in.status = PortInStatus.CANCELLED
+        return port_in
 
     # SIMs
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import AnyHttpUrl, Field
 
 from mvno.simulators.mno.numbers import NumberStatus, ReservationStatus
+from mvno.simulators.mno.ports import PortInStatus
 from mvno.simulators.mno.rica import IdentityKind, RicaRegistration
 from mvno.simulators.mno.sims import SimKind, SimStatus
 from mvno.simulators.mno.subscriptions import SubscriptionStatus
@@ -38,6 +39,23 @@ class NumberRead(ResponseBody):
 
 class NumberPage(ResponseBody):
     items: list[NumberRead]
+
+
+class PortInCreate(RequestBody):
+    msisdn: Msisdn = Field(description="The number to bring from another network, in E.164")
+
+
+class PortInRead(ResponseBody):
+    id: str
+    msisdn: str
+    status: PortInStatus
+    requested_at: datetime
+    completes_at: datetime
+    completed_at: datetime | None
+    reservation_id: str | None = Field(
+        description="Once completed: the reservation holding the number for activation"
+    )
+    rejection_reason: str | None
 
 
 class ReservationCreate(RequestBody):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 import jwt
+from cachetools import TTLCache
 from jwt import PyJWK
 
 if TYPE_CHECKING:
@@ -127,6 +128,10 @@ class TokenValidator:
     every ``min_refresh_interval_seconds``: a flood of made-up ``kid`` values cannot hammer the
     identity provider. Concurrent refreshes wait for a single fetch. If a refresh fails, the keys
     already known stay in use until a later refresh succeeds.
+
+    A token verified once is remembered (by its exact text) for ``verified_cache_seconds``, so a
+    client's many requests with one token cost one signature check: within that time it is
+    accepted again only while it has not expired and its key is still in the issuer's JWKS.
     """
 
     def __init__(
@@ -139,7 +144,10 @@ class TokenValidator:
         cache_seconds: float = 300.0,
         leeway_seconds: float = 30.0,
         min_refresh_interval_seconds: float = 10.0,
+        verified_cache_seconds: float = 60.0,
+        max_verified: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._issuer = issuer
         self._audience = audience
@@ -153,6 +161,13 @@ class TokenValidator:
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
         self._lock = asyncio.Lock()
+        self.wall_clock = wall_clock
+        """Seconds since the epoch, as ``exp`` counts them (replaceable in tests)."""
+        self._verified: TTLCache[str, tuple[Principal, str, float]] | None = (
+            TTLCache(maxsize=max_verified, ttl=verified_cache_seconds, timer=clock)
+            if verified_cache_seconds > 0
+            else None
+        )
 
     @classmethod
     def from_settings(
@@ -176,6 +191,11 @@ class TokenValidator:
         """
         if not token or len(token) > _MAX_TOKEN_LENGTH:
             raise InvalidTokenError("token is malformed")
+        if self._verified is not None and (known := self._verified.get(token)) is not None:
+            principal, known_kid, expires = known
+            if known_kid in self._keys and self.wall_clock() <= expires + self._leeway:
+                return principal
+            del self._verified[token]
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -208,13 +228,23 @@ class TokenValidator:
                 options={
                     "require": ["exp", "iss", "aud", "sub"],
                     "enforce_minimum_key_length": True,
+                    # Checked below against wall_clock, the clock remembered tokens are held to.
+                    "verify_exp": False,
                 },
             )
         except jwt.PyJWTError as error:
             raise InvalidTokenError(_reason_for(error)) from None
+        expires = claims["exp"]
+        if isinstance(expires, bool) or not isinstance(expires, int | float):
+            raise InvalidTokenError("token is malformed")
+        if self.wall_clock() > expires + self._leeway:
+            raise InvalidTokenError("token expired")
         if not isinstance(claims.get("sub"), str) or not claims["sub"]:
             raise InvalidTokenError("token lacks a required claim")
-        return Principal.from_claims(claims)
+        principal = Principal.from_claims(claims)
+        if self._verified is not None:
+            self._verified[token] = (principal, kid, float(expires))
+        return principal
 
     async def _key_for(self, kid: str) -> PyJWK | None:
         # A kid we lack may be in the JWKS being fetched right now: wait for it, don't refuse.

@@ -2,7 +2,7 @@
 
 Usage of one kind consumes the subscription's active buckets of that kind valid when it happened,
 the one expiring first first (then the oldest); what no bucket covers is out of bundle, rated at
-the tariff's usage price and taken from the airtime balance (which may not go below zero; what it
+the tariff's usage price in force when it happened and taken from the airtime balance (which may not go below zero; what it
 cannot pay is still charged on the day's usage).
 """
 
@@ -14,6 +14,10 @@ from decimal import Decimal
 
 UNITS = {"data": "MB", "voice": "minute", "sms": "SMS", "airtime": "ZAR"}
 CENT = Decimal("0.01")
+AIRTIME_LOW = Decimal("10.00")
+"""Airtime balance (ZAR) below which the customer is told it runs low."""
+LOW_FRACTION = Decimal("0.2")
+"""Share of a bucket's initial allowance below which the customer is told it runs low."""
 
 
 @dataclass
@@ -69,6 +73,23 @@ def consume(
     return left
 
 
+@dataclass(frozen=True)
+class PricePeriod:
+    """One version of a tariff's usage price (per MB, minute or SMS) and when it applied."""
+
+    valid_from: datetime
+    valid_to: datetime | None
+    amount: Decimal
+
+
+def price_at(periods: list[PricePeriod], at: datetime) -> Decimal | None:
+    """The price in force at ``at``: usage is rated at the price of when it happened."""
+    for period in sorted(periods, key=lambda p: p.valid_from, reverse=True):
+        if period.valid_from <= at and (period.valid_to is None or at < period.valid_to):
+            return period.amount
+    return None
+
+
 def rate(out_of_bundle: Decimal, unit_price: Decimal | None) -> Decimal:
     """The charge for usage no bucket covered; no usage price means it is not charged."""
     if unit_price is None or out_of_bundle <= 0:
@@ -83,23 +104,22 @@ def pay_from_airtime(airtime: Bucket | None, charge: Decimal) -> None:
     airtime.changed = True
 
 
-def threshold_of(bucket: Bucket, *, airtime_low: Decimal, low_fraction: Decimal) -> Decimal:
+def threshold_of(bucket: Bucket) -> Decimal:
     if bucket.usage_type == "airtime":
-        return airtime_low
-    return bucket.initial * low_fraction
+        return AIRTIME_LOW
+    return bucket.initial * LOW_FRACTION
 
 
-def crossings(
-    buckets: list[Bucket], *, airtime_low: Decimal, low_fraction: Decimal, was_depleted: set[str]
-) -> list[Crossing]:
+def crossings(buckets: list[Bucket]) -> list[Crossing]:
     """Low-balance and depletion announcements owed after a change, each once per crossing.
 
     A bucket below its threshold is announced once (``low_notified``); going back above it (a
-    top-up) re-arms the announcement.
+    top-up) re-arms the announcement. Only changed buckets are looked at, and each bucket here was
+    active before the change, so ``depleted`` means it was used up by this change.
     """
     found: list[Crossing] = []
     for bucket in buckets:
-        threshold = threshold_of(bucket, airtime_low=airtime_low, low_fraction=low_fraction)
+        threshold = threshold_of(bucket)
         below = bucket.remaining < threshold
         if below and not bucket.low_notified and bucket.changed:
             bucket.low_notified = True
@@ -107,6 +127,6 @@ def crossings(
         elif not below and bucket.low_notified:
             bucket.low_notified = False
             bucket.changed = True
-        if bucket.status == "depleted" and bucket.id not in was_depleted:
+        if bucket.status == "depleted" and bucket.changed:
             found.append(Crossing("depleted", bucket))
     return found

@@ -24,6 +24,8 @@ from mvno.orders.domain.model import Order, OrderItem, OrderState
 class Step(StrEnum):
     AUTHORISE_PAYMENT = "authorise_payment"
     RESERVE_NUMBER = "reserve_number"
+    START_PORT_IN = "start_port_in"
+    AWAIT_PORT_IN = "await_port_in"
     REGISTER_RICA = "register_rica"
     ALLOCATE_SIM = "allocate_sim"
     ACTIVATE = "activate"
@@ -39,6 +41,7 @@ class Step(StrEnum):
 class Undo(StrEnum):
     VOID_PAYMENT = "void_payment"
     RELEASE_NUMBER = "release_number"
+    CANCEL_PORT_IN = "cancel_port_in"
     DEACTIVATE = "deactivate"
     REFUND_PAYMENT = "refund_payment"
 
@@ -46,6 +49,7 @@ class Undo(StrEnum):
 COMPENSATION: dict[Step, Undo] = {
     Step.AUTHORISE_PAYMENT: Undo.VOID_PAYMENT,
     Step.RESERVE_NUMBER: Undo.RELEASE_NUMBER,
+    Step.START_PORT_IN: Undo.CANCEL_PORT_IN,
     Step.ACTIVATE: Undo.DEACTIVATE,
     Step.CAPTURE_PAYMENT: Undo.REFUND_PAYMENT,
 }
@@ -56,11 +60,20 @@ PAYMENT_STEPS = (Step.AUTHORISE_PAYMENT, Step.CAPTURE_PAYMENT)
 
 
 def plan(item: OrderItem) -> tuple[Step, ...]:
-    """The steps an item goes through, in order; payment steps only when it costs something."""
+    """The steps an item goes through, in order; payment steps only when it costs something.
+
+    A new line takes a number from the pool, or brings the customer's number from another network
+    (port-in: requested, then awaited until the donor network lets it go).
+    """
     if item.action == "add":
+        number: tuple[Step, ...] = (
+            (Step.START_PORT_IN, Step.AWAIT_PORT_IN)
+            if item.port_in_msisdn
+            else (Step.RESERVE_NUMBER,)
+        )
         steps: tuple[Step, ...] = (
             Step.AUTHORISE_PAYMENT,
-            Step.RESERVE_NUMBER,
+            *number,
             Step.REGISTER_RICA,
             Step.ALLOCATE_SIM,
             Step.ACTIVATE,
@@ -91,6 +104,18 @@ class RetryPolicy:
     max_delay: float = 30.0
     billing_account_timeout: float = 120.0
     """How long an activated line waits for billing-sync's account before the step fails."""
+    port_in_timeout: float = 3 * 24 * 3600.0
+    """How long a port-in may take before the step fails (the clearing house's window)."""
+    activation_timeout: float = 600.0
+    """How long an asynchronous activation may take at the network before the step fails."""
+
+    def wait_limit(self, step: Step) -> float:
+        """How long ``step`` may wait for something outside before it fails."""
+        if step is Step.AWAIT_PORT_IN:
+            return self.port_in_timeout
+        if step is Step.ACTIVATE:
+            return self.activation_timeout
+        return self.billing_account_timeout
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         """Full-jitter exponential backoff for the ``attempt``-th retry (1-based)."""
@@ -222,8 +247,13 @@ def failed(
     return StartCompensating()
 
 
-def waited_too_long(progress: ItemProgress, policy: RetryPolicy, at: datetime) -> bool:
+def waited_too_long(
+    progress: ItemProgress,
+    policy: RetryPolicy,
+    at: datetime,
+    step: Step = Step.AWAIT_BILLING_ACCOUNT,
+) -> bool:
     if progress.waiting_since is None:
         return False
     since = datetime.fromisoformat(progress.waiting_since)
-    return at - since > timedelta(seconds=policy.billing_account_timeout)
+    return at - since > timedelta(seconds=policy.wait_limit(step))

@@ -28,6 +28,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -64,7 +66,11 @@ _ERROR_LIMIT = 500
 
 
 async def enqueue_notifications(
-    session: AsyncSession, event: OrderStateChanged, *, event_id: str, client_id: str
+    session: AsyncSession,
+    event: OrderStateChanged,
+    *,
+    event_id: str,
+    client_id: str,
 ) -> int:
     """Owe ``event`` to every hub of ``client_id`` (the client that placed the order) whose
     query wants it, in the caller's transaction. A channel hears of its own orders only.
@@ -74,17 +80,31 @@ async def enqueue_notifications(
     many webhooks were newly owed.
     """
     repository = HubRepository(session)
-    wanted = [
-        hub_id
-        for hub_id, query in await repository.queries(owner=client_id)
-        if _wants(query, event)
-    ]
-    if not wanted:
+    owed = notifications(event, event_id=event_id, hubs=await repository.queries(owner=client_id))
+    if not owed:
         return 0
+    return await repository.add_deliveries(owed)
+
+
+def notifications(
+    event: OrderStateChanged, *, event_id: str, hubs: Iterable[tuple[str, str | None]]
+) -> list[dict[str, Any]]:
+    """The webhooks ``event`` owes to those of ``hubs`` (id, event query) that want it, as
+    ``webhook_deliveries`` rows."""
+    wanted = [hub_id for hub_id, query in hubs if _wants(query, event)]
+    if not wanted:
+        return []
     payload = state_change_notification(event, event_id=event_id, at=datetime.now(UTC))
-    return await repository.add_deliveries(
-        hub_ids=wanted, event_id=event_id, event_type=STATE_CHANGE_EVENT, payload=payload
-    )
+    return [
+        {
+            "id": str(uuid.uuid4()),
+            "subscription_id": hub_id,
+            "event_id": event_id,
+            "event_type": STATE_CHANGE_EVENT,
+            "payload": payload,
+        }
+        for hub_id in wanted
+    ]
 
 
 def _wants(query: str | None, event: OrderStateChanged) -> bool:

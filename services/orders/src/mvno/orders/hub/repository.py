@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
@@ -71,25 +69,8 @@ class HubRepository:
         )
         return [(row.id, row.query) for row in rows]
 
-    async def add_deliveries(
-        self,
-        *,
-        hub_ids: Iterable[str],
-        event_id: str,
-        event_type: str,
-        payload: dict[str, Any],
-    ) -> int:
-        """Owe ``payload`` to each hub, once per event however often this is called."""
-        rows = [
-            {
-                "id": str(uuid.uuid4()),
-                "subscription_id": hub_id,
-                "event_id": event_id,
-                "event_type": event_type,
-                "payload": payload,
-            }
-            for hub_id in hub_ids
-        ]
+    async def add_deliveries(self, rows: list[dict[str, Any]]) -> int:
+        """Owe each row's payload to its hub, once per event however often this is called."""
         if not rows:
             return 0
         result = await self._session.execute(

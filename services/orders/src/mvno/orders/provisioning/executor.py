@@ -67,7 +67,16 @@ _log = logging.getLogger(__name__)
 
 
 class _Waiting(Exception):
-    """The step waits for an event (billing-sync's account); look again later."""
+    """The step waits for something outside (billing-sync's account, a port-in); look again
+    after ``seconds`` (the executor's poll interval when None)."""
+
+    def __init__(self, seconds: float | None = None) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+
+PORT_IN_POLL_CEILING = 60.0
+"""A port-in can take days: it is looked at less often the longer it takes, at most this far apart."""
 
 
 def now() -> datetime:
@@ -157,10 +166,9 @@ class Provisioner:
         state = progress[item.item_id]
         try:
             results = await self._step(uow, repository, order, item, state, move.step, at)
-        except _Waiting:
-            await repository.set_timer(
-                order_id=order.id, due_at=at + timedelta(seconds=self.poll_seconds)
-            )
+        except _Waiting as waiting:
+            delay = self.poll_seconds if waiting.seconds is None else waiting.seconds
+            await repository.set_timer(order_id=order.id, due_at=at + timedelta(seconds=delay))
             return False
         except PartnerFailure as error:
             outcome = failed(order, state, move.step, error.failure, self.policy, self.rng)
@@ -215,6 +223,15 @@ class Provisioner:
         if step is Step.RESERVE_NUMBER:
             reservation = await self.network.call("POST", "/msisdn-reservations", key=key, json={})
             return {"reservation_id": reservation["id"], "msisdn": reservation["msisdn"]}
+        if step is Step.START_PORT_IN:
+            port_in = await self.network.call(
+                "POST", "/port-ins", key=key, json={"msisdn": item.port_in_msisdn}
+            )
+            return {"port_in_id": port_in["id"]}
+        if step is Step.AWAIT_PORT_IN:
+            return self._ported(
+                await self.network.call("GET", f"/port-ins/{results['port_in_id']}"), state, at
+            )
         if step is Step.REGISTER_RICA:
             personal = await self._personal(repository, order)
             body: dict[str, Any] = {
@@ -249,6 +266,20 @@ class Provisioner:
             raise _Waiting()
         return await self._change_line(uow, repository, order, item, step, key, at)
 
+    def _ported(self, port_in: dict[str, Any], state: ItemProgress, at: datetime) -> dict[str, Any]:
+        """The number once the donor network let it go; waits while the port is in progress."""
+        if port_in["status"] == "completed":
+            return {"reservation_id": port_in["reservationId"], "msisdn": port_in["msisdn"]}
+        if port_in["status"] != "requested":
+            reason = port_in.get("rejectionReason") or f"the port-in was {port_in['status']}"
+            raise PartnerFailure(Failure(reason, retryable=False))
+        if state.waiting_since is None:
+            state.waiting_since = at.isoformat()
+        if waited_too_long(state, self.policy, at, Step.AWAIT_PORT_IN):
+            raise PartnerFailure(Failure("the number was not ported in time", retryable=False))
+        waited = (at - datetime.fromisoformat(state.waiting_since)).total_seconds()
+        raise _Waiting(min(PORT_IN_POLL_CEILING, max(self.poll_seconds, waited / 10)))
+
     async def _allocate_sim(self, order: Order, item: OrderItem, key: str) -> dict[str, Any]:
         if item.sim_kind == "eSIM":
             profile = await self.network.call("POST", "/esim-profiles", key=key, json={})
@@ -279,24 +310,34 @@ class Provisioner:
         at: datetime,
     ) -> dict[str, Any]:
         results = state.results
-        try:
-            line = await self.network.call(
-                "POST",
-                "/subscriptions",
-                # Another SIM (after a clash over one in stock) is another activation request.
-                key=f"{key}:{results['iccid']}",
-                json={
-                    "msisdn": results["msisdn"],
-                    "iccid": results["iccid"],
-                    "tariffCode": tariff_code(str(item.offering_id)),
-                },
-            )
-        except PartnerFailure as error:
-            if "sim-unavailable" in error.failure.reason:
-                # Another order took that physical SIM first: pick another and try again.
-                state.done.remove(str(Step.ALLOCATE_SIM))
-                raise PartnerFailure(Failure(error.failure.reason, retryable=True)) from None
-            raise
+        if "pending_activation" in results:
+            line = await self._activation_outcome(state, at)
+        else:
+            tries = results.get("activation_tries", 0)
+            try:
+                line = await self.network.call(
+                    "POST",
+                    "/subscriptions",
+                    # Another SIM (after a clash over one in stock) or another try after the
+                    # network failed an activation is another activation request.
+                    key=f"{key}:{results['iccid']}" + (f":{tries}" if tries else ""),
+                    json={
+                        "msisdn": results["msisdn"],
+                        "iccid": results["iccid"],
+                        "tariffCode": tariff_code(str(item.offering_id)),
+                    },
+                )
+            except PartnerFailure as error:
+                if "sim-unavailable" in error.failure.reason:
+                    # Another order took that physical SIM first: pick another and try again.
+                    state.done.remove(str(Step.ALLOCATE_SIM))
+                    raise PartnerFailure(Failure(error.failure.reason, retryable=True)) from None
+                raise
+            if line.get("status") == "pending":
+                # The network activates asynchronously: look at the line until it is done.
+                results["pending_activation"] = line["id"]
+                state.waiting_since = at.isoformat()
+                raise _Waiting()
         offerings = await repository.offerings(offering_ids=[str(item.offering_id)])
         payment_type = offerings[str(item.offering_id)].payment_type if offerings else "prepaid"
         subscription_id = str(uuid.uuid4())
@@ -338,6 +379,25 @@ class Provisioner:
             )
         )
         return {"subscription_id": subscription_id, "partner_subscription_id": line["id"]}
+
+    async def _activation_outcome(self, state: ItemProgress, at: datetime) -> dict[str, Any]:
+        """The line of an asynchronous activation once the network finished it."""
+        results = state.results
+        line = await self.network.call("GET", f"/subscriptions/{results['pending_activation']}")
+        if line["status"] == "active":
+            del results["pending_activation"]
+            return line
+        if line["status"] == "failed":
+            # The network gave the SIM and the number back: a new request may succeed.
+            del results["pending_activation"]
+            results["activation_tries"] = results.get("activation_tries", 0) + 1
+            reason = line.get("failureReason") or "the network failed the activation"
+            raise PartnerFailure(Failure(reason, retryable=True))
+        if waited_too_long(state, self.policy, at, Step.ACTIVATE):
+            raise PartnerFailure(
+                Failure("the network did not finish the activation", retryable=False)
+            )
+        raise _Waiting()
 
     async def _change_line(
         self,
@@ -425,6 +485,10 @@ class Provisioner:
                     f"/msisdn-reservations/{results['reservation_id']}/release",
                     key=key,
                     json={},
+                )
+            elif move.undo is Undo.CANCEL_PORT_IN:
+                await self.network.call(
+                    "POST", f"/port-ins/{results['port_in_id']}/cancel", key=key, json={}
                 )
             elif move.undo is Undo.DEACTIVATE:
                 await self.network.call(

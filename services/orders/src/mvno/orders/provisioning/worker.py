@@ -56,6 +56,7 @@ async def open_provisioner(
             base_delay=settings.step_retry_base_seconds,
             max_delay=settings.step_retry_max_seconds,
             billing_account_timeout=settings.billing_account_timeout_seconds,
+            port_in_timeout=settings.port_in_timeout_seconds,
         ),
         unit_of_work=unit_of_work_factory(engine, source=event_source(settings.service_name)),
         poll_seconds=max(settings.timer_poll_seconds, 0.5),

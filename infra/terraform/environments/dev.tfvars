@@ -1,0 +1,20 @@
+# dev: `terraform apply -var-file=environments/dev.tfvars` with the dev account's credentials.
+# PLACEHOLDER ids: the platform team's VPC, subnets, EKS cluster and load balancers of dev.
+environment = "dev"
+region      = "eu-west-1"
+
+eks_oidc_provider_arn      = "arn:aws:iam::111111111111:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/DEV0000000000000000000000000000"
+eks_oidc_provider_url      = "oidc.eks.eu-west-1.amazonaws.com/id/DEV0000000000000000000000000000"
+eks_node_security_group_id = "sg-0d000000000000001"
+vpc_id                     = "vpc-0d0000000000000d1"
+database_subnet_ids        = ["subnet-0d00000000000001", "subnet-0d00000000000002", "subnet-0d00000000000003"]
+
+database_instance_class        = "db.t4g.medium"
+database_allocated_storage_gb  = 20
+database_backup_retention_days = 7
+
+# The ALBs the AWS Load Balancer Controller made for the public services (5xx alarms).
+alb_arn_suffixes = {
+  portal-api = "app/k8s-mvno-portalap-0000000000/0000000000000000"
+  orders     = "app/k8s-mvno-orders-0000000000/0000000000000000"
+}
