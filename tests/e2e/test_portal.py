@@ -8,6 +8,7 @@ bundle for the new line and suspends the line, on a desktop and on a phone-sized
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -190,6 +191,13 @@ async def test_order_an_esim_watch_it_live_see_the_qr_code_and_suspend_the_line(
         card = page.locator("#lines > li")
         await expect(card).to_have_count(1)
         await expect(card).to_contain_text("active")
+        # billing-sync opened the bundle's bucket; the line shows it (a balance copy is asked
+        # for again at most 30 s later, so look again until then).
+        deadline = time.monotonic() + 45
+        while "1024 MB" not in (await card.text_content() or ""):
+            assert time.monotonic() < deadline, await card.text_content()
+            await asyncio.sleep(2)
+            await page.get_by_role("navigation").get_by_role("button", name="My lines").click()
         page.once("dialog", lambda dialog: dialog.accept())
         await card.get_by_role("button", name="Suspend").click()
         await expect(state).to_have_attribute("data-state", "completed", timeout=60_000)
