@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -58,6 +58,8 @@ class Context:
     announcements: Announcements
     queries: ReadModelQueries | None = None
     """Opened with the app (a pool); the hottest screen reads through it."""
+    refreshing: dict[str, asyncio.Future[list[dict[str, Any]]]] = field(default_factory=dict)
+    """Lines whose balances are being asked for right now, so that requests share one call."""
     last_offers: list[dict[str, Any]] | None = None
 
 
@@ -103,7 +105,7 @@ async def _with_balances(
     fetched: dict[str, list[dict[str, Any]]] = {}
     if due and not resting:
         answers = await asyncio.gather(
-            *(context.upstreams.buckets(row["subscription_id"]) for row in due),
+            *(_buckets_once(context, row["subscription_id"], now) for row in due),
             return_exceptions=True,
         )
         for row, answer in zip(due, answers, strict=True):
@@ -112,14 +114,6 @@ async def _with_balances(
             if isinstance(answer, BaseException):
                 raise answer
             fetched[row["subscription_id"]] = answer
-        if fetched:
-            async with context.unit_of_work() as uow:
-                repository = PortalRepository(uow.session)
-                for subscription_id, buckets in fetched.items():
-                    await repository.put_balance_copy(
-                        subscription_id=subscription_id, buckets=buckets, fetched_at=now
-                    )
-                await uow.commit()
     views = []
     stale = False
     for row in rows:
@@ -152,6 +146,34 @@ async def _with_balances(
             )
         )
     return views, (["balances"] if stale else [])
+
+
+async def _buckets_once(
+    context: Context, subscription_id: str, now: datetime
+) -> list[dict[str, Any]]:
+    """A line's buckets from billing-sync, asked once however many requests want them now."""
+    running = context.refreshing.get(subscription_id)
+    if running is None:
+        running = asyncio.ensure_future(_fetch_and_keep(context, subscription_id, now))
+        context.refreshing[subscription_id] = running
+        running.add_done_callback(lambda _: context.refreshing.pop(subscription_id, None))
+    return await asyncio.shield(running)
+
+
+async def _fetch_and_keep(
+    context: Context, subscription_id: str, now: datetime
+) -> list[dict[str, Any]]:
+    buckets = await context.upstreams.buckets(subscription_id)
+    try:
+        async with context.unit_of_work() as uow:
+            await PortalRepository(uow.session).put_balance_copy(
+                subscription_id=subscription_id, buckets=buckets, fetched_at=now
+            )
+            await uow.commit()
+    except Exception:
+        # The copy is for later screens; this one shows what billing-sync just said.
+        _log.warning("could not keep a copy of a line's balances", exc_info=True)
+    return buckets
 
 
 def _balance(status: Freshness, as_of: datetime | None, summary: BalanceSummary) -> BalanceRead:
