@@ -209,12 +209,16 @@ async def test_token_expired_within_leeway_is_accepted(env: AuthEnv) -> None:
 
 async def test_a_verified_token_is_remembered_only_until_it_expires(env: AuthEnv) -> None:
     token = env.token(expires_in=600)
-    assert (await env.validator.validate(token)).subject == "customer-42"
+    assert env.validator.remembered(token) is None
+    principal = await env.validator.validate(token)
+    assert principal.subject == "customer-42"
     # Remembered: no second signature check, the same principal.
-    assert await env.validator.validate(token) is await env.validator.validate(token)
+    assert env.validator.remembered(token) is principal
+    assert await env.validator.validate(token) is principal
 
     later = time.time() + 600 + 31  # past exp and the 30 s leeway
     env.validator.wall_clock = lambda: later
+    assert env.validator.remembered(token) is None
     assert await refused(env, token) == "token expired"
 
 

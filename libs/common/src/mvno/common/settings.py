@@ -73,6 +73,9 @@ class ServiceSettings(BaseSettings):
     jwt_audience: str = "mvno-platform"
     jwks_url: str = "http://127.0.0.1:8009/.well-known/jwks.json"
     jwks_cache_seconds: int = Field(default=300, ge=10)
+    jwt_verified_cache_seconds: float = Field(default=60.0, ge=0, le=3600)
+    """How long a verified token is remembered (never past its expiry, nor once its key is gone
+    from the JWKS); 0 verifies every request's signature."""
     dev_issuer_enabled: bool = True
 
     @property

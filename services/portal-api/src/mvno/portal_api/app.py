@@ -28,7 +28,6 @@ from mvno.portal_api.protection import (
 from mvno.portal_api.repository import ReadModelQueries
 from mvno.portal_api.screens import Context
 from mvno.portal_api.settings import PortalApiSettings
-from mvno.portal_api.tokens import RememberingValidator
 
 WEB = Path(__file__).parent / "web"
 
@@ -45,10 +44,6 @@ def create_app(settings: PortalApiSettings | None = None) -> FastAPI:
 
     async def open_resources(stack: AsyncExitStack) -> None:
         stack.push_async_callback(upstreams.aclose)
-        # Set by the shared lifespan just before resources open.
-        app.state.token_validator = RememberingValidator(
-            app.state.token_validator, remember_seconds=settings.token_remember_seconds
-        )
         context.queries = await ReadModelQueries.open(dsn, size=settings.database_pool_size)
         stack.push_async_callback(context.queries.close)
 

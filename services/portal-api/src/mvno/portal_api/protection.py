@@ -145,7 +145,7 @@ class MyLinesFastPath:
         state = self._portal.state
         validator = getattr(state, "token_validator", None)
         principal = None
-        if validator is not None and hasattr(validator, "remembered"):
+        if validator is not None:
             for name, value in scope["headers"]:
                 if name == b"authorization":
                     scheme, _, token = value.decode("latin-1").partition(" ")

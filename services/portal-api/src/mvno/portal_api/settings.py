@@ -41,8 +41,6 @@ class PortalApiSettings(ServiceSettings):
     # --- customers -----------------------------------------------------------------------------
     customer_scope: str = "portal"
     """The scope the bank's identity provider grants customers' portal tokens."""
-    token_remember_seconds: float = Field(default=60.0, gt=0, le=3600)
-    """How long a verified bearer token is remembered (never past its own expiry)."""
     demo_login_enabled: bool = True
     """DEVELOPMENT ONLY: the web portal's demo sign-in, which asks the development token issuer
     for a customer's token. Refused in production."""

@@ -179,9 +179,21 @@ class TokenValidator:
             "audience": settings.jwt_audience,
             "jwks_url": settings.jwks_url,
             "cache_seconds": float(settings.jwks_cache_seconds),
+            "verified_cache_seconds": float(settings.jwt_verified_cache_seconds),
         }
         options.update(overrides)
         return cls(http_client=http_client, **options)
+
+    def remembered(self, token: str) -> Principal | None:
+        """The principal of ``token`` if it was verified lately, has not expired and its key is
+        still published; ``None`` when it must be verified (without waiting, for hot paths)."""
+        if self._verified is None or (known := self._verified.get(token)) is None:
+            return None
+        principal, known_kid, expires = known
+        if known_kid in self._keys and self.wall_clock() <= expires + self._leeway:
+            return principal
+        self._verified.pop(token, None)
+        return None
 
     async def validate(self, token: str) -> Principal:
         """Verify ``token`` and return its :class:`Principal`.
@@ -191,11 +203,8 @@ class TokenValidator:
         """
         if not token or len(token) > _MAX_TOKEN_LENGTH:
             raise InvalidTokenError("token is malformed")
-        if self._verified is not None and (known := self._verified.get(token)) is not None:
-            principal, known_kid, expires = known
-            if known_kid in self._keys and self.wall_clock() <= expires + self._leeway:
-                return principal
-            del self._verified[token]
+        if (known := self.remembered(token)) is not None:
+            return known
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
