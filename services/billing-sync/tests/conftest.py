@@ -218,7 +218,7 @@ class BillingWorld:
 
     async def billing_reachable(self, within: float = 10) -> None:
         """Wait until calls go through again (the circuit closes after its open period)."""
-        from mvno.billing_sync.partners import PartnerError
+        from mvno.common.partners import PartnerError
 
         deadline = asyncio.get_running_loop().time() + within
         while True:

@@ -19,13 +19,13 @@ from typing import Any
 from sqlalchemy import text
 
 from mvno.billing_sync.domain.accounts import BilledLine, Finding, cents, compare, tariff_code
-from mvno.billing_sync.partners import Partner, PartnerError
 from mvno.billing_sync.repository import BillingRepository
 from mvno.billing_sync.settings import BillingSyncSettings
 from mvno.billing_sync.sync import open_billing
 from mvno.common.db import UnitOfWork, create_engine
 from mvno.common.events.billing import AccountCreated
 from mvno.common.http import create_http_client
+from mvno.common.partners import Partner, PartnerError
 
 _log = logging.getLogger(__name__)
 

@@ -17,11 +17,11 @@ from contextlib import suppress
 from typing import Any
 
 from mvno.billing_sync.domain.accounts import cents, idempotency_key, retry_delay, tariff_code
-from mvno.billing_sync.partners import Partner, PartnerError
 from mvno.billing_sync.repository import BillingRepository
 from mvno.billing_sync.settings import BillingSyncSettings
 from mvno.common.db import UnitOfWork
 from mvno.common.events.billing import AccountCreated, AccountSyncFailed
+from mvno.common.partners import Partner, PartnerError
 
 _log = logging.getLogger(__name__)
 

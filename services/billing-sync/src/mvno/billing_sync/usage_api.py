@@ -15,8 +15,8 @@ from sqlalchemy import text
 
 from mvno.billing_sync.domain.usage import InvalidRecord, validate
 from mvno.billing_sync.ingest import Batch, BatchResult, QuarantineRow
-from mvno.billing_sync.partners import Partner
 from mvno.common.db import UnitOfWork
+from mvno.common.partners import Partner
 
 SOURCE = "network-usage-api"
 _log = logging.getLogger(__name__)

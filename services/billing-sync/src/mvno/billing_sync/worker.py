@@ -20,7 +20,6 @@ from purgatory import AsyncCircuitBreakerFactory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mvno.billing_sync.balances import expire_buckets
-from mvno.billing_sync.partners import Partner
 from mvno.billing_sync.reconcile import reconcile
 from mvno.billing_sync.settings import BillingSyncSettings
 from mvno.billing_sync.sync import AccountSync
@@ -32,6 +31,7 @@ from mvno.common.bus.relay import OutboxRelay
 from mvno.common.bus.runtime import resolve_until_found
 from mvno.common.db import UnitOfWork, create_engine, unit_of_work_factory
 from mvno.common.http import create_http_client
+from mvno.common.partners import Partner
 
 _log = logging.getLogger(__name__)
 

@@ -1,8 +1,11 @@
-"""Calls to the billing platform and the network operator, each behind a circuit breaker.
+"""Calls to a third party's JSON API (network operator, bank, billing platform) behind a circuit
+breaker per partner.
 
-Every mutating call carries a deterministic Idempotency-Key, so a retry after a lost answer does
-nothing twice at the partner. Failures are sorted into what a retry may fix (timeouts, connection
-errors, 5xx, 429, an open circuit) and refusals (4xx) a retry cannot fix.
+Every mutating call carries the caller's deterministic Idempotency-Key, so a retry after a lost
+answer does nothing twice at the partner. Timeouts come from the injected client (the HTTP client
+factory's). Failures are sorted into what a retry may fix (timeouts, connection errors, 5xx, 429,
+an open circuit) and refusals (4xx) a retry cannot fix; what to do about either is the caller's
+business rule.
 """
 
 from __future__ import annotations
