@@ -40,21 +40,13 @@ from mvno.common.http import create_http_client
 from mvno.common.service import migrate
 from mvno.devstack.pytest_plugin import RunningIssuer, template_database
 from mvno.devstack.servers import serve_app
+from mvno.devstack.testing import offering_price
 
 LAUNCHED = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _price(price_id: str, amount: str, price_type: str = "oneTime", **extra: Any) -> OfferingPrice:
-    incl = Decimal(amount)
-    return OfferingPrice(
-        price_id=price_id,
-        price_type=price_type,  # type: ignore[arg-type]
-        duty_free_amount=Money(amount=(incl / Decimal("1.15")).quantize(Decimal("0.01"))),
-        tax_included_amount=Money(amount=incl),
-        tax_rate=Decimal("15"),
-        valid_from=LAUNCHED,
-        **extra,
-    )
+    return offering_price(price_id, amount, price_type, valid_from=LAUNCHED, **extra)
 
 
 CATALOGUE = [

@@ -13,7 +13,6 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -26,11 +25,12 @@ from mvno.common.bus.provision import provision
 from mvno.common.bus.topology import Queue, Subscription, Topic, Topology
 from mvno.common.crypto import ensure_kms_alias
 from mvno.common.db import asyncpg_dsn, create_engine, unit_of_work_factory
-from mvno.common.events.base import Allowance, Money
+from mvno.common.events.base import Allowance
 from mvno.common.events.catalog import OfferingLaunched, OfferingPrice
 from mvno.common.service import migrate
 from mvno.devstack.pytest_plugin import RunningIssuer, template_database
 from mvno.devstack.servers import serve_app
+from mvno.devstack.testing import offering_price
 from mvno.orders.__main__ import MIGRATIONS
 from mvno.orders.app import create_app
 from mvno.orders.consumer import HANDLERS
@@ -42,16 +42,7 @@ VALID_SA_ID = "8001015009087"
 
 
 def _price(price_id: str, amount: str, price_type: str = "oneTime", **extra: Any) -> OfferingPrice:
-    incl = Decimal(amount)
-    return OfferingPrice(
-        price_id=price_id,
-        price_type=price_type,  # type: ignore[arg-type]
-        duty_free_amount=Money(amount=(incl / Decimal("1.15")).quantize(Decimal("0.01"))),
-        tax_included_amount=Money(amount=incl),
-        tax_rate=Decimal("15"),
-        valid_from=LAUNCHED,
-        **extra,
-    )
+    return offering_price(price_id, amount, price_type, valid_from=LAUNCHED, **extra)
 
 
 CATALOGUE = [

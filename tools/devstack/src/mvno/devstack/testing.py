@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,8 @@ import asyncpg
 import httpx
 
 from mvno.common.db import asyncpg_dsn
+from mvno.common.events.base import Money
+from mvno.common.events.catalog import OfferingPrice
 from mvno.devstack.components import BY_NAME
 from mvno.devstack.infrastructure import free_port
 from mvno.devstack.processes import ProcessGroup, wait_until_ready
@@ -167,3 +171,25 @@ def fuzz_openapi(
         except Exception as error:  # every failing operation is reported, not just the first
             failures.append(f"{operation.label}: {error}")
     return failures
+
+
+def offering_price(
+    price_id: str,
+    amount: str,
+    price_type: str = "oneTime",
+    *,
+    valid_from: datetime,
+    **extra: Any,
+) -> OfferingPrice:
+    """A price as catalog's events carry it: ``amount`` in rand VAT included (15 %), the
+    duty-free amount derived from it."""
+    included = Decimal(amount)
+    return OfferingPrice(
+        price_id=price_id,
+        price_type=price_type,
+        duty_free_amount=Money(amount=(included / Decimal("1.15")).quantize(Decimal("0.01"))),
+        tax_included_amount=Money(amount=included),
+        tax_rate=Decimal("15"),
+        valid_from=valid_from,
+        **extra,
+    )
