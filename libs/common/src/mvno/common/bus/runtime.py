@@ -58,6 +58,15 @@ async def run_relay(
     await relay.run(stop)
 
 
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT: how a worker process learns it must finish."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
 async def consume(
     settings: ServiceSettings,
     *,
@@ -66,10 +75,7 @@ async def consume(
     consumer_settings: ConsumerSettings | None = None,
 ) -> None:
     """A consumer worker's whole life: consume the service's queue until SIGTERM or SIGINT."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_on_signals()
     engine = create_engine(settings)
     try:
         found = await resolve_until_found(settings, stop, producers=[], consumers=[consumer])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from contextlib import AsyncExitStack, suppress
 
 from purgatory import AsyncCircuitBreakerFactory
@@ -19,7 +18,7 @@ from mvno.common.aws import aws_client
 from mvno.common.bus.consumer import Consumer, ConsumerSettings
 from mvno.common.bus.envelope import event_source
 from mvno.common.bus.relay import OutboxRelay
-from mvno.common.bus.runtime import resolve_until_found
+from mvno.common.bus.runtime import resolve_until_found, stop_on_signals
 from mvno.common.crypto import FieldCipher
 from mvno.common.db import create_engine, unit_of_work_factory
 from mvno.common.http import create_http_client
@@ -87,10 +86,7 @@ async def fire_due_timers(
 async def run(settings: OrdersSettings, stop: asyncio.Event | None = None) -> None:
     """A worker's whole life: until ``stop`` is set, or without one until SIGTERM/SIGINT."""
     if stop is None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
+        stop = stop_on_signals()
     engine = create_engine(settings)
     async with AsyncExitStack() as stack:
         stack.push_async_callback(engine.dispose)
