@@ -186,11 +186,14 @@ class Platform:
         return found
 
     def links(self) -> list[tuple[str, str]]:
-        """(name, URL) pairs worth printing: API docs of each service and the stand-ins."""
+        """(name, URL) pairs worth printing: the customer portal, API docs of each service and
+        the stand-ins."""
         links = []
         for component in self.components():
             path = component.docs_path or "/.well-known/openid-configuration"
             links.append((component.name, self.config.url(component) + path))
+            if component.name == "portal-api":
+                links.insert(0, ("portal (web)", self.config.url(component) + "/web/"))
         return links
 
     def stop(self) -> None:
