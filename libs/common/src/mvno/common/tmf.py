@@ -23,6 +23,20 @@ ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ID_PATTERN)]
 PathId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
 
+PAGE_HEADERS: dict[str, Any] = {
+    "X-Total-Count": {"description": "How many items match", "schema": {"type": "integer"}},
+    "X-Result-Count": {
+        "description": "How many items this page holds",
+        "schema": {"type": "integer"},
+    },
+}
+"""The pagination headers of every list answer, as OpenAPI describes them."""
+
+
+def page_headers(total: int, count: int) -> dict[str, str]:
+    """The pagination headers of a page of ``count`` items out of ``total`` matching."""
+    return {"X-Total-Count": str(total), "X-Result-Count": str(count)}
+
 
 class TmfInput(BaseModel):
     """A request body: camelCase members; unknown ones refused, so a typo is a 422 rather than a

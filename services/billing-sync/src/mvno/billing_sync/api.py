@@ -18,7 +18,7 @@ from mvno.common.auth.dependencies import require_scopes
 from mvno.common.auth.tokens import Principal
 from mvno.common.problems import Problem, problem_responses
 from mvno.common.service import Infrastructure, get_infrastructure
-from mvno.common.tmf import ID_PATTERN
+from mvno.common.tmf import ID_PATTERN, PAGE_HEADERS, page_headers
 
 READ_SCOPE = "billing:read"
 
@@ -39,13 +39,6 @@ ProductId = Annotated[
 ]
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")]
 Limit = Annotated[int, Query(ge=1, le=200, description="Items to return at most.")]
-PAGE_HEADERS = {
-    "X-Total-Count": {"description": "How many items match", "schema": {"type": "integer"}},
-    "X-Result-Count": {
-        "description": "How many items this page holds",
-        "schema": {"type": "integer"},
-    },
-}
 LIST_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"headers": PAGE_HEADERS},
     **problem_responses(400, 401, 403, 422),
@@ -53,9 +46,7 @@ LIST_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def _page(total: int, items: list[dict[str, Any]]) -> JSONResponse:
-    return JSONResponse(
-        items, headers={"X-Total-Count": str(total), "X-Result-Count": str(len(items))}
-    )
+    return JSONResponse(items, headers=page_headers(total, len(items)))
 
 
 @balance_router.get(

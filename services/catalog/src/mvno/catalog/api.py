@@ -37,6 +37,7 @@ from mvno.catalog.schemas import (
     SpecificationRead,
     SpecificationUpdate,
 )
+from mvno.common import tmf
 from mvno.common.auth.dependencies import require_scopes
 from mvno.common.auth.tokens import Principal
 from mvno.common.problems import Problem, problem_responses
@@ -72,11 +73,7 @@ Fields = Annotated[
 ]
 
 PAGE_HEADERS = {
-    "X-Total-Count": {"description": "How many items match", "schema": {"type": "integer"}},
-    "X-Result-Count": {
-        "description": "How many items this page holds",
-        "schema": {"type": "integer"},
-    },
+    **tmf.PAGE_HEADERS,
     "ETag": {"description": "Send it back in If-None-Match", "schema": {"type": "string"}},
 }
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {304: {"description": "Not modified"}}
@@ -453,9 +450,5 @@ async def list_audit_records(
     )
     return JSONResponse(
         [dump(record) for record in records],
-        headers={
-            "X-Total-Count": str(total),
-            "X-Result-Count": str(len(records)),
-            "Cache-Control": "no-store",
-        },
+        headers={**tmf.page_headers(total, len(records)), "Cache-Control": "no-store"},
     )

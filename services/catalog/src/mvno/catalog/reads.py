@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mvno.catalog.tables import CHANGE_CHANNEL
 from mvno.common.notifications import follow
+from mvno.common.tmf import page_headers
 
 _log = logging.getLogger(__name__)
 
@@ -123,10 +124,7 @@ class Reader:
             result = await build()
             if isinstance(result, Page):
                 body = to_json(list(result.items))
-                headers = {
-                    "X-Total-Count": str(result.total),
-                    "X-Result-Count": str(len(result.items)),
-                }
+                headers = page_headers(result.total, len(result.items))
             else:
                 body = to_json(result)
                 headers = {}

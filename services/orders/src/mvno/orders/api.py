@@ -17,7 +17,16 @@ from fastapi.responses import JSONResponse
 from mvno.common.auth.dependencies import CurrentPrincipal, require_scopes
 from mvno.common.auth.tokens import Principal
 from mvno.common.problems import Problem, problem_responses
-from mvno.common.tmf import ID_PATTERN, PathId, dump, members_of, parse_fields, select_fields
+from mvno.common.tmf import (
+    ID_PATTERN,
+    PAGE_HEADERS,
+    PathId,
+    dump,
+    members_of,
+    page_headers,
+    parse_fields,
+    select_fields,
+)
 from mvno.orders import handlers
 from mvno.orders.domain.model import Channel, OrderState
 from mvno.orders.handlers import OrdersContext
@@ -47,10 +56,6 @@ IdempotencyKey = Annotated[
         description="Unique per order attempt; a retry with the same key and body replays the answer.",
     ),
 ]
-PAGE_HEADERS = {
-    "X-Total-Count": {"description": "How many orders match", "schema": {"type": "integer"}},
-    "X-Result-Count": {"description": "How many this page holds", "schema": {"type": "integer"}},
-}
 
 
 async def get_context(request: Request) -> OrdersContext:
@@ -160,9 +165,7 @@ async def list_orders(
             limit=limit,
         )
     items = [select_fields(dump(OrderRead.of(order)), selected) for order in found]
-    return JSONResponse(
-        items, headers={"X-Total-Count": str(total), "X-Result-Count": str(len(items))}
-    )
+    return JSONResponse(items, headers=page_headers(total, len(items)))
 
 
 @router.patch(
@@ -228,9 +231,7 @@ async def list_products(
             customer_id=customer_id, status=status, offset=offset, limit=limit
         )
     items = [dump(ProductRead.of(line)) for line in lines]
-    return JSONResponse(
-        items, headers={"X-Total-Count": str(total), "X-Result-Count": str(len(items))}
-    )
+    return JSONResponse(items, headers=page_headers(total, len(items)))
 
 
 @inventory_router.get(

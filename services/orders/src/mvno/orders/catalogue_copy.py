@@ -27,7 +27,7 @@ from mvno.common.events.catalog import (
     OfferingRetired,
     PriceChanged,
 )
-from mvno.common.notifications import follow
+from mvno.common.notifications import NotifiedCache
 from mvno.orders.domain.catalogue import OfferingCopy
 from mvno.orders.repository import OrdersRepository
 from mvno.orders.tables import CATALOGUE_CHANGED, offering_copies
@@ -39,42 +39,23 @@ class CatalogueCopyCache:
     """Offerings of the copy (with their prices) as last read, per replica; ``None`` marks an
     offering the copy does not have. Emptied on every change to the copy."""
 
-    def __init__(self, dsn: str, *, max_entries: int = 10_000) -> None:
-        self._dsn = dsn
-        self._max_entries = max_entries
-        self._entries: dict[str, OfferingCopy | None] = {}
-        self._listening = False
+    def __init__(self, dsn: str) -> None:
+        self._held: NotifiedCache[str, OfferingCopy | None] = NotifiedCache(dsn, CATALOGUE_CHANGED)
 
     async def offerings(
         self, repository: OrdersRepository, offering_ids: Iterable[str]
     ) -> dict[str, OfferingCopy]:
-        """The offerings of ``offering_ids`` the copy has, reading only what is not cached."""
-        wanted = set(offering_ids)
-        if not self._listening:
-            return await repository.offerings(offering_ids=wanted)
-        missing = wanted - self._entries.keys()
-        if missing:
-            generation = self._entries
+        """The offerings of ``offering_ids`` the copy has, reading only what is not held."""
+
+        async def load(missing: set[str]) -> dict[str, OfferingCopy | None]:
             found = await repository.offerings(offering_ids=missing)
-            # A change committed while we read empties the cache (a new dict): keep nothing then.
-            if generation is self._entries and len(generation) < self._max_entries:
-                generation.update({offering_id: found.get(offering_id) for offering_id in missing})
-            return {
-                **{i: o for i in wanted - missing if (o := generation.get(i)) is not None},
-                **found,
-            }
-        return {i: o for i in wanted if (o := self._entries[i]) is not None}
+            return {offering_id: found.get(offering_id) for offering_id in missing}
+
+        held = await self._held.get_many(offering_ids, load)
+        return {offering_id: copy for offering_id, copy in held.items() if copy is not None}
 
     async def follow_changes(self, stop: asyncio.Event) -> None:
-        await follow(
-            self._dsn, CATALOGUE_CHANGED, changed=self._clear, listening=self._set, stop=stop
-        )
-
-    def _clear(self) -> None:
-        self._entries = {}
-
-    def _set(self, listening: bool) -> None:
-        self._listening = listening
+        await self._held.follow_changes(stop)
 
 
 def _version(value: str) -> tuple[int, str]:

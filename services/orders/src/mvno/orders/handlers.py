@@ -53,8 +53,8 @@ class OrdersContext:
     source: str
     """The CloudEvents source of the events the handlers write themselves."""
     hubs: HubDirectory
+    catalogue: CatalogueCopyCache
     cipher: FieldCipher | None = None
-    catalogue: CatalogueCopyCache | None = None
 
 
 def now() -> datetime:
@@ -79,11 +79,7 @@ async def place_order(
     async with context.connect() as connection:
         repository = OrdersRepository(connection)
         offering_ids = [i.offering_id for i in command.items if i.offering_id]
-        offerings = (
-            await context.catalogue.offerings(repository, offering_ids)
-            if context.catalogue
-            else await repository.offerings(offering_ids=offering_ids)
-        )
+        offerings = await context.catalogue.offerings(repository, offering_ids)
         line_ids = [i.subscription_id for i in command.items if i.subscription_id]
         lines = (
             await repository.subscriptions_of(

@@ -50,11 +50,10 @@ class IdempotencyRecord:
 
 @dataclass(frozen=True)
 class Placement:
-    """What :meth:`OrdersRepository.place_once` did."""
+    """What :meth:`OrdersRepository.place_once` did: placed the order, found the key used before
+    (``earlier``), or neither (another request with the same key holds it right now)."""
 
     placed: bool
-    in_flight: bool = False
-    """Another request with the same key holds it right now."""
     earlier: IdempotencyRecord | None = None
     """The key was used before: what that request answered."""
 
@@ -518,7 +517,7 @@ class OrdersRepository:
             )
         ).one()
         if not row.held:
-            return Placement(placed=False, in_flight=True)
+            return Placement(placed=False)
         if row.request_hash is not None:
             earlier = IdempotencyRecord(row.request_hash, row.response_status, row.response_body)
             return Placement(placed=False, earlier=earlier)

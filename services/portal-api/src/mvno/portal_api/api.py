@@ -17,7 +17,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from mvno.common.auth import CurrentPrincipal
 from mvno.common.problems import Problem, problem_responses
-from mvno.common.tmf import PathId
+from mvno.common.tmf import PAGE_HEADERS, PathId, page_headers
 from mvno.portal_api import handlers, screens
 from mvno.portal_api.protection import RateLimits
 from mvno.portal_api.schemas import (
@@ -37,10 +37,6 @@ from mvno.portal_api.screens import Context
 
 router = APIRouter(prefix="/portal/v1", tags=["portal"])
 
-PAGE_HEADERS = {
-    "X-Total-Count": {"description": "Orders in all", "schema": {"type": "integer"}},
-    "X-Result-Count": {"description": "Orders in this page", "schema": {"type": "integer"}},
-}
 USAGE_DAYS_AT_MOST = 93
 
 
@@ -186,7 +182,7 @@ async def my_orders(
     page = await screens.orders(context, customer_id=customer, offset=offset, limit=limit)
     return JSONResponse(
         page.model_dump(mode="json", by_alias=True),
-        headers={"X-Total-Count": str(page.total), "X-Result-Count": str(len(page.orders))},
+        headers=page_headers(page.total, len(page.orders)),
     )
 
 

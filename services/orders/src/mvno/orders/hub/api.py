@@ -17,6 +17,7 @@ from mvno.common.auth.dependencies import require_scopes
 from mvno.common.auth.tokens import Principal
 from mvno.common.problems import Problem, problem_responses
 from mvno.common.service import Infrastructure, get_infrastructure
+from mvno.common.tmf import PAGE_HEADERS, page_headers
 from mvno.orders.hub import handlers
 from mvno.orders.hub.domain import PREFIX, HubError, HubNotFound
 from mvno.orders.hub.schemas import (
@@ -33,13 +34,6 @@ router = APIRouter(prefix=PREFIX, tags=["events subscription"])
 Client = Annotated[Principal, Depends(require_scopes(WRITE_SCOPE))]
 InfrastructureDep = Annotated[Infrastructure, Depends(get_infrastructure)]
 
-PAGE_HEADERS = {
-    "X-Total-Count": {"description": "How many items match", "schema": {"type": "integer"}},
-    "X-Result-Count": {
-        "description": "How many items this page holds",
-        "schema": {"type": "integer"},
-    },
-}
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -152,5 +146,5 @@ async def list_deliveries(
     page: list[dict[str, Any]] = [WebhookDeliveryRead.of(d).dump() for d in deliveries]
     return JSONResponse(
         page,
-        headers={"X-Total-Count": str(total), "X-Result-Count": str(len(page)), **_NO_STORE},
+        headers={**page_headers(total, len(page)), **_NO_STORE},
     )

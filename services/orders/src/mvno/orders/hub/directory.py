@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from mvno.common.notifications import follow
+from mvno.common.notifications import NotifiedCache
 
 CHANGED = "orders_hubs_changed"
 
@@ -20,29 +20,16 @@ HubQueries = tuple[tuple[str, str | None], ...]
 
 
 class HubDirectory:
-    def __init__(self, dsn: str, *, max_clients: int = 10_000) -> None:
-        self._dsn = dsn
-        self._max_clients = max_clients
-        self._hubs: dict[str, HubQueries] = {}
-        self._listening = False
+    def __init__(self, dsn: str) -> None:
+        self._held: NotifiedCache[str, HubQueries] = NotifiedCache(dsn, CHANGED)
 
     async def of(self, client_id: str, load: Callable[[str], Awaitable[HubQueries]]) -> HubQueries:
         """The hubs ``client_id`` registered; ``load`` reads them when they are not held."""
-        held = self._hubs.get(client_id) if self._listening else None
-        if held is not None:
-            return held
-        generation = self._hubs
-        hubs = await load(client_id)
-        # A change committed while we read empties the directory (a new dict): keep nothing then.
-        if self._listening and generation is self._hubs and len(generation) < self._max_clients:
-            generation[client_id] = hubs
-        return hubs
+
+        async def read(missing: set[str]) -> dict[str, HubQueries]:
+            return {client: await load(client) for client in missing}
+
+        return (await self._held.get_many((client_id,), read))[client_id]
 
     async def follow_changes(self, stop: asyncio.Event) -> None:
-        await follow(self._dsn, CHANGED, changed=self._clear, listening=self._set, stop=stop)
-
-    def _clear(self) -> None:
-        self._hubs = {}
-
-    def _set(self, listening: bool) -> None:
-        self._listening = listening
+        await self._held.follow_changes(stop)
