@@ -229,7 +229,9 @@ async def portal(
             billing_sync_url=billing.url,
             orders_url=f"http://127.0.0.1:{closed_port}",
             token_url=dev_issuer.url + "/token",
-            upstream_timeout_seconds=0.5,
+            # Generous enough for a cold first call on a loaded two-core CI machine; the slow
+            # billing-sync test waits several times longer than this.
+            upstream_timeout_seconds=2.0,
             **dev_issuer.settings,
         )
         provisioned = await provision(settings, portal_topology(settings.bus_prefix))

@@ -255,7 +255,7 @@ async def test_balances_show_the_last_copy_marked_stale_when_billing_sync_is_dow
 
 
 async def test_a_slow_billing_sync_does_not_hold_the_screen(portal: PortalWorld) -> None:
-    portal.billing.delay_seconds = 5  # ten times the portal's deadline for it
+    portal.billing.delay_seconds = 6  # three times the portal's deadline for it
     await portal.publish(activated("line-c1", "customer-carol", "+27820000003"), source="orders")
     body = await portal.eventually(
         lambda: lines_of(portal, "customer-carol"), lambda body: len(body["lines"]) == 1
