@@ -10,6 +10,7 @@ from sqlalchemy import text
 from mvno.common.db import (
     asyncpg_dsn,
     create_engine,
+    driver_connection,
     ensure_database,
     unit_of_work_factory,
     upgrade,
@@ -75,6 +76,26 @@ async def test_unit_of_work_rolls_back_when_the_handler_fails(engine):
     with pytest.raises(ValueError, match="after writing"):
         await place_note_then_fail(engine)
     assert await count_notes(engine) == 0
+
+
+async def test_statements_on_the_driver_connection_commit_and_roll_back_with_the_unit_of_work(
+    engine,
+):
+    async with unit_of_work_factory(engine, source="urn:mvno:test")() as uow:
+        driver = await driver_connection(uow.session)
+        assert driver.is_in_transaction()
+        await driver.execute("INSERT INTO note (body) VALUES ('first, on the driver')")
+        await uow.session.execute(text("INSERT INTO note (body) VALUES ('then the session')"))
+        assert await driver_connection(uow.session) is driver
+    assert await count_notes(engine) == 0  # no commit: both rolled back
+
+    async with unit_of_work_factory(engine, source="urn:mvno:test")() as uow:
+        await uow.session.execute(text("INSERT INTO note (body) VALUES ('the session first')"))
+        await (await driver_connection(uow.session)).execute(
+            "INSERT INTO note (body) VALUES ('then the driver')"
+        )
+        await uow.commit()
+    assert await count_notes(engine) == 2
 
 
 async def test_unit_of_work_commits_once(engine):

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from mvno.common.bus.envelope import OutgoingEvent
 from mvno.common.crypto import Sealed
-from mvno.common.db import OUTBOX_RECORDSET, outbox_json
+from mvno.common.db import OUTBOX_RECORDSET, driver_connection, outbox_json
 from mvno.orders.domain.catalogue import OfferingCopy, PriceCopy
 from mvno.orders.domain.model import Order, OrderItem, OrderState, SubscriptionView
 from mvno.orders.hub.tables import hub_subscriptions
@@ -219,38 +219,54 @@ class OrdersRepository:
 
     # --- orders -----------------------------------------------------------------------------
 
-    async def save_order(self, *, order: Order) -> None:
-        await self._session.execute(
-            update(orders)
-            .where(orders.c.id == order.id)
-            .values(
-                state=str(order.state),
-                sequence=order.sequence,
-                updated_at=order.updated_at,
-                completion_date=order.completion_date,
-                failed_step=order.failed_step,
-                failure_reason=order.failure_reason,
-            )
+    async def save_order(
+        self, *, order: Order, timer_due: datetime | None = None, clear_timer: bool = False
+    ) -> None:
+        """Write the order's state and its items' in one statement, with the order's timer set
+        to ``timer_due`` or cleared when asked (the provisioning saga's lease and retries)."""
+        driver = await driver_connection(self._session)
+        await driver.execute(
+            _SAVE_ORDER,
+            order.id,
+            str(order.state),
+            order.sequence,
+            order.updated_at,
+            order.completion_date,
+            order.failed_step,
+            order.failure_reason,
+            [item.item_id for item in order.items],
+            [str(item.state) for item in order.items],
+            [item.subscription_id for item in order.items],
+            [None if item.progress is None else json.dumps(item.progress) for item in order.items],
+            timer_due,
+            clear_timer,
         )
-        for item in order.items:
-            await self._session.execute(
-                update(order_items)
-                .where(order_items.c.order_id == order.id, order_items.c.item_id == item.item_id)
-                .values(
-                    state=str(item.state),
-                    subscription_id=item.subscription_id,
-                    progress=item.progress,
-                )
-            )
 
     async def get_order(self, *, order_id: str, for_update: bool = False) -> Order | None:
-        query = select(orders).where(orders.c.id == order_id)
-        if for_update:
-            query = query.with_for_update()
-        row = (await self._session.execute(query)).first()
+        """The order with its items in one statement, locked for the caller's transaction when
+        ``for_update``."""
+        driver = await driver_connection(self._session)
+        row = await driver.fetchrow(_LOAD_ORDER_FOR_UPDATE if for_update else _LOAD_ORDER, order_id)
         if row is None:
             return None
-        return (await self._with_items([row]))[0]
+        items = row["items"]
+        if isinstance(items, str):  # a connection without SQLAlchemy's JSON codec
+            items = json.loads(items)
+        return Order(
+            id=row["id"],
+            customer_id=row["customer_id"],
+            channel=row["channel"],
+            client_id=row["client_id"],
+            state=OrderState(row["state"]),
+            sequence=row["sequence"],
+            order_date=row["order_date"],
+            updated_at=row["updated_at"],
+            items=[OrderItem(**{**item, "state": OrderState(item["state"])}) for item in items],
+            external_id=row["external_id"],
+            completion_date=row["completion_date"],
+            failed_step=row["failed_step"],
+            failure_reason=row["failure_reason"],
+        )
 
     async def list_orders(
         self, *, where: OrderFilter, client_id: str | None, offset: int, limit: int
@@ -548,3 +564,44 @@ class OrdersRepository:
             )
         ).first()
         return None if row is None else IdempotencyRecord(*row)
+
+
+# The order and its items in one round trip, the items in the order ``_with_items`` gives them.
+_ORDER_WITH_ITEMS = """
+SELECT o.id, o.customer_id, o.channel, o.client_id, o.state, o.sequence, o.order_date,
+       o.updated_at, o.external_id, o.completion_date, o.failed_step, o.failure_reason,
+       (SELECT coalesce(json_agg(json_build_object(
+                   'item_id', i.item_id, 'action', i.action, 'change', i.change,
+                   'offering_id', i.offering_id, 'offering_name', i.offering_name,
+                   'sim_kind', i.sim_kind, 'subscription_id', i.subscription_id,
+                   'port_in_msisdn', i.port_in_msisdn, 'state', i.state, 'prices', i.prices,
+                   'progress', i.progress) ORDER BY i.item_id), '[]'::json)
+          FROM order_items i WHERE i.order_id = o.id) AS items
+  FROM orders o WHERE o.id = $1
+"""
+_LOAD_ORDER = _ORDER_WITH_ITEMS
+_LOAD_ORDER_FOR_UPDATE = _ORDER_WITH_ITEMS + " FOR UPDATE OF o"
+
+# The order, every item and the order's timer in one statement: what a step of the saga writes
+# besides its events and, for some steps, the line.
+_SAVE_ORDER = """
+WITH saved_order AS (
+    UPDATE orders
+       SET state = $2, sequence = $3, updated_at = $4, completion_date = $5,
+           failed_step = $6, failure_reason = $7
+     WHERE id = $1
+), saved_items AS (
+    UPDATE order_items AS i
+       SET state = u.state, subscription_id = u.subscription_id, progress = u.progress::jsonb
+      FROM unnest($8::text[], $9::text[], $10::text[], $11::text[])
+           AS u(item_id, state, subscription_id, progress)
+     WHERE i.order_id = $1 AND i.item_id = u.item_id
+), timer_set AS (
+    INSERT INTO provisioning_timers (order_id, due_at)
+    SELECT $1, $12::timestamptz WHERE $12::timestamptz IS NOT NULL
+    ON CONFLICT (order_id) DO UPDATE SET due_at = excluded.due_at
+), timer_cleared AS (
+    DELETE FROM provisioning_timers WHERE order_id = $1 AND $13::boolean
+)
+SELECT 1
+"""

@@ -134,20 +134,19 @@ class Provisioner:
         if order.state is OrderState.ACKNOWLEDGED:
             order.move_to(OrderState.IN_PROGRESS, at)
         go_on = False
+        timer = _Timer()
         if isinstance(move, Finish):
             await self._finish(uow, repository, order, move.state, at)
-            await repository.clear_timer(order_id=order.id)
+            timer.clear()
         elif isinstance(move, Run):
-            go_on = await self._run(uow, repository, order, progress, move, at)
+            go_on = await self._run(uow, repository, order, progress, move, at, timer)
         else:
-            go_on = await self._compensate(uow, repository, order, progress, move, at)
+            go_on = await self._compensate(uow, repository, order, progress, move, at, timer)
         if go_on:
-            await repository.set_timer(
-                order_id=order.id, due_at=at + timedelta(seconds=self.lease_seconds)
-            )
+            timer.set(at + timedelta(seconds=self.lease_seconds))
         for item in order.items:
             item.progress = progress[item.item_id].to_json()
-        await repository.save_order(order=order)
+        await repository.save_order(order=order, timer_due=timer.due, clear_timer=timer.cleared)
         await announce(uow, order)
         return go_on
 
@@ -161,6 +160,7 @@ class Provisioner:
         progress: dict[str, ItemProgress],
         move: Run,
         at: datetime,
+        timer: _Timer,
     ) -> bool:
         item = _item(order, move.item_id)
         state = progress[item.item_id]
@@ -168,7 +168,7 @@ class Provisioner:
             results = await self._step(uow, repository, order, item, state, move.step, at)
         except _Waiting as waiting:
             delay = self.poll_seconds if waiting.seconds is None else waiting.seconds
-            await repository.set_timer(order_id=order.id, due_at=at + timedelta(seconds=delay))
+            timer.set(at + timedelta(seconds=delay))
             return False
         except PartnerFailure as error:
             outcome = failed(order, state, move.step, error.failure, self.policy, self.rng)
@@ -177,12 +177,11 @@ class Provisioner:
                 order.id, item.item_id, move.step, state.attempts, error.failure.reason,
             )  # fmt: skip
             if isinstance(outcome, RetryAfter):
-                due = at + timedelta(seconds=outcome.seconds)
-                await repository.set_timer(order_id=order.id, due_at=due)
+                timer.set(at + timedelta(seconds=outcome.seconds))
                 return False
             if isinstance(outcome, WaitForCustomer):
                 order.move_to(OrderState.PENDING, at)
-                await repository.clear_timer(order_id=order.id)
+                timer.clear()
                 return False
             assert isinstance(outcome, StartCompensating)
             return True
@@ -465,6 +464,7 @@ class Provisioner:
         progress: dict[str, ItemProgress],
         move: Compensate,
         at: datetime,
+        timer: _Timer,
     ) -> bool:
         item = _item(order, move.item_id)
         state = progress[item.item_id]
@@ -513,7 +513,7 @@ class Provisioner:
             if error.failure.retryable:
                 state.attempts += 1
                 delay = self.policy.delay(min(state.attempts, 10), self.rng)
-                await repository.set_timer(order_id=order.id, due_at=at + timedelta(seconds=delay))
+                timer.set(at + timedelta(seconds=delay))
                 return False
             # A refusal to undo (already voided, already released) leaves nothing to undo.
             _log.warning("order %s: %s answered %s; counted as undone", order.id, move.undo, error)
@@ -573,6 +573,20 @@ class Provisioner:
 def tariff_code(offering_id: str) -> str:
     """The network operator's tariff code for an offering: its id, upper case, at most 32."""
     return re.sub(r"[^A-Z0-9_-]", "_", offering_id.upper())[:32]
+
+
+@dataclass
+class _Timer:
+    """What a move does to the order's timer, written with the order in one statement."""
+
+    due: datetime | None = None
+    cleared: bool = False
+
+    def set(self, due: datetime) -> None:
+        self.due, self.cleared = due, False
+
+    def clear(self) -> None:
+        self.due, self.cleared = None, True
 
 
 def _item(order: Order, item_id: str) -> OrderItem:
