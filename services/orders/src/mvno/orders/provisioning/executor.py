@@ -99,6 +99,8 @@ class Provisioner:
     poll_seconds: float = 1.0
     lease_seconds: float = 30.0
     """How soon another worker resumes an order whose worker died between two steps."""
+    event_wait_seconds: float = 10.0
+    """How often a step waiting for an event (the billing account) looks again without one."""
     max_steps_in_a_row: int = 100
     rng: random.Random = field(default_factory=random.Random)  # backoff jitter, not secrets
     clock: Callable[[], datetime] = now
@@ -262,7 +264,11 @@ class Provisioner:
                 raise PartnerFailure(
                     Failure("the billing account was not opened in time", retryable=False)
                 )
-            raise _Waiting()
+            # billing-sync's answer wakes the order (billing_answers.account_created); the timer
+            # is the fallback, and fires at the latest when the wait runs out.
+            waited = (at - datetime.fromisoformat(state.waiting_since)).total_seconds()
+            left = self.policy.wait_limit(Step.AWAIT_BILLING_ACCOUNT) - waited
+            raise _Waiting(max(self.poll_seconds, min(self.event_wait_seconds, left + 0.05)))
         return await self._change_line(uow, repository, order, item, step, key, at)
 
     def _ported(self, port_in: dict[str, Any], state: ItemProgress, at: datetime) -> dict[str, Any]:
