@@ -96,9 +96,10 @@ async def me(customer: Customer) -> MeRead:
     summary="My lines, each with its balance and bundles",
 )
 async def my_lines(customer: Customer, context: ContextDep) -> Response:
-    page = await screens.lines(context, customer_id=customer)
     # Rendered once, as documented by LinesRead (FastAPI would validate the model a second time).
-    return Response(page.model_dump_json(by_alias=True), media_type="application/json")
+    return Response(
+        await screens.lines(context, customer_id=customer), media_type="application/json"
+    )
 
 
 @router.get("/lines/{line_id}", response_model=LineRead, responses=READ_ERRORS)

@@ -168,8 +168,7 @@ class MyLinesFastPath:
             )
             await refused(scope, receive, send)
             return
-        page = await screens.lines(context, customer_id=principal.subject)
-        body = page.model_dump_json(by_alias=True).encode()
+        body = await screens.lines(context, customer_id=principal.subject)
         await send(
             {
                 "type": "http.response.start",

@@ -126,7 +126,14 @@ class ReadModelQueries:
                 "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
             )
 
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=size, init=decode_json)
+        async def keep_session(_connection: asyncpg.Connection) -> None:
+            """Nothing to reset: this pool only runs single SELECTs, which change no session state
+            (asyncpg's default reset is a round trip, RESET ALL and friends, on every release;
+            an open transaction is still rolled back by the pool either way)."""
+
+        pool = await asyncpg.create_pool(
+            dsn, min_size=1, max_size=size, init=decode_json, reset=keep_session
+        )
         return cls(pool)
 
     async def close(self) -> None:
