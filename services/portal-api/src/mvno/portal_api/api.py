@@ -60,7 +60,7 @@ async def current_customer(
             headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'},
         )
     rate_limits: RateLimits = request.app.state.rate_limits
-    await rate_limits.check(request.app.state.customer_limit, "customer", principal.subject)
+    rate_limits.check(request.app.state.customer_limit, "customer", principal.subject)
     return principal.subject
 
 
@@ -305,4 +305,4 @@ async def demo_session(body: DemoSessionCreate, context: ContextDep) -> DemoSess
 async def _check_order_limit(request: Request, customer: str) -> None:
     rate_limits: RateLimits = request.app.state.rate_limits
     limit: limits.RateLimitItem = request.app.state.order_limit
-    await rate_limits.check(limit, "orders", customer)
+    rate_limits.check(limit, "orders", customer)
