@@ -2,6 +2,7 @@
 JSON GET baseline, in one run.
 
     .venv/bin/python -m bench.portal [--lines 3] [--rate 200] [--seconds 20] [--connections 32]
+                                     [--lines-answers-kept N]
 
 1. ``mvno-local up`` starts the platform (embedded PostgreSQL, moto, the dev issuer, simulators,
    catalog, orders with its workers, billing-sync, portal-api with its consumer) on shifted ports.
@@ -10,7 +11,10 @@ JSON GET baseline, in one run.
 3. A portal-api replica (``mvno.portal_api.app:create_app``) and the bare app
    (``bench.apps:bare_app``) run under the same uvicorn settings (one worker, uvloop, httptools, no
    access log), on the platform's database and upstreams. The replica's rate limits are lifted
-   (one load generator, one customer's token: the limits would answer 429 by design).
+   (one load generator, one customer's token: the limits would answer 429 by design). The replica
+   keeps rendered answers as deployed (``MVNO_LINES_ANSWERS_KEPT``'s default) unless
+   ``--lines-answers-kept`` says otherwise (0: every view reads the read model, as a customer's
+   first view does).
 4. wrk drives ``GET /json`` on the bare app and ``GET /portal/v1/lines`` (the customer's bearer
    token) on the replica, each at full speed, one after the other; then hey asks each at
    ``--rate`` requests/s to measure latency at that rate.
@@ -59,6 +63,12 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--seconds", type=int, default=20, help="seconds of each measurement")
     parser.add_argument("--warm-up", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--lines-answers-kept",
+        type=int,
+        default=None,
+        help="MVNO_LINES_ANSWERS_KEPT of the replica (0: no rendered answer kept)",
+    )
     return parser.parse_args()
 
 
@@ -220,6 +230,8 @@ def main() -> int:
             "MVNO_RATE_LIMIT_PER_IP": "10000000/minute",
             "MVNO_RATE_LIMIT_PER_CUSTOMER": "10000000/minute",
         }
+        if args.lines_answers_kept is not None:
+            env["MVNO_LINES_ANSWERS_KEPT"] = str(args.lines_answers_kept)
         ports = {"bare": free_port(), "portal": free_port()}
         bare = processes.start("bare", uvicorn_command("bench.apps:bare_app", ports["bare"]), env)
         portal = processes.start(

@@ -195,12 +195,19 @@ class PortalWorld:
 
 
 @pytest.fixture
+def portal_overrides() -> dict[str, Any]:
+    """Settings a test gives its portal-api: ``@pytest.mark.parametrize("portal_overrides", ...)``."""
+    return {}
+
+
+@pytest.fixture
 async def portal(
     portal_template: str,
     catalog_template: str,
     clean_aws: str,
     dev_issuer: RunningIssuer,
     copy_database: Any,
+    portal_overrides: dict[str, Any],
 ) -> AsyncIterator[PortalWorld]:
     database_url = await copy_database("portal_api", portal_template)
     catalog_url = await copy_database("catalog", catalog_template)
@@ -222,17 +229,20 @@ async def portal(
         billing.url = await billing_stack.enter_async_context(serve_app(billing.app()))
 
         settings = PortalApiSettings(
-            environment="test",
-            database_url=database_url,
-            aws_endpoint_url=clean_aws,
-            catalog_url=catalog_base,
-            billing_sync_url=billing.url,
-            orders_url=f"http://127.0.0.1:{closed_port}",
-            token_url=dev_issuer.url + "/token",
-            # Generous enough for a cold first call on a loaded two-core CI machine; the slow
-            # billing-sync test waits several times longer than this.
-            upstream_timeout_seconds=2.0,
-            **dev_issuer.settings,
+            **{
+                "environment": "test",
+                "database_url": database_url,
+                "aws_endpoint_url": clean_aws,
+                "catalog_url": catalog_base,
+                "billing_sync_url": billing.url,
+                "orders_url": f"http://127.0.0.1:{closed_port}",
+                "token_url": dev_issuer.url + "/token",
+                # Generous enough for a cold first call on a loaded two-core CI machine; the slow
+                # billing-sync test waits several times longer than this.
+                "upstream_timeout_seconds": 2.0,
+                **dev_issuer.settings,
+                **portal_overrides,
+            }
         )
         provisioned = await provision(settings, portal_topology(settings.bus_prefix))
         sns = await stack.enter_async_context(aws_client(settings, "sns"))

@@ -7,6 +7,8 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
+
 from mvno.common.events.billing import UsageRecorded
 from mvno.common.events.orders import (
     OrderItemProgress,
@@ -270,6 +272,84 @@ async def test_a_slow_billing_sync_does_not_hold_the_screen(portal: PortalWorld)
     again = await lines_of(portal, "customer-carol")
     assert again["lines"][0]["balance"]["status"] == "unavailable"
     assert portal.billing.calls == calls
+    # A degraded answer is never the one kept: once billing-sync is asked again, it shows.
+    portal.billing.buckets["line-c1"] = [bucket("line-c1", "airtime", 5, 5, "ZAR")]
+    recovered = await portal.eventually(
+        lambda: lines_of(portal, "customer-carol"), lambda body: body["degraded"] is False
+    )
+    assert recovered["lines"][0]["balance"]["status"] == "current"
+    assert recovered["lines"][0]["balance"]["airtime"]["amount"] == 5
+
+
+def usage_of(subscription_id: str, customer_id: str, batch_id: str) -> UsageRecorded:
+    return UsageRecorded(
+        subscription_id=subscription_id,
+        customer_id=customer_id,
+        batch_id=batch_id,
+        source="usage_file",
+        usage_from="2026-11-28T08:00:00Z",  # type: ignore[arg-type]
+        usage_to="2026-11-28T09:00:00Z",  # type: ignore[arg-type]
+        record_count=1,
+        data_bytes=1_000_000,
+        voice_seconds=0,
+        sms_count=0,
+    )
+
+
+async def test_an_event_about_a_line_shows_on_the_next_screen_of_its_owner(
+    portal: PortalWorld,
+) -> None:
+    # The screen is asked again and again (as a portal refreshing it does): what an event
+    # changes must show long before the balances' copy (30 s) would age by itself.
+    await two_customers_with_a_line_each(portal)
+    before = await lines_of(portal, ALICE)
+    assert before["lines"][0]["balance"]["airtime"]["amount"] == 42.5
+    assert await lines_of(portal, ALICE) == before
+    bob_before = await lines_of(portal, BOB)
+
+    portal.billing.buckets["line-a1"] = [bucket("line-a1", "airtime", 17.25, 50, "ZAR")]
+    await portal.publish(usage_of("line-a1", ALICE, "batch-7"), source="billing")
+    body = await portal.eventually(
+        lambda: lines_of(portal, ALICE),
+        lambda body: body["lines"][0]["balance"]["airtime"]["amount"] == 17.25,
+        within=10,
+    )
+    assert body["lines"][0]["balance"]["status"] == "current"
+    assert body["degraded"] is False
+
+    await portal.publish(
+        SubscriptionSuspended(
+            subscription_id="line-a1", customer_id=ALICE, sequence=2, reason="lost_or_stolen"
+        ),
+        source="orders",
+    )
+    await portal.eventually(
+        lambda: lines_of(portal, ALICE),
+        lambda body: body["lines"][0]["status"] == "suspended",
+        within=10,
+    )
+    await portal.publish(activated("line-a2", ALICE, "+27820000011", sequence=1), source="orders")
+    await portal.eventually(
+        lambda: lines_of(portal, ALICE),
+        lambda body: [line["id"] for line in body["lines"]] == ["line-a1", "line-a2"],
+        within=10,
+    )
+    assert await lines_of(portal, BOB) == bob_before  # nothing of Alice's reached Bob
+
+
+@pytest.mark.parametrize("portal_overrides", [{"balance_fresh_seconds": 2}])
+async def test_balances_shown_never_outlive_their_freshness(portal: PortalWorld) -> None:
+    # No event says so (billing-sync publishes none when a bundle's buckets open): the screen
+    # still shows billing-sync's new figures once the copy ages, however often it was viewed.
+    await two_customers_with_a_line_each(portal)
+    assert (await lines_of(portal, ALICE))["lines"][0]["balance"]["airtime"]["amount"] == 42.5
+    portal.billing.buckets["line-a1"] = [bucket("line-a1", "airtime", 99, 100, "ZAR")]
+    body = await portal.eventually(
+        lambda: lines_of(portal, ALICE),
+        lambda body: body["lines"][0]["balance"]["airtime"]["amount"] == 99,
+        within=10,
+    )
+    assert body["lines"][0]["balance"]["status"] == "current"
 
 
 async def test_usage_per_day_and_its_copy_when_billing_sync_is_down(portal: PortalWorld) -> None:

@@ -60,7 +60,7 @@ async def current_customer(
             headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'},
         )
     rate_limits: RateLimits = request.app.state.rate_limits
-    await rate_limits.check(request.app.state.customer_limit, "customer", principal.subject)
+    rate_limits.check(request.app.state.customer_limit, "customer", principal.subject)
     return principal.subject
 
 
@@ -96,9 +96,10 @@ async def me(customer: Customer) -> MeRead:
     summary="My lines, each with its balance and bundles",
 )
 async def my_lines(customer: Customer, context: ContextDep) -> Response:
-    page = await screens.lines(context, customer_id=customer)
     # Rendered once, as documented by LinesRead (FastAPI would validate the model a second time).
-    return Response(page.model_dump_json(by_alias=True), media_type="application/json")
+    return Response(
+        await screens.lines(context, customer_id=customer), media_type="application/json"
+    )
 
 
 @router.get("/lines/{line_id}", response_model=LineRead, responses=READ_ERRORS)
@@ -304,4 +305,4 @@ async def demo_session(body: DemoSessionCreate, context: ContextDep) -> DemoSess
 async def _check_order_limit(request: Request, customer: str) -> None:
     rate_limits: RateLimits = request.app.state.rate_limits
     limit: limits.RateLimitItem = request.app.state.order_limit
-    await rate_limits.check(limit, "orders", customer)
+    rate_limits.check(limit, "orders", customer)

@@ -26,7 +26,7 @@ from mvno.portal_api.protection import (
     SecurityHeadersMiddleware,
 )
 from mvno.portal_api.repository import ReadModelQueries
-from mvno.portal_api.screens import Context
+from mvno.portal_api.screens import Context, LinesAnswers, renew_seconds
 from mvno.portal_api.settings import PortalApiSettings
 
 WEB = Path(__file__).parent / "web"
@@ -36,7 +36,18 @@ def create_app(settings: PortalApiSettings | None = None) -> FastAPI:
     """Build the portal-api app; settings are read from the environment when not given."""
     settings = settings or PortalApiSettings()
     upstreams = Upstreams.open(settings)
-    announcements = Announcements(on_catalogue_changed=upstreams.catalogue_changed)
+    answers = LinesAnswers(
+        max_entries=settings.lines_answers_kept, renew_seconds=renew_seconds(settings)
+    )
+
+    def trust_answers(listening: bool) -> None:
+        answers.trusted = listening
+
+    announcements = Announcements(
+        on_catalogue_changed=upstreams.catalogue_changed,
+        on_customer_changed=answers.changed,
+        on_listening=trust_answers,
+    )
     dsn = asyncpg_dsn(settings.database_url)
 
     async def listen(stop: asyncio.Event) -> None:
@@ -62,6 +73,7 @@ def create_app(settings: PortalApiSettings | None = None) -> FastAPI:
         unit_of_work=app.state.infrastructure.unit_of_work,
         upstreams=upstreams,
         announcements=announcements,
+        answers=answers,
     )
     rate_limits = RateLimits()
     app.state.rate_limits = rate_limits

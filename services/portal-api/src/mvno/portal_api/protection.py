@@ -1,6 +1,6 @@
 """Security headers on every answer, and rate limits per client address and per customer.
 
-Limits are counted per replica, in memory (a sliding window counter from the ``limits`` library):
+Limits are counted per replica, in memory (a sliding window counter, as the ``limits`` library's):
 with N replicas behind the load balancer a client gets at most N times the limit, which still
 stops a flood from one address or one customer's token, and needs no shared store on the hot path.
 """
@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import limits
-from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mvno.common.problems import Problem, problem_response
@@ -71,26 +70,75 @@ class SecurityHeadersMiddleware:
 
 
 class RateLimits:
-    """Sliding-window limits by key; :meth:`check` raises a 429 problem with Retry-After."""
+    """Sliding-window counters by key; :meth:`check` raises a 429 problem with Retry-After.
 
-    def __init__(self) -> None:
-        # The asyncio storage: the threaded one starts a timer thread every 10 ms to expire
-        # counters, which cost this service two thirds of its throughput (bench/portal.py).
-        self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
+    Each key counts the hits of the current fixed window and of the one before it; a hit is
+    allowed while the previous window's count, weighted by how much of it the sliding window
+    still covers, plus the current one stays under the limit (the ``limits`` library's sliding
+    window counter, whose asyncio storage cost two coroutines and a lock per hit, two hits per
+    screen: bench/portal.py). Counters of keys not seen for two windows are purged now and then.
+    """
 
-    async def check(self, limit: limits.RateLimitItem, *key: str) -> None:
-        if await self._limiter.hit(limit, *key):
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._counters: dict[tuple[int, int, tuple[str, ...]], _Counter] = {}
+        self._next_purge = clock()
+
+    def check(self, limit: limits.RateLimitItem, *key: str) -> None:
+        now = self._clock()
+        window = limit.get_expiry()
+        if now >= self._next_purge:
+            self._purge(now)
+        counter_key = (limit.amount, window, key)
+        counter = self._counters.get(counter_key)
+        if counter is None:
+            counter = self._counters[counter_key] = _Counter(now - now % window)
+        counter.roll(now, window)
+        weight = 1 - (now - counter.started) / window
+        if counter.previous * weight + counter.current + 1 <= limit.amount:
+            counter.current += 1
             return
         raise Problem(
             429,
             "too-many-requests",
             "Too many requests; wait a moment and try again.",
-            headers={"Retry-After": str(await self.retry_after(limit, *key))},
+            headers={"Retry-After": str(counter.retry_after(now, window, limit.amount))},
         )
 
-    async def retry_after(self, limit: limits.RateLimitItem, *key: str) -> int:
-        reset = (await self._limiter.get_window_stats(limit, *key)).reset_time
-        return max(1, math.ceil(reset - time.time()))
+    def _purge(self, now: float) -> None:
+        self._counters = {
+            key: counter
+            for key, counter in self._counters.items()
+            if counter.started + 2 * key[1] > now
+        }
+        self._next_purge = now + 60
+
+
+class _Counter:
+    __slots__ = ("current", "previous", "started")
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.previous = 0
+        self.current = 0
+
+    def roll(self, now: float, window: int) -> None:
+        passed = int((now - self.started) // window)
+        if passed >= 1:
+            self.previous = self.current if passed == 1 else 0
+            self.current = 0
+            self.started += passed * window
+
+    def retry_after(self, now: float, window: int, amount: int) -> int:
+        """Whole seconds until a hit would be allowed again."""
+        left_in_window = self.started + window - now
+        if self.current + 1 > amount or self.previous == 0:
+            # Not before this window ends; after it, this window's hits weigh as the previous.
+            wait = left_in_window + max(0.0, (1 - (amount - 1) / max(self.current, 1)) * window)
+        else:
+            # The previous window's weight falls until the hit fits.
+            wait = left_in_window - (amount - 1 - self.current) * window / self.previous
+        return max(1, math.ceil(wait))
 
 
 class ClientAddressLimitMiddleware:
@@ -108,7 +156,7 @@ class ClientAddressLimitMiddleware:
         client = scope.get("client")
         address = client[0] if client else "unknown"
         try:
-            await self._limits.check(self._limit, "ip", address)
+            self._limits.check(self._limit, "ip", address)
         except Problem as problem:
             response = problem_response(
                 status=problem.status,
@@ -157,7 +205,7 @@ class MyLinesFastPath:
             await self.app(scope, receive, send)
             return
         try:
-            await state.rate_limits.check(state.customer_limit, "customer", principal.subject)
+            state.rate_limits.check(state.customer_limit, "customer", principal.subject)
         except Problem as problem:
             refused = problem_response(
                 status=problem.status,
@@ -168,8 +216,7 @@ class MyLinesFastPath:
             )
             await refused(scope, receive, send)
             return
-        page = await screens.lines(context, customer_id=principal.subject)
-        body = page.model_dump_json(by_alias=True).encode()
+        body = await screens.lines(context, customer_id=principal.subject)
         await send(
             {
                 "type": "http.response.start",

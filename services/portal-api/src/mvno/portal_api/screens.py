@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import segno
@@ -50,12 +52,100 @@ from mvno.portal_api.settings import PortalApiSettings
 _log = logging.getLogger(__name__)
 
 
+class LinesAnswers:
+    """Each customer's rendered "my lines" answer, kept by this replica for the next views.
+
+    An answer is kept only while the replica hears the read model's announcements (the consumer
+    NOTIFYs every change to a customer's lines, balances or orders at commit, and each replica
+    drops that customer's answer on hearing it), never past the freshness of the balances in it,
+    and never when it is degraded (a stale or missing balance is asked for again on the next
+    view). An answer read while a change was announced is not kept: it may be from before it.
+    At most ``max_entries`` customers are held; the least recently viewed go first.
+
+    Near the end of an answer's life (its last ``renew_seconds``) one view is sent to read it
+    anew, balances included, while the others still get the kept answer: a customer who keeps
+    looking never has all their views wait for billing-sync at once.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_entries: int,
+        renew_seconds: float = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._entries: OrderedDict[str, _KeptAnswer] = OrderedDict()
+        self._max_entries = max_entries
+        self._renew_seconds = renew_seconds
+        self._clock = clock
+        self._changes = 0
+        self.trusted = False
+        """Whether announcements are heard now; nothing is kept or answered while they are not."""
+
+    @property
+    def changes(self) -> int:
+        """A mark taken before reading an answer, handed to :meth:`keep`."""
+        return self._changes
+
+    def get(self, customer_id: str) -> bytes | None:
+        """The kept answer; ``None`` when there is none, or for the one view sent to renew it."""
+        if not self.trusted:
+            return None
+        entry = self._entries.get(customer_id)
+        if entry is None:
+            return None
+        now = self._clock()
+        if now >= entry.good_until:
+            del self._entries[customer_id]
+            return None
+        self._entries.move_to_end(customer_id)
+        if now >= entry.good_until - self._renew_seconds and not entry.renewing:
+            entry.renewing = True
+            return None
+        return entry.body
+
+    def keep(self, customer_id: str, body: bytes, *, seconds: float, since: int) -> None:
+        """Keep ``body`` for ``seconds`` unless anything changed since the mark ``since``."""
+        if not self.trusted or since != self._changes or seconds <= 0 or self._max_entries <= 0:
+            self.renewed(customer_id)
+            return
+        self._entries[customer_id] = _KeptAnswer(self._clock() + seconds, body)
+        self._entries.move_to_end(customer_id)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+    def renewed(self, customer_id: str) -> None:
+        """A renewal ended without a new answer kept: a later view may try again."""
+        entry = self._entries.get(customer_id)
+        if entry is not None:
+            entry.renewing = False
+
+    def changed(self, customer_id: str | None) -> None:
+        """A customer's lines, balances or orders changed (``None``: anyone's may have)."""
+        self._changes += 1
+        if customer_id is None:
+            self._entries.clear()
+        else:
+            self._entries.pop(customer_id, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+@dataclass
+class _KeptAnswer:
+    good_until: float
+    body: bytes
+    renewing: bool = False
+
+
 @dataclass
 class Context:
     settings: PortalApiSettings
     unit_of_work: Callable[[], UnitOfWork]
     upstreams: Upstreams
     announcements: Announcements
+    answers: LinesAnswers
     queries: ReadModelQueries | None = None
     """Opened with the app (a pool); the hottest screen reads through it."""
     refreshing: dict[str, asyncio.Future[list[dict[str, Any]]]] = field(default_factory=dict)
@@ -66,12 +156,43 @@ class Context:
 # --- lines -------------------------------------------------------------------------------------
 
 
-async def lines(context: Context, *, customer_id: str) -> LinesRead:
-    if context.queries is None:
-        raise RuntimeError("the read model's pool is not open")
-    rows = await context.queries.lines_of(customer_id=customer_id)
-    views, missing = await _with_balances(context, rows)
-    return LinesRead(lines=views, degraded=bool(missing), missing=missing)
+async def lines(context: Context, *, customer_id: str) -> bytes:
+    """The customer's lines with their balances, rendered (``LinesRead``, by alias)."""
+    answers = context.answers
+    kept = answers.get(customer_id)
+    if kept is not None:
+        return kept
+    since = answers.changes
+    try:
+        if context.queries is None:
+            raise RuntimeError("the read model's pool is not open")
+        rows = await context.queries.lines_of(customer_id=customer_id)
+        # Balances that would age within the renewal period are asked for now, so the answer
+        # kept lives long enough to be renewed before it ages.
+        views, missing, good_until = await _with_balances(
+            context, rows, ahead=renew_seconds(context.settings)
+        )
+        encoded = (
+            LinesRead(lines=views, degraded=bool(missing), missing=missing)
+            .model_dump_json(by_alias=True)
+            .encode()
+        )
+    except BaseException:
+        answers.renewed(customer_id)
+        raise
+    if missing:
+        answers.renewed(customer_id)
+    else:
+        seconds = context.settings.balance_fresh_seconds
+        if good_until is not None:
+            seconds = min(seconds, (good_until - datetime.now(UTC)).total_seconds())
+        answers.keep(customer_id, encoded, seconds=seconds, since=since)
+    return encoded
+
+
+def renew_seconds(settings: PortalApiSettings) -> float:
+    """How long before its balances age a kept "my lines" answer is read anew."""
+    return min(5.0, settings.balance_fresh_seconds / 5)
 
 
 async def line(context: Context, *, customer_id: str, line_id: str) -> LineRead:
@@ -81,34 +202,44 @@ async def line(context: Context, *, customer_id: str, line_id: str) -> LineRead:
         )
     if row is None:
         raise NotFound(f"you have no line {line_id}")
-    views, _ = await _with_balances(context, [row])
+    views, _, _ = await _with_balances(context, [row])
     return views[0]
 
 
 async def _with_balances(
-    context: Context, rows: Sequence[Mapping[str, Any]]
-) -> tuple[list[LineRead], list[str]]:
+    context: Context, rows: Sequence[Mapping[str, Any]], *, ahead: float = 0
+) -> tuple[list[LineRead], list[str], datetime | None]:
+    """The lines with their balances, what is missing, and until when every balance shown as
+    current stays current (``None``: no balance in them ages).
+
+    Copies that would age within ``ahead`` seconds are asked for again too, but when billing-sync
+    does not answer they are still shown as current: they are.
+    """
     now = datetime.now(UTC)
     fresh_for = context.settings.balance_fresh_seconds
+    good_until: datetime | None = None
     resting = context.upstreams.resting("billing-sync")
-    due = [
-        row
-        for row in rows
-        if row["status"] != "terminated"
-        and needs_refresh(
+
+    def due_at(row: Mapping[str, Any], moment: datetime) -> bool:
+        return row["status"] != "terminated" and needs_refresh(
             fetched_at=row["fetched_at"],
             invalidated_at=row["invalidated_at"],
-            now=now,
+            now=moment,
             fresh_for=fresh_for,
         )
-    ]
+
+    due = [row for row in rows if due_at(row, now)]
+    asked = due
+    if ahead > 0:
+        later = now + timedelta(seconds=ahead)
+        asked = [row for row in rows if row in due or due_at(row, later)]
     fetched: dict[str, list[dict[str, Any]]] = {}
-    if due and not resting:
+    if asked and not resting:
         answers = await asyncio.gather(
-            *(_buckets_once(context, row["subscription_id"], now) for row in due),
+            *(_buckets_once(context, row["subscription_id"], now) for row in asked),
             return_exceptions=True,
         )
-        for row, answer in zip(due, answers, strict=True):
+        for row, answer in zip(asked, answers, strict=True):
             if isinstance(answer, UpstreamUnavailable):
                 continue  # logged once by the upstream client; the copy is shown, marked
             if isinstance(answer, BaseException):
@@ -120,9 +251,12 @@ async def _with_balances(
         subscription_id = row["subscription_id"]
         if subscription_id in fetched:
             balance = _balance("current", now, summarise_balances(fetched[subscription_id]))
+            good_until = _earliest(good_until, now + timedelta(seconds=fresh_for))
         elif row["buckets"] is not None:
             current = row not in due
             stale = stale or not current
+            if current and row["status"] != "terminated":
+                good_until = _earliest(good_until, row["fetched_at"] + timedelta(seconds=fresh_for))
             balance = _balance(
                 "current" if current else "stale",
                 row["fetched_at"],
@@ -145,7 +279,11 @@ async def _with_balances(
                 balance=balance,
             )
         )
-    return views, (["balances"] if stale else [])
+    return views, (["balances"] if stale else []), good_until
+
+
+def _earliest(known: datetime | None, candidate: datetime) -> datetime:
+    return candidate if known is None or candidate < known else known
 
 
 async def _buckets_once(

@@ -27,6 +27,10 @@ class PortalApiSettings(ServiceSettings):
     balance_fresh_seconds: float = Field(default=30.0, ge=0, le=3600)
     """How long a copy of a line's balances is shown without asking billing-sync again; an event
     about that line's balance or usage drops the copy at once."""
+    lines_answers_kept: int = Field(default=10_000, ge=0, le=1_000_000)
+    """How many customers' rendered "my lines" answers a replica keeps (least recently viewed go
+    first; 0 keeps none). Each is dropped when the consumer announces a change to that customer's
+    lines, balances or orders, and kept no longer than its balances stay fresh."""
     catalogue_cache_seconds: float = Field(default=60.0, ge=0, le=3600)
     """How long the offers on sale are kept; a catalog event drops them at once."""
 
