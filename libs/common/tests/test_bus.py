@@ -103,6 +103,37 @@ async def test_relay_wakes_on_commit_without_waiting_for_the_poll(bus_world):
     assert await bus_world.effects("beta") == [event_id]
 
 
+async def test_one_relay_listens_and_another_takes_over_when_it_stops(bus_world):
+    first, second = (relay_for(bus_world, poll_interval=0.5) for _ in range(2))
+    stop_first, stop_second = asyncio.Event(), asyncio.Event()
+    tasks = [
+        asyncio.create_task(first.run(stop_first)),
+        asyncio.create_task(second.run(stop_second)),
+    ]
+    try:
+        await bus_world.wait_for(
+            lambda: asyncio.sleep(0, first.listening or second.listening), what="a listener"
+        )
+        await asyncio.sleep(1.5)  # three polls: the other had its chances to take the lock
+        assert [first.listening, second.listening].count(True) == 1
+        leader, leader_stop, other = (
+            (first, stop_first, second) if first.listening else (second, stop_second, first)
+        )
+        leader_stop.set()
+        await bus_world.wait_for(
+            lambda: asyncio.sleep(0, other.listening), limit=10, what="the other to take over"
+        )
+        assert not leader.listening
+    finally:
+        stop_first.set()
+        stop_second.set()
+        await asyncio.gather(*tasks)
+    async with running(relay_for(bus_world, poll_interval=60.0), consumer_for(bus_world, "beta")):
+        await asyncio.sleep(0.5)
+        await commit_things(bus_world, 1)  # the lock was let go: a new relay listens at once
+        await bus_world.wait_for(lambda: _has(bus_world, {"beta": 1}), limit=10, what="the event")
+
+
 async def test_duplicated_and_reordered_deliveries_apply_each_effect_once(bus_world):
     bodies = [
         new_event(ThingCreated(thing_id=f"t{n}"), source="urn:mvno:test").body for n in range(20)

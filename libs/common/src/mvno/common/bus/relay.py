@@ -2,7 +2,11 @@
 
 Several relays may run at once (one per replica): each claims rows with ``FOR UPDATE SKIP LOCKED``
 and holds the lock while it publishes, so no row is published by two relays at the same time.
-A relay wakes on the outbox's NOTIFY at commit and polls slowly only as a safety net. A failed
+One relay per database listens for the outbox's NOTIFY at commit and publishes at once: the one
+whose listening connection holds an advisory lock. The others only poll slowly, as every relay
+does as a safety net, and one of them takes the lock over when that connection goes (its process
+died or lost the database). Waking every replica's relay on every commit made them all claim
+together, two claims out of three empty and smaller batches (measured in bench/orders.py). A failed
 publish is retried with exponential backoff and jitter; attempts and the last error are recorded.
 Delivery is at least once (a relay killed after SNS accepted a batch but before it recorded it
 publishes that batch again); consumers' inboxes make the effect exactly once.
@@ -29,6 +33,10 @@ from mvno.common.db import asyncpg_dsn
 _log = logging.getLogger(__name__)
 
 SNS_BATCH = 10  # PublishBatch takes at most ten entries
+
+# pg_try_advisory_lock key of the relay that listens (advisory locks are per database, and each
+# service has its own database).
+LISTENER_LOCK = 0x6D766E6F_72656C61  # "mvnorela"
 
 _CLAIM = text(
     """
@@ -100,6 +108,12 @@ class OutboxRelay:
         self._topic_arn = topic_arn
         self._settings = settings or RelaySettings()
         self._wake = asyncio.Event()
+        self._listening = False
+
+    @property
+    def listening(self) -> bool:
+        """Whether this relay is the one woken by commits (the others poll)."""
+        return self._listening
 
     async def publish_due(self) -> int:
         """Claim due rows, publish them, record the outcome. Returns how many were published."""
@@ -213,10 +227,23 @@ class OutboxRelay:
             lost = asyncio.Event()
             try:
                 connection.add_termination_listener(_setter(lost))
-                await connection.add_listener(NOTIFY_CHANNEL, _setter(self._wake))
-                self._wake.set()  # rows committed while we were not listening
-                await _wait_any(stop, lost)
+                while not await connection.fetchval(
+                    "SELECT pg_try_advisory_lock($1)", LISTENER_LOCK
+                ):
+                    # Another relay listens; try again at the pace of the safety-net poll.
+                    await _wait_any(stop, lost, limit=self._settings.poll_interval)
+                    if stop.is_set() or lost.is_set():
+                        break
+                else:
+                    await connection.add_listener(NOTIFY_CHANNEL, _setter(self._wake))
+                    self._listening = True
+                    self._wake.set()  # rows committed while we were not listening
+                    await _wait_any(stop, lost)
+            except Exception as exc:  # the connection broke under us: connect again shortly
+                _log.warning("outbox LISTEN connection failed (%s); polling meanwhile", exc)
+                await _wait_any(stop, limit=self._settings.poll_interval)
             finally:
+                self._listening = False
                 with contextlib.suppress(Exception):
                     await connection.close(timeout=2)
 
