@@ -232,11 +232,12 @@ async def _with_balances(
             fresh_for=fresh_for,
         )
 
-    due = [row for row in rows if due_at(row, now)]
-    asked = due
+    # By position, not ``row in due``: that compared whole rows, field by field, on every view.
+    due = [due_at(row, now) for row in rows]
+    asked = [row for row, is_due in zip(rows, due, strict=True) if is_due]
     if ahead > 0:
         later = now + timedelta(seconds=ahead)
-        asked = [row for row in rows if row in due or due_at(row, later)]
+        asked = [row for row, is_due in zip(rows, due, strict=True) if is_due or due_at(row, later)]
     fetched: dict[str, list[dict[str, Any]]] = {}
     if asked and not resting:
         answers = await asyncio.gather(
@@ -251,13 +252,13 @@ async def _with_balances(
             fetched[row["subscription_id"]] = answer
     views = []
     stale = False
-    for row in rows:
+    for row, is_due in zip(rows, due, strict=True):
         subscription_id = row["subscription_id"]
         if subscription_id in fetched:
             balance = _balance("current", now, summarise_balances(fetched[subscription_id]))
             good_until = _earliest(good_until, now + timedelta(seconds=fresh_for))
         elif row["buckets"] is not None:
-            current = row not in due
+            current = not is_due
             stale = stale or not current
             if current and row["status"] != "terminated":
                 good_until = _earliest(good_until, row["fetched_at"] + timedelta(seconds=fresh_for))
