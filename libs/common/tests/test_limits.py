@@ -23,6 +23,10 @@ async def client():
         seen.append(len(body))
         return {"size": len(body)}
 
+    @app.get("/screen")
+    async def screen(request: Request) -> dict[str, int]:
+        return {"size": len(await request.body())}
+
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         client.seen = seen
@@ -50,3 +54,18 @@ async def test_streamed_oversized_body_is_refused(client):
     response = await client.post("/upload", content=chunks())
     assert response.status_code == 413
     assert client.seen == []
+
+
+async def test_a_request_without_a_body_is_served(client):
+    response = await client.get("/screen")
+    assert response.status_code == 200
+    assert response.json() == {"size": 0}
+
+
+async def test_a_chunked_body_within_the_limit_is_served(client):
+    async def chunks():
+        yield b"z" * 512
+        yield b"z" * 512
+
+    response = await client.post("/upload", content=chunks())
+    assert response.json() == {"size": LIMIT}

@@ -26,7 +26,18 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        declared = None
+        framed = False
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                declared, framed = value, True
+            elif name == b"transfer-encoding":
+                framed = True
+        if not framed:
+            # Neither Content-Length nor Transfer-Encoding: an HTTP/1.1 request without a body
+            # (every GET of the portal's screens), nothing to count; no wrappers on its answer.
+            await self.app(scope, receive, send)
+            return
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(scope, receive, send)
             return

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import segno
+from pydantic_core import to_json
 
 from mvno.common.db import UnitOfWork
 from mvno.portal_api.domain.model import (
@@ -32,12 +33,9 @@ from mvno.portal_api.integration import Upstreams, UpstreamUnavailable
 from mvno.portal_api.live import Announcements
 from mvno.portal_api.repository import PortalRepository, ReadModelQueries
 from mvno.portal_api.schemas import (
-    AllowanceRead,
-    BalanceRead,
     EsimRead,
     Freshness,
     LineRead,
-    LinesRead,
     MoneyRead,
     OfferRead,
     OffersRead,
@@ -172,11 +170,7 @@ async def lines(context: Context, *, customer_id: str) -> bytes:
         views, missing, good_until = await _with_balances(
             context, rows, ahead=renew_seconds(context.settings)
         )
-        encoded = (
-            LinesRead(lines=views, degraded=bool(missing), missing=missing)
-            .model_dump_json(by_alias=True)
-            .encode()
-        )
+        encoded = render_lines(views, missing)
     except BaseException:
         answers.renewed(customer_id)
         raise
@@ -203,14 +197,24 @@ async def line(context: Context, *, customer_id: str, line_id: str) -> LineRead:
     if row is None:
         raise NotFound(f"you have no line {line_id}")
     views, _, _ = await _with_balances(context, [row])
-    return views[0]
+    return LineRead.model_validate(views[0])
+
+
+def render_lines(views: list[dict[str, Any]], missing: list[str]) -> bytes:
+    """The "my lines" answer's JSON: ``LinesRead`` by alias, from views shaped as ``LineRead`` by
+    alias (:func:`_with_balances`). Serialised by pydantic's own serialiser without building the
+    models: the views are made here from the read model's rows, so validating them again cost a
+    tenth of the uncached screen (bench/portal.py); tests hold it byte for byte to
+    ``LinesRead.model_dump_json(by_alias=True)``."""
+    return to_json({"lines": views, "degraded": bool(missing), "missing": missing})
 
 
 async def _with_balances(
     context: Context, rows: Sequence[Mapping[str, Any]], *, ahead: float = 0
-) -> tuple[list[LineRead], list[str], datetime | None]:
-    """The lines with their balances, what is missing, and until when every balance shown as
-    current stays current (``None``: no balance in them ages).
+) -> tuple[list[dict[str, Any]], list[str], datetime | None]:
+    """The lines with their balances (each shaped as ``LineRead`` by alias), what is missing,
+    and until when every balance shown as current stays current (``None``: no balance in them
+    ages).
 
     Copies that would age within ``ahead`` seconds are asked for again too, but when billing-sync
     does not answer they are still shown as current: they are.
@@ -228,11 +232,12 @@ async def _with_balances(
             fresh_for=fresh_for,
         )
 
-    due = [row for row in rows if due_at(row, now)]
-    asked = due
+    # By position, not ``row in due``: that compared whole rows, field by field, on every view.
+    due = [due_at(row, now) for row in rows]
+    asked = [row for row, is_due in zip(rows, due, strict=True) if is_due]
     if ahead > 0:
         later = now + timedelta(seconds=ahead)
-        asked = [row for row in rows if row in due or due_at(row, later)]
+        asked = [row for row, is_due in zip(rows, due, strict=True) if is_due or due_at(row, later)]
     fetched: dict[str, list[dict[str, Any]]] = {}
     if asked and not resting:
         answers = await asyncio.gather(
@@ -247,13 +252,13 @@ async def _with_balances(
             fetched[row["subscription_id"]] = answer
     views = []
     stale = False
-    for row in rows:
+    for row, is_due in zip(rows, due, strict=True):
         subscription_id = row["subscription_id"]
         if subscription_id in fetched:
             balance = _balance("current", now, summarise_balances(fetched[subscription_id]))
             good_until = _earliest(good_until, now + timedelta(seconds=fresh_for))
         elif row["buckets"] is not None:
-            current = row not in due
+            current = not is_due
             stale = stale or not current
             if current and row["status"] != "terminated":
                 good_until = _earliest(good_until, row["fetched_at"] + timedelta(seconds=fresh_for))
@@ -263,21 +268,21 @@ async def _with_balances(
                 summarise_balances(row["buckets"]),
             )
         elif row["status"] == "terminated":
-            balance = BalanceRead(status="current", as_of=now)
+            balance = _no_balance("current", now)
         else:
             stale = True
-            balance = BalanceRead(status="unavailable")
+            balance = _no_balance("unavailable", None)
         views.append(
-            LineRead(
-                id=subscription_id,
-                msisdn=row["msisdn"],
-                status=row["status"],
-                sim_kind=row["sim_kind"],
-                payment_type=row["payment_type"],
-                offering_id=row["offering_id"],
-                activated_at=row["activated_at"],
-                balance=balance,
-            )
+            {
+                "id": subscription_id,
+                "msisdn": row["msisdn"],
+                "status": row["status"],
+                "simKind": row["sim_kind"],
+                "paymentType": row["payment_type"],
+                "offeringId": row["offering_id"],
+                "activatedAt": row["activated_at"],
+                "balance": balance,
+            }
         )
     return views, (["balances"] if stale else []), good_until
 
@@ -314,27 +319,44 @@ async def _fetch_and_keep(
     return buckets
 
 
-def _balance(status: Freshness, as_of: datetime | None, summary: BalanceSummary) -> BalanceRead:
-    return BalanceRead(
-        status=status,
-        as_of=as_of,
-        airtime=MoneyRead(amount=summary.airtime) if summary.airtime is not None else None,
-        data_mb=summary.data_mb,
-        voice_minutes=summary.voice_minutes,
-        sms=summary.sms,
-        allowances=[
-            AllowanceRead(
-                name=a.name,
-                usage_type=a.usage_type,
-                remaining=a.remaining,
-                initial=a.initial,
-                units=a.units,
-                expires_at=a.expires_at,
-                status=a.status,
-            )
+def _balance(status: Freshness, as_of: datetime | None, summary: BalanceSummary) -> dict[str, Any]:
+    """A ``BalanceRead`` by alias, as a dict."""
+    return {
+        "status": status,
+        "asOf": as_of,
+        "airtime": (
+            {"amount": float(summary.airtime), "currency": "ZAR"}
+            if summary.airtime is not None
+            else None
+        ),
+        "dataMB": float(summary.data_mb),
+        "voiceMinutes": float(summary.voice_minutes),
+        "sms": float(summary.sms),
+        "allowances": [
+            {
+                "name": a.name,
+                "usageType": a.usage_type,
+                "remaining": float(a.remaining),
+                "initial": float(a.initial),
+                "units": a.units,
+                "expiresAt": None if a.expires_at is None else str(a.expires_at),
+                "status": a.status,
+            }
             for a in summary.allowances
         ],
-    )
+    }
+
+
+def _no_balance(status: Freshness, as_of: datetime | None) -> dict[str, Any]:
+    return {
+        "status": status,
+        "asOf": as_of,
+        "airtime": None,
+        "dataMB": None,
+        "voiceMinutes": None,
+        "sms": None,
+        "allowances": [],
+    }
 
 
 async def usage(
