@@ -62,7 +62,9 @@ async def test_a_customer_past_their_limit_gets_429_with_retry_after(
         assert (await strict.get(f"{API}/me", headers=alice)).status_code == 200
     refused = await strict.get(f"{API}/me", headers=alice)
     assert_problem(refused, 429, "too-many-requests")
-    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    # A sliding window counter: the three hits weigh on the next minute too, so the fourth fits
+    # once a third of it has passed: at most 60 + 20 s from now.
+    assert 1 <= int(refused.headers["retry-after"]) <= 80
     # Another customer from the same address still gets in (until the address's own limit).
     assert (await strict.get(f"{API}/me", headers=bob)).status_code == 200
 
