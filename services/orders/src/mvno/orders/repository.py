@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -252,21 +252,7 @@ class OrdersRepository:
         items = row["items"]
         if isinstance(items, str):  # a connection without SQLAlchemy's JSON codec
             items = json.loads(items)
-        return Order(
-            id=row["id"],
-            customer_id=row["customer_id"],
-            channel=row["channel"],
-            client_id=row["client_id"],
-            state=OrderState(row["state"]),
-            sequence=row["sequence"],
-            order_date=row["order_date"],
-            updated_at=row["updated_at"],
-            items=[OrderItem(**{**item, "state": OrderState(item["state"])}) for item in items],
-            external_id=row["external_id"],
-            completion_date=row["completion_date"],
-            failed_step=row["failed_step"],
-            failure_reason=row["failure_reason"],
-        )
+        return _order(row, [_item(item) for item in items])
 
     async def list_orders(
         self, *, where: OrderFilter, client_id: str | None, offset: int, limit: int
@@ -315,27 +301,8 @@ class OrdersRepository:
             )
             for item in item_rows:
                 values = dict(item._mapping)
-                order_id = values.pop("order_id")
-                values["state"] = OrderState(values["state"])
-                items.setdefault(order_id, []).append(OrderItem(**values))
-        return [
-            Order(
-                id=row.id,
-                customer_id=row.customer_id,
-                channel=row.channel,
-                client_id=row.client_id,
-                state=OrderState(row.state),
-                sequence=row.sequence,
-                order_date=row.order_date,
-                updated_at=row.updated_at,
-                items=items.get(row.id, []),
-                external_id=row.external_id,
-                completion_date=row.completion_date,
-                failed_step=row.failed_step,
-                failure_reason=row.failure_reason,
-            )
-            for row in rows
-        ]
+                items.setdefault(values.pop("order_id"), []).append(_item(values))
+        return [_order(row._mapping, items.get(row.id, [])) for row in rows]
 
     async def personal_data(self, *, order_id: str) -> Sealed | None:
         row = (
@@ -423,20 +390,6 @@ class OrdersRepository:
         return int(sequence or 0)
 
     # --- the saga's timers and awaited events -----------------------------------------------
-
-    async def set_timer(self, *, order_id: str, due_at: datetime) -> None:
-        statement = pg_insert(provisioning_timers).values(order_id=order_id, due_at=due_at)
-        await self._session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[provisioning_timers.c.order_id],
-                set_={"due_at": statement.excluded.due_at},
-            )
-        )
-
-    async def clear_timer(self, *, order_id: str) -> None:
-        await self._session.execute(
-            delete(provisioning_timers).where(provisioning_timers.c.order_id == order_id)
-        )
 
     async def take_due_timers(self, *, at: datetime, limit: int) -> list[str]:
         due = (
@@ -564,6 +517,29 @@ class OrdersRepository:
             )
         ).first()
         return None if row is None else IdempotencyRecord(*row)
+
+
+def _order(row: Any, items: list[OrderItem]) -> Order:
+    """An order from its row (a SQLAlchemy row mapping or an asyncpg record) and its items."""
+    return Order(
+        id=row["id"],
+        customer_id=row["customer_id"],
+        channel=row["channel"],
+        client_id=row["client_id"],
+        state=OrderState(row["state"]),
+        sequence=row["sequence"],
+        order_date=row["order_date"],
+        updated_at=row["updated_at"],
+        items=items,
+        external_id=row["external_id"],
+        completion_date=row["completion_date"],
+        failed_step=row["failed_step"],
+        failure_reason=row["failure_reason"],
+    )
+
+
+def _item(values: Mapping[str, Any]) -> OrderItem:
+    return OrderItem(**{**values, "state": OrderState(values["state"])})
 
 
 # The order and its items in one round trip, the items in the order ``_with_items`` gives them.
