@@ -206,6 +206,9 @@ async def end_to_end(args: argparse.Namespace, ctx: dict[str, Any]) -> dict[str,
             asyncio.create_task(completions(sqs, ctx["queues"]["progress"], done, stop)),
         ]
         platform = ctx["platform_processes"]
+        idle_before = cpu_seconds(platform)
+        await asyncio.sleep(args.idle_seconds)
+        idle_ms_per_s = (cpu_seconds(platform) - idle_before) * 1000 / max(args.idle_seconds, 1e-9)
         cpu_before = cpu_seconds(platform)
         others_before = {name: cpu_seconds([p]) for name, p in ctx["other_processes"].items()}
 
@@ -253,6 +256,7 @@ async def end_to_end(args: argparse.Namespace, ctx: dict[str, Any]) -> dict[str,
         "p99_s": round(percentile(latencies, 0.99), 3) if latencies else None,
         "max_s": round(max(latencies), 3) if latencies else None,
         "platform_cpu_ms_per_order": round((cpu_after - cpu_before) * 1000 / max(completed, 1), 1),
+        "platform_idle_cpu_ms_per_s": round(idle_ms_per_s, 1),
         "other_cpu_ms_per_order": {
             name: round((others_after[name] - others_before[name]) * 1000 / max(completed, 1), 1)
             for name in others_after
@@ -313,6 +317,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--intake-seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--idle-seconds",
+        type=float,
+        default=5,
+        help="first measure the platform's CPU with no orders for this long (its background cost)",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
         "--sample-ratio",

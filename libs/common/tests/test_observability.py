@@ -11,9 +11,11 @@ from fastapi import APIRouter, FastAPI
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from purgatory import AsyncCircuitBreakerFactory
 
-from mvno.common.http import create_http_client
+from mvno.common.http import create_http_client, create_partner_session
 from mvno.common.logs import configure_logging, xray_trace_id
+from mvno.common.partners import Partner
 from mvno.common.service import create_service_app
 from mvno.common.settings import ServiceSettings
 from mvno.common.tracing import configure_tracing
@@ -59,6 +61,13 @@ async def service(make_database, aws_endpoint_url, echo_upstream, spans):
             await client.get("/echo")
         return {"trace_id": xray_trace_id(trace.get_current_span().get_span_context().trace_id)}
 
+    @router.get("/calls-partner")
+    async def calls_partner() -> dict[str, str]:
+        async with create_partner_session(ServiceSettings(), timeout=5) as http:
+            partner = Partner("echo", http, upstream_base, AsyncCircuitBreakerFactory())
+            await partner.call("GET", "/echo", key="k-1")
+        return {"trace_id": xray_trace_id(trace.get_current_span().get_span_context().trace_id)}
+
     settings = ServiceSettings(
         service_name="observability-test",
         environment="test",
@@ -91,6 +100,28 @@ async def test_incoming_xray_header_continues_the_trace_to_upstream_calls(
     assert any(
         f"{s.context.trace_id:032x}" == "5759e988bd862e3fe1be46a994272793" for s in server_spans
     )
+
+
+async def test_partner_calls_carry_the_trace_in_their_own_client_span(
+    service, echo_upstream, spans
+):
+    _, seen = echo_upstream
+    with suppress_http_instrumentation():
+        async with httpx.AsyncClient(base_url=service) as client:
+            response = await client.get("/calls-partner", headers={"X-Amzn-Trace-Id": INCOMING})
+    assert response.status_code == 200
+    outgoing = seen[-1]
+    assert outgoing["idempotency-key"] == "k-1"
+    assert outgoing["x-amzn-trace-id"].startswith("Root=1-5759e988-bd862e3fe1be46a994272793;")
+    parent = outgoing["x-amzn-trace-id"].split("Parent=")[1].split(";")[0]
+    client_spans = [
+        s
+        for s in spans.get_finished_spans()
+        if s.kind == trace.SpanKind.CLIENT
+        and f"{s.context.trace_id:032x}" == "5759e988bd862e3fe1be46a994272793"
+        and f"{s.context.span_id:016x}" == parent
+    ]
+    assert len(client_spans) == 1
 
 
 async def test_new_traces_get_xray_ids(service):

@@ -36,7 +36,7 @@ from mvno.common.events.orders import (
     BundlePurchased,
     SubscriptionActivated,
 )
-from mvno.common.http import create_http_client
+from mvno.common.http import create_partner_session
 from mvno.common.service import migrate
 from mvno.devstack.pytest_plugin import RunningIssuer, template_database
 from mvno.devstack.servers import serve_app
@@ -266,7 +266,7 @@ async def world(
             **dev_issuer.settings,
         )
         engine = create_engine(settings)
-        async with create_http_client(settings, timeout=1.0, attempts=1) as http:
+        async with create_partner_session(settings, timeout=1.0) as http:
             partners = open_partners(settings, http)
             sync = AccountSync(
                 unit_of_work=units_of_work(engine, settings),

@@ -10,11 +10,9 @@ import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import asyncpg
-from alembic import command
-from alembic.config import Config
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -28,6 +26,9 @@ from sqlalchemy.ext.asyncio import (
 
 from mvno.common.bus.envelope import OutgoingEvent, new_event
 from mvno.common.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 _log = logging.getLogger(__name__)
 
@@ -218,6 +219,9 @@ def unit_of_work_factory(engine: AsyncEngine, *, source: str) -> Callable[[], Un
 
 def alembic_config(migrations: Path, database_url: str) -> Config:
     """An Alembic configuration for a service's migrations folder, with no ini file needed."""
+    # Imported here: only migrations need Alembic, and it is a third of a service's start-up.
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(migrations))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
@@ -226,6 +230,8 @@ def alembic_config(migrations: Path, database_url: str) -> Config:
 
 def upgrade(migrations: Path, database_url: str, revision: str = "head") -> None:
     """Run a service's migrations up to ``revision`` (blocking; call it from a thread in async code)."""
+    from alembic import command
+
     command.upgrade(alembic_config(migrations, database_url), revision)
 
 

@@ -10,9 +10,10 @@ business rule.
 
 from __future__ import annotations
 
+import json as jsonlib
 from typing import Any
 
-import httpx
+import aiohttp
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
 
@@ -49,7 +50,7 @@ class Partner:
     def __init__(
         self,
         name: str,
-        http: httpx.AsyncClient,
+        http: aiohttp.ClientSession,
         base_url: str,
         breakers: AsyncCircuitBreakerFactory,
     ) -> None:
@@ -72,34 +73,42 @@ class Partner:
         try:
             async with breaker:
                 try:
-                    response = await self._http.request(
+                    async with self._http.request(
                         method, self._base_url + path, json=json, params=params, headers=headers
-                    )
-                except httpx.TimeoutException:
+                    ) as response:
+                        status = response.status
+                        content = await response.read()
+                except TimeoutError:
                     raise _Unavailable(f"{self.name} did not answer in time") from None
-                except httpx.TransportError as error:
+                except aiohttp.ClientError as error:
                     raise _Unavailable(
                         f"{self.name} is unreachable ({type(error).__name__})"
                     ) from None
-                if response.status_code >= 500 or response.status_code == 429:
-                    raise _Unavailable(f"{self.name} answered {response.status_code}")
+                if status >= 500 or status == 429:
+                    raise _Unavailable(f"{self.name} answered {status}")
         except OpenedState:
             raise PartnerError(
                 f"{self.name} is unavailable (circuit open)", retryable=True
             ) from None
         except _Unavailable as error:
             raise PartnerError(str(error), retryable=True) from None
-        if response.status_code >= 400:
+        if status >= 400:
             try:
-                problem = response.json()
+                problem = jsonlib.loads(content)
             except ValueError:
                 problem = {}
-            slug = str(problem.get("type", "")).rsplit(":", 1)[-1] or f"http-{response.status_code}"
+            if not isinstance(problem, dict):
+                problem = {}
+            slug = str(problem.get("type", "")).rsplit(":", 1)[-1] or f"http-{status}"
             raise PartnerError(
-                f"{self.name} refused ({slug})",
-                retryable=False,
-                status=response.status_code,
-                problem=problem,
+                f"{self.name} refused ({slug})", retryable=False, status=status, problem=problem
             )
-        body: dict[str, Any] = response.json() if response.content else {}
+        try:
+            body = jsonlib.loads(content) if content else {}
+        except ValueError:
+            raise PartnerError(
+                f"{self.name} answered {status} without JSON", retryable=True
+            ) from None
+        if not isinstance(body, dict):
+            raise PartnerError(f"{self.name} answered {status} without an object", retryable=True)
         return body

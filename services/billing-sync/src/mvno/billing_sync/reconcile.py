@@ -24,7 +24,7 @@ from mvno.billing_sync.settings import BillingSyncSettings
 from mvno.billing_sync.sync import open_billing
 from mvno.common.db import UnitOfWork, create_engine
 from mvno.common.events.billing import AccountCreated
-from mvno.common.http import create_http_client
+from mvno.common.http import create_partner_session
 from mvno.common.partners import Partner, PartnerError
 
 _log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ async def reconcile_once(settings: BillingSyncSettings) -> dict[str, Any]:
     async with AsyncExitStack() as stack:
         stack.push_async_callback(engine.dispose)
         http = await stack.enter_async_context(
-            create_http_client(settings, timeout=settings.partner_timeout_seconds, attempts=1)
+            create_partner_session(settings, timeout=settings.partner_timeout_seconds)
         )
         return await reconcile(
             units_of_work(engine, settings), open_partners(settings, http).billing

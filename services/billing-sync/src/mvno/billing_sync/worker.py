@@ -14,7 +14,7 @@ from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import httpx
+import aiohttp
 from purgatory import AsyncCircuitBreakerFactory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -29,7 +29,7 @@ from mvno.common.bus.envelope import event_source
 from mvno.common.bus.relay import OutboxRelay
 from mvno.common.bus.runtime import resolve_until_found, stop_on_signals
 from mvno.common.db import UnitOfWork, create_engine, unit_of_work_factory
-from mvno.common.http import create_http_client
+from mvno.common.http import create_partner_session
 from mvno.common.partners import Partner
 
 _log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class Partners:
     network: Partner
 
 
-def open_partners(settings: BillingSyncSettings, http: httpx.AsyncClient) -> Partners:
+def open_partners(settings: BillingSyncSettings, http: aiohttp.ClientSession) -> Partners:
     breakers = AsyncCircuitBreakerFactory(
         default_threshold=settings.circuit_failure_threshold,
         default_ttl=settings.circuit_open_seconds,
@@ -80,7 +80,7 @@ async def run(settings: BillingSyncSettings, stop: asyncio.Event | None = None) 
         if found is None:
             return
         http = await stack.enter_async_context(
-            create_http_client(settings, timeout=settings.partner_timeout_seconds, attempts=1)
+            create_partner_session(settings, timeout=settings.partner_timeout_seconds)
         )
         partners = open_partners(settings, http)
         sns = await stack.enter_async_context(aws_client(settings, "sns"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 NOTIFY_CHANNEL = "mvno_outbox"
@@ -56,6 +55,8 @@ inbox = sa.Table("inbox", bus_metadata, *_inbox_columns_v1())
 
 def create_bus_tables_v1() -> None:
     """Alembic operations creating the outbox (with its NOTIFY trigger) and the inbox."""
+    from alembic import op  # only migrations import Alembic (a third of a service's start-up)
+
     op.create_table("outbox", *_outbox_columns_v1())
     # The relay's query: unpublished rows due now, oldest first.
     op.create_index(
@@ -94,6 +95,8 @@ def create_bus_tables_v1() -> None:
 
 
 def drop_bus_tables_v1() -> None:
+    from alembic import op
+
     op.drop_table("inbox")
     op.execute(
         "DROP TRIGGER IF EXISTS outbox_notify ON outbox; DROP FUNCTION IF EXISTS outbox_notify()"

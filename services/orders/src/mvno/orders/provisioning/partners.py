@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
+import aiohttp
 from purgatory import AsyncCircuitBreakerFactory
 
 from mvno.common import partners
@@ -34,7 +34,7 @@ class Partner:
     def __init__(
         self,
         name: str,
-        http: httpx.AsyncClient,
+        http: aiohttp.ClientSession,
         base_url: str,
         breakers: AsyncCircuitBreakerFactory,
     ) -> None:

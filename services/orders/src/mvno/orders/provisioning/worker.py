@@ -21,7 +21,7 @@ from mvno.common.bus.relay import OutboxRelay
 from mvno.common.bus.runtime import resolve_until_found, stop_on_signals
 from mvno.common.crypto import FieldCipher
 from mvno.common.db import create_engine, unit_of_work_factory
-from mvno.common.http import create_http_client
+from mvno.common.http import create_partner_session
 from mvno.orders.domain.saga import RetryPolicy
 from mvno.orders.provisioning.executor import Provisioner, now, step_due
 from mvno.orders.provisioning.partners import Partner
@@ -39,7 +39,7 @@ async def open_provisioner(
 ) -> Provisioner:
     """The executor with its partner clients and KMS client, closed with ``stack``."""
     http = await stack.enter_async_context(
-        create_http_client(settings, timeout=settings.partner_timeout_seconds, attempts=1)
+        create_partner_session(settings, timeout=settings.partner_timeout_seconds)
     )
     kms = await stack.enter_async_context(aws_client(settings, "kms"))
     breakers = AsyncCircuitBreakerFactory(
