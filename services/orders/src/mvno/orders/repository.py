@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -27,7 +27,6 @@ from mvno.orders.tables import (
     offering_price_copies,
     order_items,
     orders,
-    provisioning_timers,
     subscriptions,
 )
 
@@ -305,18 +304,16 @@ class OrdersRepository:
         return [_order(row._mapping, items.get(row.id, [])) for row in rows]
 
     async def personal_data(self, *, order_id: str) -> Sealed | None:
-        row = (
-            await self._session.execute(
-                select(orders.c.personal_data, orders.c.personal_data_key).where(
-                    orders.c.id == order_id
-                )
-            )
-        ).first()
-        if row is None or row.personal_data_key is None:
+        driver = await driver_connection(self._session)  # read at two steps of every order
+        row = await driver.fetchrow(
+            "SELECT personal_data::text, personal_data_key FROM orders WHERE id = $1", order_id
+        )
+        if row is None or row["personal_data_key"] is None:
             return None
+        fields = json.loads(row["personal_data"]) if row["personal_data"] else {}
         return Sealed(
-            row.personal_data_key,
-            {name: base64.b64decode(blob) for name, blob in (row.personal_data or {}).items()},
+            row["personal_data_key"],
+            {name: base64.b64decode(blob) for name, blob in fields.items()},
         )
 
     async def replace_personal_data(self, *, order_id: str, sealed: Sealed) -> None:
@@ -392,19 +389,9 @@ class OrdersRepository:
     # --- the saga's timers and awaited events -----------------------------------------------
 
     async def take_due_timers(self, *, at: datetime, limit: int) -> list[str]:
-        due = (
-            select(provisioning_timers.c.order_id)
-            .where(provisioning_timers.c.due_at <= at)
-            .order_by(provisioning_timers.c.due_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        taken = await self._session.scalars(
-            delete(provisioning_timers)
-            .where(provisioning_timers.c.order_id.in_(due.scalar_subquery()))
-            .returning(provisioning_timers.c.order_id)
-        )
-        return list(taken)
+        driver = await driver_connection(self._session)  # every worker, several times a second
+        rows = await driver.fetch(_TAKE_DUE_TIMERS, at, limit)
+        return [row["order_id"] for row in rows]
 
     async def record_billing_account(self, *, values: dict[str, Any]) -> None:
         await self._session.execute(
@@ -412,10 +399,10 @@ class OrdersRepository:
         )
 
     async def billing_account_of(self, *, subscription_id: str) -> str | None:
-        found = await self._session.scalar(
-            select(billing_accounts.c.billing_account_id).where(
-                billing_accounts.c.subscription_id == subscription_id
-            )
+        driver = await driver_connection(self._session)
+        found = await driver.fetchval(
+            "SELECT billing_account_id FROM billing_accounts WHERE subscription_id = $1",
+            subscription_id,
         )
         return None if found is None else str(found)
 
@@ -556,6 +543,12 @@ SELECT o.id, o.customer_id, o.channel, o.client_id, o.state, o.sequence, o.order
   FROM orders o WHERE o.id = $1
 """
 _LOAD_ORDER = _ORDER_WITH_ITEMS
+_TAKE_DUE_TIMERS = """
+DELETE FROM provisioning_timers
+ WHERE order_id IN (SELECT order_id FROM provisioning_timers WHERE due_at <= $1
+                     ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+RETURNING order_id
+"""
 _LOAD_ORDER_FOR_UPDATE = _ORDER_WITH_ITEMS + " FOR UPDATE OF o"
 
 # The order, every item and the order's timer in one statement: what a step of the saga writes

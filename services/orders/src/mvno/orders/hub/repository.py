@@ -8,6 +8,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mvno.common.db import driver_connection
 from mvno.orders.hub.domain import Delivery, Hub
 from mvno.orders.hub.tables import hub_subscriptions, webhook_deliveries
 
@@ -62,12 +63,11 @@ class HubRepository:
         Filtered by the caller: a client has a handful of hubs, so this stays small, and the
         query language stays free of what SQL can express.
         """
-        rows = await self._session.execute(
-            select(hub_subscriptions.c.id, hub_subscriptions.c.query).where(
-                hub_subscriptions.c.owner_client_id == owner
-            )
+        driver = await driver_connection(self._session)  # at every state change of every order
+        rows = await driver.fetch(
+            "SELECT id, query FROM hub_subscriptions WHERE owner_client_id = $1", owner
         )
-        return [(row.id, row.query) for row in rows]
+        return [(row["id"], row["query"]) for row in rows]
 
     async def add_deliveries(self, rows: list[dict[str, Any]]) -> int:
         """Owe each row's payload to its hub, once per event however often this is called."""
