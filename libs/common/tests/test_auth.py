@@ -519,6 +519,41 @@ async def test_present_scope_answers_200(env: AuthEnv, api: httpx.AsyncClient) -
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("authorization", "challenge"),
+    [
+        (None, "Bearer"),
+        ("Basic dXNlcjpwYXNz", 'Bearer error="invalid_token", error_description="expected a bearer token"'),
+        ("Bearer not-a-jwt", 'Bearer error="invalid_token", error_description="token is malformed"'),
+    ],
+)  # fmt: skip
+async def test_a_scoped_route_answers_401_as_any_other_without_a_valid_token(
+    api: httpx.AsyncClient, authorization: str | None, challenge: str
+) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    for path in ("/me", "/orders"):
+        response = await api.get(path, headers=headers)
+
+        assert_problem(response, 401, "unauthorized")
+        assert response.headers["www-authenticate"] == challenge
+
+
+async def test_a_scoped_route_declares_the_same_bearer_scheme_in_openapi(
+    api: httpx.AsyncClient,
+) -> None:
+    document = (await api.get("/openapi.json")).json()
+
+    assert document["components"]["securitySchemes"] == {
+        "HTTPBearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "OAuth 2.0 access token (JWT)",
+        }
+    }
+    for path in ("/me", "/orders"):
+        assert document["paths"][path]["get"]["security"] == [{"HTTPBearer": []}]
+
+
 async def test_roles_are_required(env: AuthEnv, api: httpx.AsyncClient) -> None:
     without = await api.get("/staff", headers=bearer(env.token()))
     with_role = await api.get("/staff", headers=bearer(env.token(roles=["staff"])))

@@ -1,11 +1,13 @@
 """Readiness reflects the real database and bus endpoint; liveness only the process."""
 
+import gc
+
 import httpx
 import pytest
 
 from mvno.common.db import ensure_database
 from mvno.common.problems import PROBLEM_CONTENT_TYPE
-from mvno.common.service import create_service_app
+from mvno.common.service import YOUNG_COLLECTION_THRESHOLD, create_service_app
 from mvno.common.settings import ServiceSettings
 from mvno.devstack.infrastructure import free_port
 from mvno.devstack.servers import serve_app
@@ -67,3 +69,13 @@ async def test_not_ready_names_the_unreachable_bus(database_url):
     assert ready.status_code == 503
     assert ready.json()["checks"]["database"] == "ok"
     assert ready.json()["checks"]["bus"] != "ok"
+
+
+async def test_young_collections_are_rarer_while_serving_and_as_before_after(
+    database_url, aws_endpoint_url
+):
+    before = gc.get_threshold()
+    async with serve_app(app_with(database_url, aws_endpoint_url)):
+        serving = gc.get_threshold()
+    assert serving == (YOUNG_COLLECTION_THRESHOLD, *before[1:])
+    assert gc.get_threshold() == before

@@ -72,6 +72,9 @@ async def test_idempotency_key_is_required_and_replays_the_first_answer(orders):
     again = await place(orders, headers=same)
     assert again.status_code == first.status_code == 201
     assert again.json() == first.json()
+    # The replay is the stored answer, sent with the same headers.
+    assert again.headers["Location"] == first.headers["Location"] == first.json()["href"]
+    assert again.headers["content-type"] == first.headers["content-type"] == "application/json"
 
     other_body = copy.deepcopy(NEW_ESIM)
     other_body["relatedParty"][0]["id"] = "cust-2002"

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from mvno.common.auth.dependencies import CurrentPrincipal, require_scopes
 from mvno.common.auth.tokens import Principal
@@ -22,6 +22,7 @@ from mvno.common.tmf import (
     PAGE_HEADERS,
     PathId,
     dump,
+    dump_json,
     members_of,
     page_headers,
     parse_fields,
@@ -87,7 +88,7 @@ async def place_order(
     principal: Writer,
     context: Context,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     if not idempotency_key or not idempotency_key.strip():
         raise Problem(
             400,
@@ -98,17 +99,21 @@ async def place_order(
     channel_claim = principal.claims.get("channel")
     if channel_claim is not None and channel_claim != body.channel[0].id:
         raise Problem(403, "forbidden", "This client may not sell on that channel.")
-    status, answer = await handlers.place_order(
+    answer = await handlers.place_order(
         context,
         body.to_command(_client(principal)),
         idempotency_key=idempotency_key,
         request_hash=body.fingerprint(),
-        render=lambda order: dump(OrderRead.of(order)),
+        render=lambda order: dump_json(OrderRead.of(order)),
     )
-    return JSONResponse(
-        answer,
-        status_code=status,
-        headers={"Location": answer["href"], "Idempotency-Key": idempotency_key},
+    return Response(
+        answer.body,
+        status_code=answer.status,
+        media_type="application/json",
+        headers={
+            "Location": f"{PREFIX}/productOrder/{answer.order_id}",
+            "Idempotency-Key": idempotency_key,
+        },
     )
 
 

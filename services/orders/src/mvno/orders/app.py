@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from mvno.common.aws import aws_client
 from mvno.common.bus.envelope import event_source
 from mvno.common.crypto import FieldCipher
-from mvno.common.db import asyncpg_dsn
+from mvno.common.db import asyncpg_dsn, open_statement_pool
 from mvno.common.problems import problem_response
 from mvno.common.service import create_service_app
 from mvno.orders import api
@@ -20,6 +20,7 @@ from mvno.orders.handlers import KeyInFlight, KeyReused, OrderNotFound, OrdersCo
 from mvno.orders.hub import api as hub_api
 from mvno.orders.hub.delivery import DeliveryWorker
 from mvno.orders.hub.directory import HubDirectory
+from mvno.orders.repository import OrderIntake
 from mvno.orders.settings import OrdersSettings
 
 
@@ -35,6 +36,14 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         assert context is not None
         context.cipher = FieldCipher(kms, settings.personal_data_kms_key)
 
+    async def open_intake(stack: AsyncExitStack) -> None:
+        pool = await open_statement_pool(
+            asyncpg_dsn(settings.database_url), size=settings.database_pool_size
+        )
+        stack.push_async_callback(pool.close)
+        assert context is not None
+        context.intake = OrderIntake(pool)
+
     app = create_service_app(
         settings,
         title="Orders",
@@ -42,7 +51,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         version="0.2.0",
         routers=[api.router, api.inventory_router, hub_api.router],
         producer="orders",
-        resources=[open_cipher],
+        resources=[open_cipher, open_intake],
         background=[DeliveryWorker(settings).run, catalogue.follow_changes, hubs.follow_changes],
     )
     # Same pool; every statement its own transaction (no BEGIN or COMMIT round trips).

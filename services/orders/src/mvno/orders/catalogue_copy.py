@@ -13,7 +13,7 @@ listener is down the cache is bypassed, so an order never sees a copy older than
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,12 +43,13 @@ class CatalogueCopyCache:
         self._held: NotifiedCache[str, OfferingCopy | None] = NotifiedCache(dsn, CATALOGUE_CHANGED)
 
     async def offerings(
-        self, repository: OrdersRepository, offering_ids: Iterable[str]
+        self, reads: Callable[[], Awaitable[OrdersRepository]], offering_ids: Iterable[str]
     ) -> dict[str, OfferingCopy]:
-        """The offerings of ``offering_ids`` the copy has, reading only what is not held."""
+        """The offerings of ``offering_ids`` the copy has, reading only what is not held (through
+        the repository ``reads`` gives, called only then)."""
 
         async def load(missing: set[str]) -> dict[str, OfferingCopy | None]:
-            found = await repository.offerings(offering_ids=missing)
+            found = await (await reads()).offerings(offering_ids=missing)
             return {offering_id: found.get(offering_id) for offering_id in missing}
 
         held = await self._held.get_many(offering_ids, load)

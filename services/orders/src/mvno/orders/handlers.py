@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -20,9 +20,9 @@ from mvno.orders.catalogue_copy import CatalogueCopyCache
 from mvno.orders.domain import model
 from mvno.orders.domain.model import Order, PlaceOrder, RicaDetails
 from mvno.orders.hub.delivery import enqueue_notifications, notifications
-from mvno.orders.hub.directory import HubDirectory
+from mvno.orders.hub.directory import HubDirectory, HubQueries
 from mvno.orders.integration import state_changes
-from mvno.orders.repository import IdempotencyRecord, OrdersRepository
+from mvno.orders.repository import IdempotencyRecord, OrderIntake, OrdersRepository
 
 IDEMPOTENCY_KEY_LIFETIME = timedelta(hours=24)
 
@@ -49,12 +49,24 @@ class OrdersContext:
 
     unit_of_work: Callable[[], UnitOfWork]
     connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]]
-    """A connection whose every statement is its own transaction (the intake's one statement)."""
+    """A connection whose every statement is its own transaction (the intake's reads of what is
+    not held in memory)."""
     source: str
     """The CloudEvents source of the events the handlers write themselves."""
     hubs: HubDirectory
     catalogue: CatalogueCopyCache
+    intake: OrderIntake | None = None
+    """The intake's own statements (its pool is opened with the app)."""
     cipher: FieldCipher | None = None
+
+
+@dataclass(frozen=True)
+class PlacedAnswer:
+    """What placing an order answers: the status, the body (JSON) and the order it is about."""
+
+    status: int
+    body: bytes
+    order_id: str
 
 
 def now() -> datetime:
@@ -67,22 +79,33 @@ async def place_order(
     *,
     idempotency_key: str,
     request_hash: str,
-    render: Callable[[Order], dict[str, Any]],
-) -> tuple[int, dict[str, Any]]:
+    render: Callable[[Order], bytes],
+) -> PlacedAnswer:
     """Place an order once per Idempotency-Key; a replay answers what the first request did.
 
     The order is checked against the catalogue copy, then written with its key, its answer, its
-    events and the webhooks it owes in one statement (``OrdersRepository.place_once``), which is
-    its own transaction: nothing is begun or committed around it.
+    events and the webhooks it owes in one statement (``OrderIntake.place_once``), which is its
+    own transaction: nothing is begun or committed around it. The catalogue copy and the
+    client's hubs are read from memory; a connection for reading them (or the customer's lines
+    an item changes) is opened only when they are not.
     """
+    if context.intake is None:
+        raise RuntimeError("the order intake is not open")
+    intake = context.intake
     at = now()
-    async with context.connect() as connection:
-        repository = OrdersRepository(connection)
+    async with AsyncExitStack() as stack:
+        opened: list[OrdersRepository] = []
+
+        async def reads() -> OrdersRepository:
+            if not opened:
+                opened.append(OrdersRepository(await stack.enter_async_context(context.connect())))
+            return opened[0]
+
         offering_ids = [i.offering_id for i in command.items if i.offering_id]
-        offerings = await context.catalogue.offerings(repository, offering_ids)
+        offerings = await context.catalogue.offerings(reads, offering_ids)
         line_ids = [i.subscription_id for i in command.items if i.subscription_id]
         lines = (
-            await repository.subscriptions_of(
+            await (await reads()).subscriptions_of(
                 customer_id=command.customer_id, subscription_ids=line_ids
             )
             if line_ids
@@ -94,47 +117,52 @@ async def place_order(
             )
         except model.OrderRejected:
             # A retry of an order placed before (whose offering may have gone since) replays it.
-            earlier = await repository.get_key(client_id=command.client_id, key=idempotency_key)
+            earlier = await intake.get_key(client_id=command.client_id, key=idempotency_key)
             if earlier is None:
                 raise
             return _replay(earlier, request_hash)
-        personal = order.rica.personal_fields() if order.rica else {}
-        if order.payment_account:
-            personal["payment_account"] = order.payment_account
-        sealed = None
-        if personal:
-            if context.cipher is None:
-                raise RuntimeError("personal data cannot be sealed: no KMS key configured")
-            sealed = await context.cipher.seal(f"orders:{order.id}", personal)
-        body = render(order)
-        hubs = await context.hubs.of(order.client_id, repository.hub_queries)
-        events, owed = [], []
-        for change in state_changes(order):
-            event = new_event(change, source=context.source)
-            events.append(event)
-            owed.extend(notifications(change, event_id=event.id, hubs=hubs))
-        events.append(new_event(ProvisioningStepDue(order_id=order.id), source=context.source))
-        placement = await repository.place_once(
-            order=order,
-            sealed=sealed,
-            key=idempotency_key,
-            request_hash=request_hash,
-            body=body,
-            expires_at=at + IDEMPOTENCY_KEY_LIFETIME,
-            events=events,
-            notifications=owed,
-        )
+
+        async def hub_queries(client_id: str) -> HubQueries:
+            return await (await reads()).hub_queries(client_id)
+
+        hubs = await context.hubs.of(order.client_id, hub_queries)
+    personal = order.rica.personal_fields() if order.rica else {}
+    if order.payment_account:
+        personal["payment_account"] = order.payment_account
+    sealed = None
+    if personal:
+        if context.cipher is None:
+            raise RuntimeError("personal data cannot be sealed: no KMS key configured")
+        sealed = await context.cipher.seal(f"orders:{order.id}", personal)
+    body = render(order)
+    events, owed = [], []
+    for change in state_changes(order):
+        event = new_event(change, source=context.source)
+        events.append(event)
+        owed.extend(notifications(change, event_id=event.id, hubs=hubs))
+    events.append(new_event(ProvisioningStepDue(order_id=order.id), source=context.source))
+    placement = await intake.place_once(
+        order=order,
+        sealed=sealed,
+        key=idempotency_key,
+        request_hash=request_hash,
+        body=body.decode(),
+        expires_at=at + IDEMPOTENCY_KEY_LIFETIME,
+        events=events,
+        notifications=owed,
+    )
     if placement.earlier is not None:
         return _replay(placement.earlier, request_hash)
     if not placement.placed:
         raise KeyInFlight()
-    return 201, body
+    return PlacedAnswer(201, body, order.id)
 
 
-def _replay(earlier: IdempotencyRecord, request_hash: str) -> tuple[int, dict[str, Any]]:
+def _replay(earlier: IdempotencyRecord, request_hash: str) -> PlacedAnswer:
     if earlier.request_hash != request_hash:
         raise KeyReused()
-    return earlier.response_status, earlier.response_body
+    body = earlier.response_body
+    return PlacedAnswer(earlier.response_status, body.encode(), json.loads(body)["id"])
 
 
 async def resubmit_documents(

@@ -9,20 +9,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
-from sqlalchemy.dialects.postgresql import JSONB
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from mvno.common.bus.envelope import OutgoingEvent
 from mvno.common.crypto import Sealed
-from mvno.common.db import OUTBOX_RECORDSET, driver_connection, outbox_json
+from mvno.common.db import driver_connection, outbox_json, outbox_recordset
+from mvno.common.tracing import client_spans_when_sampled
 from mvno.orders.domain.catalogue import OfferingCopy, PriceCopy
 from mvno.orders.domain.model import Order, OrderItem, OrderState, SubscriptionView
 from mvno.orders.hub.tables import hub_subscriptions
 from mvno.orders.tables import (
     billing_accounts,
-    idempotency_keys,
     offering_copies,
     offering_price_copies,
     order_items,
@@ -44,12 +45,13 @@ class OrderFilter:
 class IdempotencyRecord:
     request_hash: str
     response_status: int
-    response_body: Any
+    response_body: str
+    """The answer's JSON text, as it was stored."""
 
 
 @dataclass(frozen=True)
 class Placement:
-    """What :meth:`OrdersRepository.place_once` did: placed the order, found the key used before
+    """What :meth:`OrderIntake.place_once` did: placed the order, found the key used before
     (``earlier``), or neither (another request with the same key holds it right now)."""
 
     placed: bool
@@ -62,21 +64,20 @@ class Placement:
 # key used before answers what it answered then; otherwise the key (with the answer), the order,
 # its items, its events (the outbox) and the webhooks it owes are written together. Nothing is
 # written unless all of it is, and the key is only ever seen with its answer.
-_PLACE_ONCE = text(
-    f"""
+_PLACE_ONCE = f"""
     WITH lock AS (
-        SELECT pg_try_advisory_xact_lock(hashtextextended(:client_id || chr(31) || :key, 0))
+        SELECT pg_try_advisory_xact_lock(hashtextextended($1 || chr(31) || $2, 0))
             AS held
     ),
     earlier AS (
         SELECT request_hash, response_status, response_body FROM idempotency_keys
-        WHERE client_id = :client_id AND key = :key
+        WHERE client_id = $1 AND key = $2
     ),
     claimed AS (
         INSERT INTO idempotency_keys (client_id, key, request_hash, state, response_status,
                                       response_body, order_id, created_at, expires_at)
-        SELECT :client_id, :key, :request_hash, 'done', 201, CAST(:body AS jsonb), :order_id,
-               :at, :expires_at
+        SELECT $1, $2, $3, 'done', 201, CAST($4 AS jsonb), $5,
+               $6, $7
         FROM lock WHERE lock.held AND NOT EXISTS (SELECT 1 FROM earlier)
         ON CONFLICT DO NOTHING
         RETURNING order_id
@@ -84,8 +85,8 @@ _PLACE_ONCE = text(
     placed AS (
         INSERT INTO orders (id, customer_id, channel, client_id, external_id, state, sequence,
                             order_date, updated_at, personal_data, personal_data_key)
-        SELECT order_id, :customer_id, :channel, :client_id, :external_id, :state, :sequence,
-               :at, :at, CAST(:personal_data AS jsonb), :personal_data_key
+        SELECT order_id, $8, $9, $1, $10, $11, $12,
+               $6, $6, CAST($13 AS jsonb), $14
         FROM claimed
         RETURNING id
     ),
@@ -94,20 +95,20 @@ _PLACE_ONCE = text(
                                  sim_kind, subscription_id, port_in_msisdn, state, prices)
         SELECT placed.id, i.item_id, i.action, i.change, i.offering_id, i.offering_name,
                i.sim_kind, i.subscription_id, i.port_in_msisdn, i.state, i.prices
-        FROM placed, jsonb_to_recordset(CAST(:items AS jsonb)) AS i(
+        FROM placed, jsonb_to_recordset(CAST($15 AS jsonb)) AS i(
             item_id text, action text, change text, offering_id text, offering_name text,
             sim_kind text, subscription_id text, port_in_msisdn text, state text, prices jsonb)
         RETURNING 1
     ),
     events AS (
         INSERT INTO outbox (event_id, event_type, body, attributes)
-        SELECT outbox_row.* FROM placed, {OUTBOX_RECORDSET}
+        SELECT outbox_row.* FROM placed, {outbox_recordset("$16")}
         RETURNING 1
     ),
     owed AS (
         INSERT INTO webhook_deliveries (id, subscription_id, event_id, event_type, payload)
         SELECT d.id, d.subscription_id, d.event_id, d.event_type, d.payload
-        FROM placed, jsonb_to_recordset(CAST(:notifications AS jsonb)) AS d(
+        FROM placed, jsonb_to_recordset(CAST($17 AS jsonb)) AS d(
             id text, subscription_id text, event_id text, event_type text, payload jsonb)
         ON CONFLICT DO NOTHING
         RETURNING 1
@@ -118,8 +119,7 @@ _PLACE_ONCE = text(
            (SELECT count(*) FROM owed) AS owed,
            earlier.request_hash, earlier.response_status, earlier.response_body
     FROM (SELECT 1) AS one LEFT JOIN earlier ON true
-    """  # noqa: S608 - OUTBOX_RECORDSET is a constant, every value is a bound parameter
-).columns(response_body=JSONB)
+"""  # noqa: S608 - outbox_recordset gives a constant, every value is a bound parameter
 
 
 class OrdersRepository:
@@ -408,82 +408,6 @@ class OrdersRepository:
 
     # --- idempotency ------------------------------------------------------------------------
 
-    async def place_once(
-        self,
-        *,
-        order: Order,
-        sealed: Sealed | None,
-        key: str,
-        request_hash: str,
-        body: Any,
-        expires_at: datetime,
-        events: Sequence[OutgoingEvent],
-        notifications: list[dict[str, Any]],
-    ) -> Placement:
-        """Write ``order``, its answer ``body``, its ``events`` and the webhooks it owes under
-        ``key``, unless the key is taken."""
-        row = (
-            await self._session.execute(
-                _PLACE_ONCE,
-                {
-                    "client_id": order.client_id,
-                    "key": key,
-                    "request_hash": request_hash,
-                    "body": json.dumps(body),
-                    "order_id": order.id,
-                    "at": order.order_date,
-                    "expires_at": expires_at,
-                    "customer_id": order.customer_id,
-                    "channel": order.channel,
-                    "external_id": order.external_id,
-                    "state": str(order.state),
-                    "sequence": order.sequence,
-                    "personal_data": (
-                        json.dumps(
-                            {
-                                name: base64.b64encode(blob).decode()
-                                for name, blob in sealed.fields.items()
-                            }
-                        )
-                        if sealed
-                        else None
-                    ),
-                    "personal_data_key": sealed.encrypted_data_key if sealed else None,
-                    "items": json.dumps(
-                        [
-                            {
-                                "item_id": item.item_id,
-                                "action": item.action,
-                                "change": item.change,
-                                "offering_id": item.offering_id,
-                                "offering_name": item.offering_name,
-                                "sim_kind": item.sim_kind,
-                                "subscription_id": item.subscription_id,
-                                "port_in_msisdn": item.port_in_msisdn,
-                                "state": str(item.state),
-                                "prices": item.prices,
-                            }
-                            for item in order.items
-                        ],
-                        default=str,
-                    ),
-                    "outbox": outbox_json(events),
-                    "notifications": json.dumps(notifications),
-                },
-            )
-        ).one()
-        if not row.held:
-            return Placement(placed=False)
-        if row.request_hash is not None:
-            earlier = IdempotencyRecord(row.request_hash, row.response_status, row.response_body)
-            return Placement(placed=False, earlier=earlier)
-        if row.items:
-            return Placement(placed=True)
-        # The key was committed by another request after this statement's snapshot was taken.
-        return Placement(
-            placed=False, earlier=await self.get_key(client_id=order.client_id, key=key)
-        )
-
     async def hub_queries(self, client_id: str) -> tuple[tuple[str, str | None], ...]:
         """The hubs (id, event query) ``client_id`` registered."""
         rows = await self._session.execute(
@@ -493,17 +417,110 @@ class OrdersRepository:
         )
         return tuple((row.id, row.query) for row in rows)
 
-    async def get_key(self, *, client_id: str, key: str) -> IdempotencyRecord | None:
-        row = (
-            await self._session.execute(
-                select(
-                    idempotency_keys.c.request_hash,
-                    idempotency_keys.c.response_status,
-                    idempotency_keys.c.response_body,
-                ).where(idempotency_keys.c.client_id == client_id, idempotency_keys.c.key == key)
+
+class OrderIntake:
+    """The intake's statements on a plain asyncpg pool (:func:`mvno.common.db.open_statement_pool`):
+    placing an order is one statement, its own transaction, sent without SQLAlchemy's cost per
+    statement and per checkout. A statement's span is made only in a recorded trace."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def place_once(
+        self,
+        *,
+        order: Order,
+        sealed: Sealed | None,
+        key: str,
+        request_hash: str,
+        body: str,
+        expires_at: datetime,
+        events: Sequence[OutgoingEvent],
+        notifications: list[dict[str, Any]],
+    ) -> Placement:
+        """Write ``order``, its answer ``body`` (JSON text), its ``events`` and the webhooks it
+        owes under ``key``, unless the key is taken."""
+        personal_data = (
+            json.dumps(
+                {name: base64.b64encode(blob).decode() for name, blob in sealed.fields.items()}
             )
-        ).first()
+            if sealed
+            else None
+        )
+        items = json.dumps(
+            [
+                {
+                    "item_id": item.item_id,
+                    "action": item.action,
+                    "change": item.change,
+                    "offering_id": item.offering_id,
+                    "offering_name": item.offering_name,
+                    "sim_kind": item.sim_kind,
+                    "subscription_id": item.subscription_id,
+                    "port_in_msisdn": item.port_in_msisdn,
+                    "state": str(item.state),
+                    "prices": item.prices,
+                }
+                for item in order.items
+            ],
+            default=str,
+        )
+        async with self._pool.acquire() as connection:
+            with client_spans_when_sampled():
+                row = await connection.fetchrow(
+                    _PLACE_ONCE,
+                    order.client_id,
+                    key,
+                    request_hash,
+                    body,
+                    order.id,
+                    order.order_date,
+                    expires_at,
+                    order.customer_id,
+                    order.channel,
+                    order.external_id,
+                    str(order.state),
+                    order.sequence,
+                    personal_data,
+                    sealed.encrypted_data_key if sealed else None,
+                    items,
+                    outbox_json(events),
+                    json.dumps(notifications),
+                )
+                assert row is not None
+                if not row["held"]:
+                    return Placement(placed=False)
+                if row["request_hash"] is not None:
+                    earlier = IdempotencyRecord(
+                        row["request_hash"], row["response_status"], row["response_body"]
+                    )
+                    return Placement(placed=False, earlier=earlier)
+                if row["items"]:
+                    return Placement(placed=True)
+                # The key was committed by another request after this statement's snapshot.
+                return Placement(
+                    placed=False,
+                    earlier=await self._key(connection, client_id=order.client_id, key=key),
+                )
+
+    async def get_key(self, *, client_id: str, key: str) -> IdempotencyRecord | None:
+        """What the request that used ``key`` before answered, if one did."""
+        async with self._pool.acquire() as connection:
+            with client_spans_when_sampled():
+                return await self._key(connection, client_id=client_id, key=key)
+
+    @staticmethod
+    async def _key(
+        connection: asyncpg.Connection | PoolConnectionProxy, *, client_id: str, key: str
+    ) -> IdempotencyRecord | None:
+        row = await connection.fetchrow(_GET_KEY, client_id, key)
         return None if row is None else IdempotencyRecord(*row)
+
+
+_GET_KEY = """
+    SELECT request_hash, response_status, response_body FROM idempotency_keys
+    WHERE client_id = $1 AND key = $2
+"""
 
 
 def _order(row: Any, items: list[OrderItem]) -> Order:

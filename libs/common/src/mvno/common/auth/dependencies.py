@@ -29,8 +29,9 @@ from mvno.common.problems import Problem
 
 __all__ = ["CurrentPrincipal", "get_principal", "require_roles", "require_scopes"]
 
+_BEARER_DESCRIPTION = "OAuth 2.0 access token (JWT)"
 # Declares the bearer scheme in OpenAPI; the header is interpreted below, not by FastAPI.
-_bearer_scheme = HTTPBearer(auto_error=False, description="OAuth 2.0 access token (JWT)")
+_bearer_scheme = HTTPBearer(auto_error=False, description=_BEARER_DESCRIPTION)
 
 
 def _quoted(value: str) -> str:
@@ -84,13 +85,27 @@ CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 """Annotate a route parameter with this to receive the authenticated caller."""
 
 
-def require_scopes(*scopes: str) -> Callable[..., Awaitable[Principal]]:
-    """A dependency answering 403 unless the token grants every one of ``scopes``."""
-    needed = frozenset(scopes)
+class _BearerWithScopes(HTTPBearer):
+    """The bearer scheme, the token's validation and the scope check as one dependency.
 
-    async def check_scopes(principal: CurrentPrincipal) -> Principal:
-        if not principal.scopes.issuperset(needed):
-            scope_list = " ".join(sorted(needed))
+    The same answers as ``check_scopes(principal=Depends(get_principal))`` over the bearer
+    scheme, and the same OpenAPI security entry (``HTTPBearer``), in one step of FastAPI's
+    dependency solving per request instead of three (each is a few tens of microseconds on the
+    hottest routes, bench/orders.py).
+    """
+
+    def __init__(self, needed: frozenset[str]) -> None:
+        super().__init__(
+            auto_error=False,
+            description=_BEARER_DESCRIPTION,
+            scheme_name=_bearer_scheme.scheme_name,
+        )
+        self.needed = needed
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        principal = await get_principal(request, await super().__call__(request))
+        if not principal.scopes.issuperset(self.needed):
+            scope_list = " ".join(sorted(self.needed))
             challenge = f'Bearer error="insufficient_scope", scope={_quoted(scope_list)}'
             raise Problem(
                 403,
@@ -100,7 +115,11 @@ def require_scopes(*scopes: str) -> Callable[..., Awaitable[Principal]]:
             )
         return principal
 
-    return check_scopes
+
+def require_scopes(*scopes: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency answering 403 unless the token grants every one of ``scopes`` (401 without
+    a valid token); it gives the caller's :class:`Principal`."""
+    return _BearerWithScopes(frozenset(scopes))
 
 
 def require_roles(*roles: str) -> Callable[..., Awaitable[Principal]]:
