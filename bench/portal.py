@@ -17,7 +17,8 @@ JSON GET baseline, in one run.
    ``--lines-answers-kept`` says otherwise (0: every view reads the read model, as a customer's
    first view does).
 4. wrk drives ``GET /json`` on the bare app and ``GET /portal/v1/lines`` on the replica, each at
-   full speed, one after the other; then hey asks each at ``--rate`` requests/s to measure latency
+   full speed, in ``--rounds`` alternating turns (so that load from outside the bench on these
+   shared cores weighs on both alike; requests/s over all turns, p99 the worst turn's); then hey asks each at ``--rate`` requests/s to measure latency
    at that rate. With several customers, wrk picks each request's bearer token at random (or in
    turn, ``--token-choice round-robin``) and the paced rate is shared by up to 10 hey processes,
    each with another customer's token. How many views read the read model is counted from
@@ -76,6 +77,13 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--rate", type=int, default=200, help="paced requests/s for latency")
     parser.add_argument("--seconds", type=int, default=20, help="seconds of each measurement")
     parser.add_argument("--warm-up", type=int, default=3)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="full-speed measurements alternate bare/my-lines this many times (--seconds split "
+        "over them), so load from outside the bench weighs on both alike",
+    )
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument(
         "--lines-answers-kept",
@@ -355,15 +363,33 @@ def main() -> int:
         results["load_average_before"] = os.getloadavg()
         transactions_before = asyncio.run(read_model_transactions(socket_folder))
         views = 1  # the sample above
-        for name, target, bearer, lua in (
+        targets = (
             ("bare-json", bare_url, None, None),
             ("my-lines", lines_url, token, script),
-        ):
-            print(f"{name}: full speed", flush=True)
+        )
+        for name, target, bearer, lua in targets:
+            print(f"{name}: warm-up", flush=True)
             warm = wrk(target, args.warm_up, args.connections, bearer, lua)
-            results[name] = wrk(target, args.seconds, args.connections, bearer, lua)
             if name == "my-lines":
-                views += warm["requests"] + results[name]["requests"]
+                views += warm["requests"]
+        rounds: dict[str, list[dict[str, Any]]] = {name: [] for name, *_ in targets}
+        each = max(1, round(args.seconds / max(1, args.rounds)))
+        for turn in range(max(1, args.rounds)):
+            for name, target, bearer, lua in targets:
+                print(f"{name}: full speed, round {turn + 1} ({each} s)", flush=True)
+                rounds[name].append(wrk(target, each, args.connections, bearer, lua))
+        for name, measured in rounds.items():
+            results[name] = {
+                "requests_per_s": round(
+                    sum(r["requests"] for r in measured) / (each * len(measured)), 1
+                ),
+                "requests": sum(r["requests"] for r in measured),
+                "p50_ms": sorted(r["p50_ms"] for r in measured)[len(measured) // 2],
+                "p99_ms": max(r["p99_ms"] for r in measured),
+                "non_2xx": sum(r["non_2xx"] for r in measured),
+                "rounds": measured,
+            }
+        views += results["my-lines"]["requests"]
         anonymous: list[str | None] = [None]
         customers: list[str | None] = list(tokens)
         for name, target, bearers in (
