@@ -95,3 +95,41 @@ async def test_a_waiter_gets_a_place_when_a_connection_is_dropped(opened: Opened
     rows = await asyncio.wait_for(waiting, 5)
     assert rows[0]["n"] == 5
     await connections.close()
+
+
+async def test_when_the_server_refuses_more_connections_views_wait_for_those_open(
+    opened: Opened,
+) -> None:
+    refusals = 0
+    asked = 0
+
+    async def one_then_refused() -> asyncpg.Connection:
+        nonlocal asked, refusals
+        asked += 1
+        if asked > 1:
+            refusals += 1
+            # What PostgreSQL answers at max_connections (the real refusal is in the next test).
+            raise asyncpg.TooManyConnectionsError("sorry, too many clients already")
+        return await opened()
+
+    connections = ReadConnections(one_then_refused, size=4)
+    answers = await asyncio.gather(
+        *(connections.fetch("SELECT $1::int AS n, pg_sleep(0.02)", n) for n in range(6))
+    )
+    assert [rows[0]["n"] for rows in answers] == list(range(6))  # none failed
+    assert len(opened.connections) == 1
+    # Refused once, then the server was left alone: the other views waited for the one open.
+    assert refusals == 1
+    await connections.fetch("SELECT 1")
+    assert refusals == 1
+    await connections.close()
+
+
+async def test_with_no_connection_open_a_refusal_is_the_callers_error(opened: Opened) -> None:
+    async def refused() -> asyncpg.Connection:
+        return await asyncpg.connect(opened.dsn.rsplit("/", 1)[0] + "/no_such_database")
+
+    connections = ReadConnections(refused, size=2)
+    with pytest.raises(asyncpg.InvalidCatalogNameError):
+        await connections.fetch("SELECT 1")
+    await connections.close()

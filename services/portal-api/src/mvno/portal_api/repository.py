@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import date, datetime
@@ -17,6 +19,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mvno.portal_api.tables import CHANGE_CHANNEL
+
+_log = logging.getLogger(__name__)
 
 # Plain SQL compiled once: these run on every screen and every event.
 _LINES_OF = text(
@@ -124,17 +128,23 @@ class ReadConnections:
     connections are opened, when first needed; a caller waits for one when all are lent. A
     connection found closed is dropped and another taken; one whose statement failed for any
     reason but a server's error answer (a cancelled or timed-out wait, a broken socket) is
-    terminated, since its protocol state is unknown.
+    terminated, since its protocol state is unknown. When the server refuses another connection
+    while some are open, callers wait for those, and no other is tried for ``REST_SECONDS``.
     """
+
+    REST_SECONDS = 5.0
 
     def __init__(
         self,
         connect: Callable[[], Awaitable[asyncpg.Connection]],
         *,
         size: int,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._connect = connect
         self._size = size
+        self._clock = clock
+        self._open_after = 0.0
         self._idle: list[asyncpg.Connection] = []
         self._waiting: deque[asyncio.Future[asyncpg.Connection | None]] = deque()
         self._opened = 0
@@ -161,13 +171,20 @@ class ReadConnections:
     async def _take(self) -> asyncpg.Connection:
         if self._closed:
             raise asyncpg.InterfaceError("the read connections are closed")
-        if self._opened < self._size:
+        if self._opened < self._size and (self._opened == 0 or self._clock() >= self._open_after):
             self._opened += 1
             try:
                 return await self._connect()
-            except BaseException:
-                self._drop()
-                raise
+            except Exception:
+                self._opened -= 1
+                if self._opened == 0:
+                    raise  # nothing open to wait for
+                # The server refuses more (too many clients, say): wait for one of those open,
+                # and leave it alone a while rather than fail every view asking it again.
+                _log.warning(
+                    "could not open a read connection; %d in use", self._opened, exc_info=True
+                )
+                self._open_after = self._clock() + self.REST_SECONDS
         waiter: asyncio.Future[asyncpg.Connection | None] = (
             asyncio.get_running_loop().create_future()
         )
