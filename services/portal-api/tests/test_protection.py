@@ -124,3 +124,14 @@ async def test_a_known_tokens_my_lines_answer_is_the_same_limited_and_protected(
     staff = portal.issuer.headers("staff-thandi", scopes=["orders:read"])
     assert_problem(await strict.get(f"{API}/me", headers=staff), 403, "forbidden")
     assert_problem(await strict.get(f"{API}/lines", headers=staff), 403, "forbidden")
+
+
+async def test_my_lines_with_a_body_is_limited_by_the_body_limit(portal: PortalWorld) -> None:
+    # Answered by the edge only without a body: one declared past the limit meets the body limit.
+    alice = portal.customer("customer-alice")
+    assert (await portal.api.get(f"{API}/lines", headers=alice)).status_code == 200
+    too_big = b"x" * (portal.settings.max_request_bytes + 1)
+    refused = await portal.api.request("GET", f"{API}/lines", headers=alice, content=too_big)
+    assert_problem(refused, 413, "payload-too-large")
+    for name, value in HEADERS.items():
+        assert refused.headers[name] == value

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -491,3 +493,31 @@ async def test_the_web_portal_is_served(portal: PortalWorld) -> None:
     page = await portal.api.get("/web/")
     assert page.status_code == 200
     assert "text/html" in page.headers["content-type"]
+
+
+@pytest.mark.parametrize("portal_overrides", [{"balance_fresh_seconds": 10}])
+async def test_a_copy_about_to_age_is_renewed_without_holding_the_view(
+    portal: PortalWorld,
+) -> None:
+    # In the last 2 s of a 10 s copy, a view shows it (still current) at once and billing-sync is
+    # asked in the background; the next views show its new figures.
+    await two_customers_with_a_line_each(portal)
+    first = await lines_of(portal, ALICE)
+    assert first["lines"][0]["balance"]["airtime"]["amount"] == 42.5
+    portal.billing.buckets["line-a1"] = [bucket("line-a1", "airtime", 7, 50, "ZAR")]
+    portal.billing.delay_seconds = 0.3  # within the portal's deadline for it, but felt
+    fetched = datetime.fromisoformat(first["lines"][0]["balance"]["asOf"])
+    await asyncio.sleep(8.5 - (datetime.now(UTC) - fetched).total_seconds())
+    calls = portal.billing.calls
+    started = time.monotonic()
+    body = await lines_of(portal, ALICE)
+    assert time.monotonic() - started < 0.25
+    assert body["lines"][0]["balance"]["status"] == "current"
+    assert body["lines"][0]["balance"]["airtime"]["amount"] == 42.5
+    renewed = await portal.eventually(
+        lambda: lines_of(portal, ALICE),
+        lambda body: body["lines"][0]["balance"]["airtime"]["amount"] == 7,
+        within=3,
+    )
+    assert renewed["lines"][0]["balance"]["status"] == "current"
+    assert portal.billing.calls > calls

@@ -20,6 +20,22 @@ _SANE = re.compile(rb"^[A-Za-z0-9._-]{8,64}$")
 """What a caller's id may look like: long enough to be unique, short and plain enough to log."""
 
 
+def take_request_id(scope: Scope) -> bytes:
+    """The request's id (the caller's sane ``X-Request-ID`` or a new one), set for its log lines;
+    encoded for the answer's header. For a middleware that answers a request itself, before
+    :class:`RequestIdMiddleware` would see it."""
+    request_id = None
+    for name, value in scope["headers"]:
+        if name == _HEADER:
+            if _SANE.match(value):
+                request_id = value.decode("ascii")
+            break
+    if request_id is None:
+        request_id = uuid.uuid4().hex
+    correlation_id.set(request_id)
+    return request_id.encode("ascii")
+
+
 class RequestIdMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -28,16 +44,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = None
-        for name, value in scope["headers"]:
-            if name == _HEADER:
-                if _SANE.match(value):
-                    request_id = value.decode("ascii")
-                break
-        if request_id is None:
-            request_id = uuid.uuid4().hex
-        correlation_id.set(request_id)
-        encoded = request_id.encode("ascii")
+        encoded = take_request_id(scope)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -10,7 +10,6 @@ import limits
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware import Middleware
 
 from mvno.common.db import asyncpg_dsn
 from mvno.common.problems import problem_response
@@ -19,12 +18,7 @@ from mvno.portal_api import api
 from mvno.portal_api.domain.model import NotAllowed, NotFound, PortalError
 from mvno.portal_api.integration import UpstreamRefused, Upstreams, UpstreamUnavailable
 from mvno.portal_api.live import Announcements
-from mvno.portal_api.protection import (
-    ClientAddressLimitMiddleware,
-    MyLinesFastPath,
-    RateLimits,
-    SecurityHeadersMiddleware,
-)
+from mvno.portal_api.protection import PortalEdge, RateLimits
 from mvno.portal_api.repository import ReadModelQueries
 from mvno.portal_api.screens import Context, LinesAnswers, renew_seconds
 from mvno.portal_api.settings import PortalApiSettings
@@ -79,12 +73,13 @@ def create_app(settings: PortalApiSettings | None = None) -> FastAPI:
     app.state.rate_limits = rate_limits
     app.state.customer_limit = limits.parse(settings.rate_limit_per_customer)
     app.state.order_limit = limits.parse(settings.rate_limit_orders_per_customer)
-    # Innermost of the middleware (add_middleware would put it outermost, before request ids).
-    app.user_middleware.append(Middleware(MyLinesFastPath, portal=app))
     app.add_middleware(
-        ClientAddressLimitMiddleware, rate_limits=rate_limits, limit=settings.rate_limit_per_ip
+        PortalEdge,
+        portal=app,
+        rate_limits=rate_limits,
+        limit_per_address=settings.rate_limit_per_ip,
+        hsts_seconds=settings.hsts_seconds,
     )
-    app.add_middleware(SecurityHeadersMiddleware, hsts_seconds=settings.hsts_seconds)
     app.add_exception_handler(PortalError, _portal_error)
     app.add_exception_handler(UpstreamUnavailable, _upstream_unavailable)
     app.add_exception_handler(UpstreamRefused, _upstream_refused)

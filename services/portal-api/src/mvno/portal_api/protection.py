@@ -16,6 +16,7 @@ import limits
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mvno.common.problems import Problem, problem_response
+from mvno.common.request_ids import REQUEST_ID_HEADER, take_request_id
 from mvno.portal_api import screens
 
 _PORTAL_POLICY = (
@@ -30,43 +31,6 @@ _DOCS_POLICY = (
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 _DOCS_PATHS = ("/docs", "/redoc")
-
-
-class SecurityHeadersMiddleware:
-    """Adds CSP (with frame-ancestors), HSTS, nosniff, Referrer-Policy and friends to every answer."""
-
-    def __init__(self, app: ASGIApp, *, hsts_seconds: int) -> None:
-        self.app = app
-        common = [
-            (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"no-referrer"),
-            (b"x-frame-options", b"DENY"),
-            (b"cross-origin-opener-policy", b"same-origin"),
-            (b"cross-origin-resource-policy", b"same-origin"),
-            (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
-        ]
-        if hsts_seconds > 0:
-            common.append(
-                (
-                    b"strict-transport-security",
-                    f"max-age={hsts_seconds}; includeSubDomains".encode(),
-                )
-            )
-        self._portal = [*common, (b"content-security-policy", _PORTAL_POLICY.encode())]
-        self._docs = [*common, (b"content-security-policy", _DOCS_POLICY.encode())]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        extra = self._docs if scope["path"].startswith(_DOCS_PATHS) else self._portal
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *extra]
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
 
 
 class RateLimits:
@@ -141,82 +105,110 @@ class _Counter:
         return max(1, math.ceil(wait))
 
 
-class ClientAddressLimitMiddleware:
-    """Refuses a client address's requests past its limit with 429 (health probes exempt)."""
+class PortalEdge:
+    """The portal's outermost middleware, one layer for what every answer needs: the security
+    headers (CSP with frame-ancestors, HSTS, nosniff, Referrer-Policy and friends) and the
+    per-address limit (429; health probes exempt).
 
-    def __init__(self, app: ASGIApp, *, rate_limits: RateLimits, limit: str) -> None:
-        self.app = app
-        self._limits = rate_limits
-        self._limit = limits.parse(limit)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/health/"):
-            await self.app(scope, receive, send)
-            return
-        client = scope.get("client")
-        address = client[0] if client else "unknown"
-        try:
-            self._limits.check(self._limit, "ip", address)
-        except Problem as problem:
-            response = problem_response(
-                status=problem.status,
-                slug=problem.slug,
-                detail=problem.detail,
-                instance=scope["path"],
-                headers=problem.headers,
-            )
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
-class MyLinesFastPath:
-    """``GET /portal/v1/lines`` with a token verified before, answered before routing.
-
-    The portal's hottest screen: a known token needs no dependency solving, routing or a second
-    validation (bench/portal.py). Anything else (an unknown, expired or under-scoped token, another
-    path) goes the normal way, which answers 401/403 and verifies the token. It sits inside the
-    security headers, the per-address limit, the body limit and request ids; the per-customer limit
-    is counted here as the route would.
+    It also answers the hottest screen, ``GET /portal/v1/lines`` without a body and with a token
+    verified before, itself: no routing, no dependency solving, no second validation, and no send
+    wrapper per layer (bench/portal.py). The per-customer limit is counted as the route would,
+    the request id taken as :class:`~mvno.common.request_ids.RequestIdMiddleware` takes it, and the
+    answer carries the same headers. Anything else (an unknown, expired or under-scoped token,
+    a request with a body, another path) goes the normal way, which answers 401/403 and verifies
+    the token.
     """
 
-    PATH = "/portal/v1/lines"
+    LINES = "/portal/v1/lines"
 
-    def __init__(self, app: ASGIApp, *, portal: Any) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        portal: Any,
+        rate_limits: RateLimits,
+        limit_per_address: str,
+        hsts_seconds: int,
+    ) -> None:
         self.app = app
         self._portal = portal  # the FastAPI app: its state holds what is opened at start-up
+        self._limits = rate_limits
+        self._address_limit = limits.parse(limit_per_address)
+        common = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"),
+            (b"x-frame-options", b"DENY"),
+            (b"cross-origin-opener-policy", b"same-origin"),
+            (b"cross-origin-resource-policy", b"same-origin"),
+            (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
+        ]
+        if hsts_seconds > 0:
+            common.append(
+                (
+                    b"strict-transport-security",
+                    f"max-age={hsts_seconds}; includeSubDomains".encode(),
+                )
+            )
+        self._portal_headers = [*common, (b"content-security-policy", _PORTAL_POLICY.encode())]
+        self._docs_headers = [*common, (b"content-security-policy", _DOCS_POLICY.encode())]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] != self.PATH:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        state = self._portal.state
-        validator = getattr(state, "token_validator", None)
+        path = scope["path"]
+        extra = self._docs_headers if path.startswith(_DOCS_PATHS) else self._portal_headers
+        if not path.startswith("/health/"):
+            client = scope.get("client")
+            try:
+                self._limits.check(self._address_limit, "ip", client[0] if client else "unknown")
+            except Problem as problem:
+                await _refuse(problem, scope, receive, _adding(send, extra))
+                return
+        if path == self.LINES and scope["method"] == "GET":
+            principal = self._known_customer(scope)
+            if principal is not None:
+                await self._my_lines(principal.subject, scope, receive, send, extra)
+                return
+        await self.app(scope, receive, _adding(send, extra))
+
+    def _known_customer(self, scope: Scope) -> Any:
+        """The principal of a bodiless request's bearer token verified before, with the portal
+        scope; ``None`` otherwise (the normal way then decides)."""
+        validator = getattr(self._portal.state, "token_validator", None)
+        if validator is None:
+            return None
         principal = None
-        if validator is not None:
-            for name, value in scope["headers"]:
-                if name == b"authorization":
-                    scheme, _, token = value.decode("latin-1").partition(" ")
-                    if scheme.lower() == "bearer" and token:
-                        principal = validator.remembered(token.strip())
-                    break
-        context = state.portal
-        if principal is None or not principal.has_scopes(context.settings.customer_scope):
-            await self.app(scope, receive, send)
-            return
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, token = value.decode("latin-1").partition(" ")
+                if scheme.lower() == "bearer" and token:
+                    principal = validator.remembered(token.strip())
+            elif name in _BODY_FRAMING:
+                return None  # a body to count and limit: the body limit is on the normal way
+        if principal is None or not principal.has_scopes(
+            self._portal.state.portal.settings.customer_scope
+        ):
+            return None
+        return principal
+
+    async def _my_lines(
+        self,
+        customer_id: str,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        extra: list[tuple[bytes, bytes]],
+    ) -> None:
+        state = self._portal.state
+        request_id = take_request_id(scope)
+        headers = [*extra, (_REQUEST_ID, request_id)]
         try:
-            state.rate_limits.check(state.customer_limit, "customer", principal.subject)
+            state.rate_limits.check(state.customer_limit, "customer", customer_id)
         except Problem as problem:
-            refused = problem_response(
-                status=problem.status,
-                slug=problem.slug,
-                detail=problem.detail,
-                instance=scope["path"],
-                headers=problem.headers,
-            )
-            await refused(scope, receive, send)
+            await _refuse(problem, scope, receive, _adding(send, headers))
             return
-        body = await screens.lines(context, customer_id=principal.subject)
+        body = await screens.lines(state.portal, customer_id=customer_id)
         await send(
             {
                 "type": "http.response.start",
@@ -224,7 +216,32 @@ class MyLinesFastPath:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
+                    *headers,
                 ],
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+_REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
+_BODY_FRAMING = (b"content-length", b"transfer-encoding")
+
+
+def _adding(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
+    async def with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), *headers]
+        await send(message)
+
+    return with_headers
+
+
+async def _refuse(problem: Problem, scope: Scope, receive: Receive, send: Send) -> None:
+    response = problem_response(
+        status=problem.status,
+        slug=problem.slug,
+        detail=problem.detail,
+        instance=scope["path"],
+        headers=problem.headers,
+    )
+    await response(scope, receive, send)

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Mapping, Sequence
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
+from pydantic_core import from_json
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mvno.portal_api.tables import CHANGE_CHANNEL
+
+_log = logging.getLogger(__name__)
 
 # Plain SQL compiled once: these run on every screen and every event.
 _LINES_OF = text(
@@ -105,51 +112,165 @@ _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
 
 _LINES_OF_RAW = (
-    "SELECT s.subscription_id, s.customer_id, s.msisdn, s.offering_id, s.payment_type, "
-    "s.sim_kind, s.status, s.order_id, s.activated_at, s.updated_at, "
-    "b.buckets, b.fetched_at, b.invalidated_at "
+    "SELECT s.subscription_id, s.msisdn, s.offering_id, s.payment_type, s.sim_kind, s.status, "
+    "s.activated_at, b.buckets, b.fetched_at, b.invalidated_at "
     "FROM subscriptions s LEFT JOIN balance_copies b USING (subscription_id) "
     "WHERE s.customer_id = $1 ORDER BY s.activated_at NULLS LAST, s.subscription_id"
 )
 
 
-class ReadModelQueries:
-    """The hottest screen's read on a plain asyncpg pool: one statement, no transaction around it
-    (the ORM session's BEGIN/ROLLBACK and its per-statement overhead cost a third of the screen's
-    time in bench/portal.py)."""
+class ReadConnections:
+    """A few asyncpg connections lent out one statement at a time, for the hottest read.
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+    asyncpg's pool costs a task per release (``asyncio.shield``), a queue and a proxy per
+    acquire, a tenth of the uncached "my lines" screen (bench/portal.py); a single statement in
+    autocommit needs none of it: no transaction, no session state to reset. At most ``size``
+    connections are opened, when first needed; a caller waits for one when all are lent. A
+    connection found closed is dropped and another taken; one whose statement failed for any
+    reason but a server's error answer (a cancelled or timed-out wait, a broken socket) is
+    terminated, since its protocol state is unknown. When the server refuses another connection
+    while some are open, callers wait for those, and no other is tried for ``REST_SECONDS``.
+    """
+
+    REST_SECONDS = 5.0
+
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[asyncpg.Connection]],
+        *,
+        size: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._connect = connect
+        self._size = size
+        self._clock = clock
+        self._open_after = 0.0
+        self._idle: list[asyncpg.Connection] = []
+        self._waiting: deque[asyncio.Future[asyncpg.Connection | None]] = deque()
+        self._opened = 0
+        self._closed = False
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        while True:
+            connection = self._idle.pop() if self._idle else await self._take()
+            if not connection.is_closed():
+                break
+            self._drop()
+        try:
+            rows: list[asyncpg.Record] = await connection.fetch(query, *args)
+        except asyncpg.PostgresError:
+            self._give_back(connection)  # the server answered: the connection is sound
+            raise
+        except BaseException:
+            connection.terminate()
+            self._drop()
+            raise
+        self._give_back(connection)
+        return rows
+
+    async def _take(self) -> asyncpg.Connection:
+        if self._closed:
+            raise asyncpg.InterfaceError("the read connections are closed")
+        if self._opened < self._size and (self._opened == 0 or self._clock() >= self._open_after):
+            self._opened += 1
+            try:
+                return await self._connect()
+            except Exception:
+                self._opened -= 1
+                if self._opened == 0:
+                    raise  # nothing open to wait for
+                # The server refuses more (too many clients, say): wait for one of those open,
+                # and leave it alone a while rather than fail every view asking it again.
+                _log.warning(
+                    "could not open a read connection; %d in use", self._opened, exc_info=True
+                )
+                self._open_after = self._clock() + self.REST_SECONDS
+        waiter: asyncio.Future[asyncpg.Connection | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._waiting.append(waiter)
+        try:
+            connection = await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                # Handed over just as this wait was cancelled: to the next in line.
+                handed = waiter.result()
+                if handed is None:
+                    self._wake(None)
+                else:
+                    self._give_back(handed)
+            raise
+        # None: a connection was dropped and this caller may open one in its place.
+        return connection if connection is not None else await self._take()
+
+    def _wake(self, handed: asyncpg.Connection | None) -> bool:
+        """Hand a connection (or, ``None``, a free place to open one) to the first waiting."""
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(handed)
+                return True
+        return False
+
+    def _give_back(self, connection: asyncpg.Connection) -> None:
+        if self._wake(connection):
+            return
+        if self._closed:
+            connection.terminate()
+            self._opened -= 1
+        else:
+            self._idle.append(connection)
+
+    def _drop(self) -> None:
+        self._opened -= 1
+        self._wake(None)
+
+    async def close(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, []
+        self._opened -= len(idle)
+        for connection in idle:
+            await connection.close(timeout=5)
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_exception(asyncpg.InterfaceError("the read connections are closed"))
+
+
+class ReadModelQueries:
+    """The hottest screen's read on plain asyncpg connections: one statement, no transaction
+    around it (the ORM session's BEGIN/ROLLBACK and its per-statement overhead cost a third of
+    the screen's time in bench/portal.py)."""
+
+    def __init__(self, connections: ReadConnections) -> None:
+        self._connections = connections
 
     @classmethod
     async def open(cls, dsn: str, *, size: int) -> ReadModelQueries:
-        async def decode_json(connection: asyncpg.Connection) -> None:
+        async def connect() -> asyncpg.Connection:
+            connection = await asyncpg.connect(dsn)
             await connection.set_type_codec(
-                "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+                "jsonb", encoder=json.dumps, decoder=from_json, schema="pg_catalog"
             )
+            return connection
 
-        async def keep_session(_connection: asyncpg.Connection) -> None:
-            """Nothing to reset: this pool only runs single SELECTs, which change no session state
-            (asyncpg's default reset is a round trip, RESET ALL and friends, on every release;
-            an open transaction is still rolled back by the pool either way)."""
-
-        pool = await asyncpg.create_pool(
-            dsn, min_size=1, max_size=size, init=decode_json, reset=keep_session
-        )
-        return cls(pool)
+        queries = cls(ReadConnections(connect, size=size))
+        await queries._connections.fetch("SELECT 1")  # fail at start-up, not on the first view
+        return queries
 
     async def close(self) -> None:
-        await self._pool.close()
+        await self._connections.close()
 
     async def lines_of(self, *, customer_id: str) -> Sequence[Mapping[str, Any]]:
+        """The customer's lines with their balance copies; records read by column name."""
         if trace.get_current_span().is_recording():
-            rows = await self._pool.fetch(_LINES_OF_RAW, customer_id)
+            rows = await self._connections.fetch(_LINES_OF_RAW, customer_id)
         else:
             # A trace nobody records gets no statement span: making one was a tenth of the
             # screen's time (bench/portal.py); sampled requests still show the statement.
             with suppress_instrumentation():
-                rows = await self._pool.fetch(_LINES_OF_RAW, customer_id)
-        return [dict(row) for row in rows]
+                rows = await self._connections.fetch(_LINES_OF_RAW, customer_id)
+        return cast(Sequence[Mapping[str, Any]], rows)
 
 
 class PortalRepository:
