@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from mvno.common.db import asyncpg_dsn
 from mvno.devstack.components import BY_NAME
 from mvno.devstack.infrastructure import to_asyncpg_url, with_database
 from mvno.devstack.platform import Platform, PlatformConfig
@@ -69,3 +70,23 @@ def test_unknown_service_is_refused(tmp_path):
     config = PlatformConfig(tmp_path, SOCKET_URL, "http://x", only=["billing"])
     with pytest.raises(ValueError, match="billing"):
         config.services()
+
+
+def test_the_embedded_server_takes_a_whole_platforms_connections(tmp_path):
+    import asyncio
+
+    import asyncpg
+
+    from mvno.devstack.infrastructure import EMBEDDED_MAX_CONNECTIONS, embedded_postgres
+
+    async def max_connections(url: str) -> int:
+        connection = await asyncpg.connect(asyncpg_dsn(url))
+        try:
+            return int(await connection.fetchval("SHOW max_connections"))
+        finally:
+            await connection.close()
+
+    with embedded_postgres(tmp_path / "pg") as url:
+        assert asyncio.run(max_connections(url)) == EMBEDDED_MAX_CONNECTIONS
+    with embedded_postgres(tmp_path / "pg") as url:  # kept by the data folder
+        assert asyncio.run(max_connections(url)) == EMBEDDED_MAX_CONNECTIONS

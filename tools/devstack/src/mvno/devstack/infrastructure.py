@@ -10,11 +10,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import socket
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -52,6 +54,15 @@ def with_database(server_url: str, database: str) -> str:
     )
 
 
+EMBEDDED_MAX_CONNECTIONS = 400
+"""Every service's pools, workers and relays of a local platform under load, with room to spare."""
+
+
+def _max_connections(server: Any) -> int:
+    shown = re.search(r"^\s*(\d+)\s*$", server.psql("SHOW max_connections;"), re.MULTILINE)
+    return int(shown.group(1)) if shown else 0
+
+
 @contextlib.contextmanager
 def embedded_postgres(data_dir: Path, *, keep_running: bool = False) -> Iterator[str]:
     """PostgreSQL from the ``pgserver`` wheel with its data in ``data_dir`` (kept across runs).
@@ -61,7 +72,16 @@ def embedded_postgres(data_dir: Path, *, keep_running: bool = False) -> Iterator
     from pgserver.postgres_server import get_server
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = get_server(data_dir, cleanup_mode=None if keep_running else "stop")
+    server = get_server(data_dir, cleanup_mode="stop")
+    if _max_connections(server) < EMBEDDED_MAX_CONNECTIONS:
+        # A new data folder has PostgreSQL's default of 100, which the whole platform's pools
+        # exhaust under load ("too many clients" in bench/portal.py with 20 customers). The
+        # setting needs a restart; the data folder keeps it, so this happens once per folder.
+        server.psql(f"ALTER SYSTEM SET max_connections = {EMBEDDED_MAX_CONNECTIONS};")
+        server.cleanup()
+        server = get_server(data_dir, cleanup_mode="stop")
+    if keep_running:
+        server.cleanup_mode = None
     uri = server.get_uri("postgres")  # postgresql://postgres:@/postgres?host=<socket dir>
     socket_dir = make_url(uri).query["host"]
     url = f"postgresql+asyncpg://postgres@/postgres?host={quote(str(socket_dir))}"
