@@ -210,6 +210,7 @@ async def end_to_end(args: argparse.Namespace, ctx: dict[str, Any]) -> dict[str,
         await asyncio.sleep(args.idle_seconds)
         idle_ms_per_s = (cpu_seconds(platform) - idle_before) * 1000 / max(args.idle_seconds, 1e-9)
         cpu_before = cpu_seconds(platform)
+        each_before = [cpu_seconds([p]) for p in platform]
         others_before = {name: cpu_seconds([p]) for name, p in ctx["other_processes"].items()}
 
         async def place() -> None:
@@ -234,6 +235,7 @@ async def end_to_end(args: argparse.Namespace, ctx: dict[str, Any]) -> dict[str,
                 break
             await asyncio.sleep(0.2)
         cpu_after = cpu_seconds(platform)
+        each_after = [cpu_seconds([p]) for p in platform]
         others_after = {name: cpu_seconds([p]) for name, p in ctx["other_processes"].items()}
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -257,6 +259,12 @@ async def end_to_end(args: argparse.Namespace, ctx: dict[str, Any]) -> dict[str,
         "max_s": round(max(latencies), 3) if latencies else None,
         "platform_cpu_ms_per_order": round((cpu_after - cpu_before) * 1000 / max(completed, 1), 1),
         "platform_idle_cpu_ms_per_s": round(idle_ms_per_s, 1),
+        "platform_cpu_ms_per_order_by_process": {
+            name: round((after - before) * 1000 / max(completed, 1), 1)
+            for name, before, after in zip(
+                ctx["platform_names"], each_before, each_after, strict=True
+            )
+        },
         "other_cpu_ms_per_order": {
             name: round((others_after[name] - others_before[name]) * 1000 / max(completed, 1), 1)
             for name in others_after
@@ -449,6 +457,7 @@ def main() -> int:
             "headers": {"Authorization": f"Bearer {token}"},
             "queues": queues,
             "platform_processes": [psutil.Process(c.process.pid) for c in (api, *workers)],
+            "platform_names": [c.name for c in (api, *workers)],
             "api_process": psutil.Process(api.process.pid),
             "bare_process": psutil.Process(bare.process.pid),
             "other_processes": {
