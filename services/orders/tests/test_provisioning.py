@@ -363,3 +363,50 @@ async def test_an_asynchronous_activation_is_awaited_and_a_failed_one_tried_agai
     assert progress["results"]["activation_tries"] == world.settings.step_attempts
     assert progress["undone"] == ["release_number", "void_payment"]
     assert await line_of(world, doomed["id"]) == {}
+
+
+async def test_a_step_saved_without_a_transaction_is_dropped_when_the_order_moved_on(orders):
+    """Two workers on one order (a lease ran out, a work item came twice): each loads the order
+    with its version and calls the partner with the same Idempotency-Key; only the first save
+    lands, the second finds the order at another version and writes nothing, timer included."""
+    from datetime import UTC, datetime, timedelta
+
+    from mvno.orders.repository import OrderSteps
+
+    response = await orders.api.post(
+        "/productOrder",
+        json=NEW_PSIM,
+        headers={**orders.client(), "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert response.status_code == 201, response.text
+    order_id = response.json()["id"]  # no worker runs here: the order stays acknowledged
+    connection = await orders.database()
+    try:
+        steps = OrderSteps(connection)
+        first, version = await steps.load_order(order_id=order_id)
+        second, same_version = await steps.load_order(order_id=order_id)
+        assert same_version == version
+        soon = datetime.now(UTC) + timedelta(seconds=30)
+        first.items[0].progress = {"done": ["authorise_payment"], "results": {"payment_id": "p1"}}
+        assert await steps.save_order(order=first, timer_due=soon, if_version=version)
+        second.items[0].progress = {"done": ["authorise_payment"], "results": {"payment_id": "p2"}}
+        later = soon + timedelta(hours=1)
+        assert not await steps.save_order(order=second, timer_due=later, if_version=version)
+
+        saved, newer = await steps.load_order(order_id=order_id)
+        assert newer != version
+        assert saved.items[0].progress["results"] == {"payment_id": "p1"}
+        due = await connection.fetchval(
+            "SELECT due_at FROM provisioning_timers WHERE order_id = $1", order_id
+        )
+        assert due == soon
+        # Saving at the version it now has works again.
+        assert await steps.save_order(order=saved, clear_timer=True, if_version=newer)
+        assert (
+            await connection.fetchval(
+                "SELECT count(*) FROM provisioning_timers WHERE order_id = $1", order_id
+            )
+            == 0
+        )
+    finally:
+        await connection.close()

@@ -223,35 +223,21 @@ class OrdersRepository:
     ) -> None:
         """Write the order's state and its items' in one statement, with the order's timer set
         to ``timer_due`` or cleared when asked (the provisioning saga's lease and retries)."""
-        driver = await driver_connection(self._session)
-        await driver.execute(
-            _SAVE_ORDER,
-            order.id,
-            str(order.state),
-            order.sequence,
-            order.updated_at,
-            order.completion_date,
-            order.failed_step,
-            order.failure_reason,
-            [item.item_id for item in order.items],
-            [str(item.state) for item in order.items],
-            [item.subscription_id for item in order.items],
-            [None if item.progress is None else json.dumps(item.progress) for item in order.items],
-            timer_due,
-            clear_timer,
-        )
+        steps = OrderSteps(await driver_connection(self._session))
+        await steps.save_order(order=order, timer_due=timer_due, clear_timer=clear_timer)
 
     async def get_order(self, *, order_id: str, for_update: bool = False) -> Order | None:
         """The order with its items in one statement, locked for the caller's transaction when
         ``for_update``."""
-        driver = await driver_connection(self._session)
-        row = await driver.fetchrow(_LOAD_ORDER_FOR_UPDATE if for_update else _LOAD_ORDER, order_id)
-        if row is None:
-            return None
-        items = row["items"]
-        if isinstance(items, str):  # a connection without SQLAlchemy's JSON codec
-            items = json.loads(items)
-        return _order(row, [_item(item) for item in items])
+        steps = OrderSteps(await driver_connection(self._session))
+        loaded = await steps.load_order(order_id=order_id, for_update=for_update)
+        return None if loaded is None else loaded[0]
+
+    async def get_order_version(self, *, order_id: str) -> tuple[Order, int] | None:
+        """The order locked for the caller's transaction, with its version (see
+        :meth:`OrderSteps.load_order`)."""
+        steps = OrderSteps(await driver_connection(self._session))
+        return await steps.load_order(order_id=order_id, for_update=True)
 
     async def list_orders(
         self, *, where: OrderFilter, client_id: str | None, offset: int, limit: int
@@ -304,16 +290,8 @@ class OrdersRepository:
         return [_order(row._mapping, items.get(row.id, [])) for row in rows]
 
     async def personal_data(self, *, order_id: str) -> Sealed | None:
-        driver = await driver_connection(self._session)  # read at two steps of every order
-        row = await driver.fetchrow(
-            "SELECT personal_data::text, personal_data_key FROM orders WHERE id = $1", order_id
-        )
-        if row is None or row["personal_data_key"] is None:
-            return None
-        fields = json.loads(row["personal_data"]) if row["personal_data"] else {}
-        return Sealed(
-            row["personal_data_key"],
-            {name: base64.b64decode(blob) for name, blob in fields.items()},
+        return await OrderSteps(await driver_connection(self._session)).personal_data(
+            order_id=order_id
         )
 
     async def replace_personal_data(self, *, order_id: str, sealed: Sealed) -> None:
@@ -399,12 +377,9 @@ class OrdersRepository:
         )
 
     async def billing_account_of(self, *, subscription_id: str) -> str | None:
-        driver = await driver_connection(self._session)
-        found = await driver.fetchval(
-            "SELECT billing_account_id FROM billing_accounts WHERE subscription_id = $1",
-            subscription_id,
+        return await OrderSteps(await driver_connection(self._session)).billing_account_of(
+            subscription_id=subscription_id
         )
-        return None if found is None else str(found)
 
     # --- idempotency ------------------------------------------------------------------------
 
@@ -523,6 +498,84 @@ _GET_KEY = """
 """
 
 
+class OrderSteps:
+    """The provisioning saga's statements on a plain asyncpg connection: inside a unit of work's
+    transaction (through :class:`OrdersRepository`) or on their own, each its own transaction.
+
+    A step that writes nothing but the order runs without a transaction (two round trips instead
+    of five, no SQLAlchemy session): it loads the order with its version, calls the partner, and
+    saves only if no other worker saved the order meanwhile (:meth:`save_order` with
+    ``if_version``). The version is PostgreSQL's ``xmin`` of the order's row, which every update
+    of the row changes.
+    """
+
+    def __init__(self, connection: asyncpg.Connection | PoolConnectionProxy) -> None:
+        self._connection = connection
+
+    async def load_order(
+        self, *, order_id: str, for_update: bool = False
+    ) -> tuple[Order, int] | None:
+        """The order with its items and its version in one statement, locked for the caller's
+        transaction when ``for_update``."""
+        row = await self._connection.fetchrow(
+            _LOAD_ORDER_FOR_UPDATE if for_update else _LOAD_ORDER, order_id
+        )
+        if row is None:
+            return None
+        items = row["items"]
+        if isinstance(items, str):  # a connection without SQLAlchemy's JSON codec
+            items = json.loads(items)
+        return _order(row, [_item(item) for item in items]), int(row["version"])
+
+    async def save_order(
+        self,
+        *,
+        order: Order,
+        timer_due: datetime | None = None,
+        clear_timer: bool = False,
+        if_version: int | None = None,
+    ) -> bool:
+        """Write the order, its items and its timer in one statement; with ``if_version``, only
+        if the order is still at that version. Returns whether it was written."""
+        saved = await self._connection.fetchval(
+            _SAVE_ORDER,
+            order.id,
+            str(order.state),
+            order.sequence,
+            order.updated_at,
+            order.completion_date,
+            order.failed_step,
+            order.failure_reason,
+            [item.item_id for item in order.items],
+            [str(item.state) for item in order.items],
+            [item.subscription_id for item in order.items],
+            [None if item.progress is None else json.dumps(item.progress) for item in order.items],
+            timer_due,
+            clear_timer,
+            if_version,
+        )
+        return bool(saved)
+
+    async def personal_data(self, *, order_id: str) -> Sealed | None:
+        row = await self._connection.fetchrow(
+            "SELECT personal_data::text, personal_data_key FROM orders WHERE id = $1", order_id
+        )
+        if row is None or row["personal_data_key"] is None:
+            return None
+        fields = json.loads(row["personal_data"]) if row["personal_data"] else {}
+        return Sealed(
+            row["personal_data_key"],
+            {name: base64.b64decode(blob) for name, blob in fields.items()},
+        )
+
+    async def billing_account_of(self, *, subscription_id: str) -> str | None:
+        found = await self._connection.fetchval(
+            "SELECT billing_account_id FROM billing_accounts WHERE subscription_id = $1",
+            subscription_id,
+        )
+        return None if found is None else str(found)
+
+
 def _order(row: Any, items: list[OrderItem]) -> Order:
     """An order from its row (a SQLAlchemy row mapping or an asyncpg record) and its items."""
     return Order(
@@ -549,7 +602,7 @@ def _item(values: Mapping[str, Any]) -> OrderItem:
 # The order and its items in one round trip, the items in the order ``_with_items`` gives them.
 _ORDER_WITH_ITEMS = """
 SELECT o.id, o.customer_id, o.channel, o.client_id, o.state, o.sequence, o.order_date,
-       o.updated_at, o.external_id, o.completion_date, o.failed_step, o.failure_reason,
+       o.xmin AS version, o.updated_at, o.external_id, o.completion_date, o.failed_step, o.failure_reason,
        (SELECT coalesce(json_agg(json_build_object(
                    'item_id', i.item_id, 'action', i.action, 'change', i.change,
                    'offering_id', i.offering_id, 'offering_name', i.offering_name,
@@ -569,25 +622,28 @@ RETURNING order_id
 _LOAD_ORDER_FOR_UPDATE = _ORDER_WITH_ITEMS + " FOR UPDATE OF o"
 
 # The order, every item and the order's timer in one statement: what a step of the saga writes
-# besides its events and, for some steps, the line.
+# besides its events and, for some steps, the line. With $14, only if the order's row is still at
+# that version (its xmin): nothing is written otherwise, and the count says so.
 _SAVE_ORDER = """
 WITH saved_order AS (
     UPDATE orders
        SET state = $2, sequence = $3, updated_at = $4, completion_date = $5,
            failed_step = $6, failure_reason = $7
-     WHERE id = $1
+     WHERE id = $1 AND ($14::xid IS NULL OR xmin = $14::xid)
+    RETURNING id
 ), saved_items AS (
     UPDATE order_items AS i
        SET state = u.state, subscription_id = u.subscription_id, progress = u.progress::jsonb
       FROM unnest($8::text[], $9::text[], $10::text[], $11::text[])
-           AS u(item_id, state, subscription_id, progress)
-     WHERE i.order_id = $1 AND i.item_id = u.item_id
+           AS u(item_id, state, subscription_id, progress), saved_order
+     WHERE i.order_id = saved_order.id AND i.item_id = u.item_id
 ), timer_set AS (
     INSERT INTO provisioning_timers (order_id, due_at)
-    SELECT $1, $12::timestamptz WHERE $12::timestamptz IS NOT NULL
+    SELECT id, $12::timestamptz FROM saved_order WHERE $12::timestamptz IS NOT NULL
     ON CONFLICT (order_id) DO UPDATE SET due_at = excluded.due_at
 ), timer_cleared AS (
-    DELETE FROM provisioning_timers WHERE order_id = $1 AND $13::boolean
+    DELETE FROM provisioning_timers AS t USING saved_order
+     WHERE t.order_id = saved_order.id AND $13::boolean
 )
-SELECT 1
+SELECT count(*) FROM saved_order
 """

@@ -10,6 +10,15 @@ When a step succeeds, the same worker goes on with the next one in a new transac
 sending itself another work item (each step is still committed on its own). What protects the
 order if that worker dies is a lease: every commit that leaves more to do also sets the order's
 timer a little ahead, and a timer that fires becomes a work item for any worker.
+
+Most of those next steps change nothing but the order (authorise a payment, reserve a number,
+register RICA, ...): they run without a transaction on a plain connection (``steps_pool``): load
+the order with its version, make the call, save the order only if it is still at that version
+(:class:`~mvno.orders.repository.OrderSteps`). That is two round trips instead of five and no
+SQLAlchemy session, on the path of most of an order's steps. Two workers on one order at once
+(a lease that ran out, a redelivered work item) make the same call with the same
+Idempotency-Key, so the partner acts once; the second save finds the order moved on and is
+dropped. A step that writes more (the line, events, webhooks) runs locked as above.
 """
 
 from __future__ import annotations
@@ -24,7 +33,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
+
+import asyncpg
+from pydantic import BaseModel
 
 from mvno.common.bus.envelope import ReceivedEvent
 from mvno.common.crypto import FieldCipher
@@ -61,7 +73,7 @@ from mvno.orders.domain.saga import (
 )
 from mvno.orders.handlers import announce
 from mvno.orders.provisioning.partners import Partner, PartnerFailure
-from mvno.orders.repository import OrdersRepository
+from mvno.orders.repository import OrdersRepository, OrderSteps
 
 _log = logging.getLogger(__name__)
 
@@ -73,6 +85,45 @@ class _Waiting(Exception):
     def __init__(self, seconds: float | None = None) -> None:
         super().__init__()
         self.seconds = seconds
+
+
+RUN_ALONE = frozenset(
+    {
+        Step.AUTHORISE_PAYMENT,
+        Step.RESERVE_NUMBER,
+        Step.START_PORT_IN,
+        Step.AWAIT_PORT_IN,
+        Step.REGISTER_RICA,
+        Step.ALLOCATE_SIM,
+        Step.AWAIT_BILLING_ACCOUNT,
+        Step.CAPTURE_PAYMENT,
+    }
+)
+"""Steps whose outcome is only the order's own record: they may run without a transaction."""
+
+UNDO_ALONE = frozenset(Undo) - {Undo.DEACTIVATE}
+"""Compensations likewise (deactivating also writes the line and announces it)."""
+
+Reads = OrdersRepository | OrderSteps
+"""What a step reads through: the unit of work's repository, or a plain connection's."""
+
+
+class Publisher(Protocol):
+    def publish(
+        self, data: BaseModel, *, subject: str | None = None, event_id: str | None = None
+    ) -> object: ...
+
+
+class _Staged:
+    """Events published by a step run without a transaction, written later with the order."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[BaseModel, str | None, str | None]] = []
+
+    def publish(
+        self, data: BaseModel, *, subject: str | None = None, event_id: str | None = None
+    ) -> None:
+        self.events.append((data, subject, event_id))
 
 
 PORT_IN_POLL_CEILING = 60.0
@@ -96,6 +147,8 @@ class Provisioner:
     policy: RetryPolicy
     unit_of_work: Callable[[], UnitOfWork] | None = None
     """Opens the transactions of the steps after the first (the consumer opens the first)."""
+    steps_pool: asyncpg.Pool | None = None
+    """Plain connections for the steps after the first that run without a transaction."""
     poll_seconds: float = 1.0
     lease_seconds: float = 30.0
     """How soon another worker resumes an order whose worker died between two steps."""
@@ -112,14 +165,70 @@ class Provisioner:
             return
         await uow.commit()  # the first step, its lease and the work item's inbox row
         for _ in range(self.max_steps_in_a_row):
-            async with self.unit_of_work() as next_uow:
-                go_on = await self.advance_order(next_uow, order_id)
-                await next_uow.commit()
+            go_on = await self.advance_alone(order_id) if self.steps_pool is not None else None
+            if go_on is None:
+                async with self.unit_of_work() as next_uow:
+                    go_on = await self.advance_order(next_uow, order_id)
+                    await next_uow.commit()
             if not go_on:
                 return
         async with self.unit_of_work() as next_uow:  # a very long order: hand it on
             step_due(next_uow, order_id)
             await next_uow.commit()
+
+    async def advance_alone(self, order_id: str) -> bool | None:
+        """Take the order's next move without a transaction when it changes only the order;
+        None when it needs :meth:`advance_order` instead. Otherwise as :meth:`advance_order`."""
+        assert self.steps_pool is not None
+        async with self.steps_pool.acquire() as connection:
+            steps = OrderSteps(connection)
+            loaded = await steps.load_order(order_id=order_id)
+            if loaded is None:
+                return None
+            order, version = loaded
+            progress = {item.item_id: ItemProgress.from_json(item.progress) for item in order.items}
+            move = next_move(order, progress)
+            if isinstance(move, Idle):
+                return False
+            alone = (isinstance(move, Run) and move.step in RUN_ALONE) or (
+                isinstance(move, Compensate) and move.undo in UNDO_ALONE
+            )
+            if order.state is not OrderState.IN_PROGRESS or not alone:
+                return None
+            at = self.clock()
+            timer = _Timer()
+            staged = _Staged()
+            if isinstance(move, Run):
+                go_on = await self._run(staged, steps, order, progress, move, at, timer)
+            else:
+                assert isinstance(move, Compensate)
+                go_on = await self._compensate(staged, steps, order, progress, move, at, timer)
+            if go_on:
+                timer.set(at + timedelta(seconds=self.lease_seconds))
+            for item in order.items:
+                item.progress = progress[item.item_id].to_json()
+            if not order.changes and not staged.events:
+                if await steps.save_order(
+                    order=order, timer_due=timer.due, clear_timer=timer.cleared, if_version=version
+                ):
+                    return go_on
+                _log.info("order %s was moved on by another worker; dropping this step", order_id)
+                return False
+        # The order changed state (a refusal the customer must fix): its events and webhooks are
+        # written with it in a unit of work, still only if nobody moved the order on meanwhile.
+        assert self.unit_of_work is not None
+        async with self.unit_of_work() as uow:
+            repository = OrdersRepository(uow.session)
+            current = await repository.get_order_version(order_id=order_id)
+            if current is None or current[1] != version:
+                _log.info("order %s was moved on by another worker; dropping this step", order_id)
+                return False
+            await repository.save_order(order=order, timer_due=timer.due, clear_timer=timer.cleared)
+            for data, subject, event_id in staged.events:
+                uow.publish(data, subject=subject, event_id=event_id)
+            await announce(uow, order)
+            await uow.commit()
+        return go_on
 
     async def advance_order(self, uow: UnitOfWork, order_id: str) -> bool:
         """Take the order's next move in ``uow``; True when another move can follow at once."""
@@ -156,8 +265,8 @@ class Provisioner:
 
     async def _run(
         self,
-        uow: UnitOfWork,
-        repository: OrdersRepository,
+        uow: Publisher,
+        repository: Reads,
         order: Order,
         progress: dict[str, ItemProgress],
         move: Run,
@@ -192,8 +301,8 @@ class Provisioner:
 
     async def _step(
         self,
-        uow: UnitOfWork,
-        repository: OrdersRepository,
+        uow: Publisher,
+        repository: Reads,
         order: Order,
         item: OrderItem,
         state: ItemProgress,
@@ -253,6 +362,8 @@ class Provisioner:
         if step is Step.ALLOCATE_SIM:
             return await self._allocate_sim(order, item, key)
         if step is Step.ACTIVATE:
+            assert isinstance(uow, UnitOfWork)
+            assert isinstance(repository, OrdersRepository)
             return await self._activate(uow, repository, order, item, state, key, at)
         if step is Step.AWAIT_BILLING_ACCOUNT:
             account = await repository.billing_account_of(subscription_id=str(item.subscription_id))
@@ -269,6 +380,8 @@ class Provisioner:
             waited = (at - datetime.fromisoformat(state.waiting_since)).total_seconds()
             left = self.policy.wait_limit(Step.AWAIT_BILLING_ACCOUNT) - waited
             raise _Waiting(max(self.poll_seconds, min(self.event_wait_seconds, left + 0.05)))
+        assert isinstance(uow, UnitOfWork)
+        assert isinstance(repository, OrdersRepository)
         return await self._change_line(uow, repository, order, item, step, key, at)
 
     def _ported(self, port_in: dict[str, Any], state: ItemProgress, at: datetime) -> dict[str, Any]:
@@ -464,8 +577,8 @@ class Provisioner:
 
     async def _compensate(
         self,
-        uow: UnitOfWork,
-        repository: OrdersRepository,
+        uow: Publisher,
+        repository: Reads,
         order: Order,
         progress: dict[str, ItemProgress],
         move: Compensate,
@@ -497,6 +610,7 @@ class Provisioner:
                     "POST", f"/port-ins/{results['port_in_id']}/cancel", key=key, json={}
                 )
             elif move.undo is Undo.DEACTIVATE:
+                assert isinstance(repository, OrdersRepository)
                 await self.network.call(
                     "POST",
                     f"/subscriptions/{results['partner_subscription_id']}/terminate",
@@ -569,7 +683,7 @@ class Provisioner:
                 )
             )
 
-    async def _personal(self, repository: OrdersRepository, order: Order) -> dict[str, str]:
+    async def _personal(self, repository: Reads, order: Order) -> dict[str, str]:
         sealed = await repository.personal_data(order_id=order.id)
         if sealed is None:
             raise PartnerFailure(Failure("the order holds no customer details", retryable=False))

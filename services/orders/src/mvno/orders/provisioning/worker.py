@@ -20,7 +20,12 @@ from mvno.common.bus.envelope import event_source
 from mvno.common.bus.relay import OutboxRelay
 from mvno.common.bus.runtime import resolve_until_found, stop_on_signals
 from mvno.common.crypto import FieldCipher
-from mvno.common.db import create_engine, unit_of_work_factory
+from mvno.common.db import (
+    asyncpg_dsn,
+    create_engine,
+    open_statement_pool,
+    unit_of_work_factory,
+)
 from mvno.common.http import create_partner_session
 from mvno.orders.domain.saga import RetryPolicy
 from mvno.orders.provisioning.executor import Provisioner, now, step_due
@@ -42,6 +47,10 @@ async def open_provisioner(
         create_partner_session(settings, timeout=settings.partner_timeout_seconds)
     )
     kms = await stack.enter_async_context(aws_client(settings, "kms"))
+    steps_pool = await open_statement_pool(
+        asyncpg_dsn(settings.database_url), size=settings.provisioning_concurrency
+    )
+    stack.push_async_callback(steps_pool.close)
     breakers = AsyncCircuitBreakerFactory(
         default_threshold=settings.circuit_failure_threshold,
         default_ttl=settings.circuit_open_seconds,
@@ -58,6 +67,7 @@ async def open_provisioner(
             port_in_timeout=settings.port_in_timeout_seconds,
         ),
         unit_of_work=unit_of_work_factory(engine, source=event_source(settings.service_name)),
+        steps_pool=steps_pool,
         poll_seconds=max(settings.timer_poll_seconds, 0.5),
         lease_seconds=settings.provisioning_visibility_seconds,
     )
