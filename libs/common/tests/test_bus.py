@@ -292,6 +292,45 @@ async def test_handler_running_three_visibility_timeouts_is_processed_once(bus_w
     assert await bus_world.queue_is_empty("alpha")
 
 
+async def test_messages_waiting_for_a_free_worker_stay_hidden_past_the_visibility_timeout(
+    bus_world,
+):
+    """One worker, a slow handler, and more messages received than it can start at once: those
+    waiting in the buffer must not reappear to other consumers (each reappearance counts
+    towards the DLQ's maxReceiveCount)."""
+    calls = []
+
+    async def slow(uow, event):
+        calls.append(event.id)
+        await asyncio.sleep(2.5)
+        await record_effect(uow, event, "alpha")
+
+    events = [new_event(ThingCreated(thing_id=f"w{n}"), source="urn:mvno:test") for n in range(3)]
+    await bus_world.sqs.send_message_batch(
+        QueueUrl=bus_world.queues["alpha"].url,
+        Entries=[{"Id": str(n), "MessageBody": e.body} for n, e in enumerate(events)],
+    )
+    settings = ConsumerSettings(
+        wait_time_seconds=1, visibility_timeout=2, concurrency=1, prefetch=2
+    )
+    handlers = {ThingCreated.event_type: slow}
+    # It holds all three (one started, two waiting), so it receives no more meanwhile.
+    async with running(consumer_for(bus_world, "alpha", handlers, settings)):
+        await bus_world.wait_for(
+            lambda: _has(bus_world, {"alpha": 1}), limit=20, what="the first message"
+        )
+        # Another consumer of the queue now: it sees only what the first one let go.
+        other = await bus_world.sqs.receive_message(
+            QueueUrl=bus_world.queues["alpha"].url, MaxNumberOfMessages=10, WaitTimeSeconds=3
+        )
+        assert other.get("Messages", []) == []
+        await bus_world.wait_for(
+            lambda: _has(bus_world, {"alpha": 3}), limit=30, what="all three messages"
+        )
+    assert sorted(calls) == sorted(e.id for e in events)
+    assert await bus_world.queue_is_empty("alpha")
+
+
 async def test_unknown_event_types_are_acknowledged_not_retried(bus_world):
     event = new_event(ThingCreated(thing_id="x"), source="urn:mvno:test")
     unknown = json.loads(event.body) | {"type": "test.thing.unplanned.v1", "id": "unknown-1"}

@@ -54,6 +54,9 @@ class ServiceSettings(BaseSettings):
 
     bus_prefix: str = Field(default="mvno", description="Prefix of the bus's topic and queue names")
     relay_enabled: bool = True
+    outbox_coalesce_seconds: float = Field(default=0.005, ge=0, le=1)
+    """Woken by a commit, the outbox relay waits this long so that commits arriving together go
+    out in one PublishBatch: each event waits up to this much longer, each batch carries more."""
     heartbeat_file: Path | None = None
     """Queue workers touch this file while their event loop turns (their liveness probe reads it);
     unset, nothing is written."""

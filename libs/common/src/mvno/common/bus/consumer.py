@@ -30,6 +30,7 @@ Handler = Callable[[UnitOfWork, ReceivedEvent], Awaitable[None]]
 _log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("mvno.bus.consumer")
 SQS_BATCH = 10
+_HEARTBEAT = "mvno.heartbeat"  # a held message's heartbeat, kept with it while it is buffered
 
 # Plain SQL on the driver connection, in the handler's transaction: SQLAlchemy cannot cache the
 # compiled form of ``insert(inbox).on_conflict_do_nothing()`` (about a quarter of the consumer's
@@ -126,7 +127,7 @@ class Consumer:
                     receive.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         for message in await receive:
-                            self._buffer.put_nowait(message)
+                            self._hold(message)
                     break
                 try:
                     messages = receive.result()
@@ -135,9 +136,18 @@ class Consumer:
                     await asyncio.wait([stopping], timeout=1.0)
                     continue
                 for message in messages:
-                    self._buffer.put_nowait(message)
+                    self._hold(message)
         finally:
             stopping.cancel()
+
+    def _hold(self, message: dict[str, Any]) -> None:
+        """Buffer a received message, kept hidden from other consumers from now on: one waiting
+        for a free worker longer than the visibility timeout would otherwise be delivered again
+        meanwhile, and a message received that way often enough lands in the DLQ unhandled."""
+        message[_HEARTBEAT] = _Heartbeat(
+            self._extend_visibility, message["ReceiptHandle"], self._settings.visibility_timeout
+        )
+        self._buffer.put_nowait(message)
 
     async def _receive(self, count: int) -> list[dict[str, Any]]:
         answer = await self._sqs.receive_message(
@@ -167,7 +177,9 @@ class Consumer:
 
     async def _process(self, message: dict[str, Any]) -> None:
         receipt = message["ReceiptHandle"]
-        heartbeat = _Heartbeat(self._extend_visibility, receipt, self._settings.visibility_timeout)
+        heartbeat: _Heartbeat = message.pop(_HEARTBEAT, None) or _Heartbeat(
+            self._extend_visibility, receipt, self._settings.visibility_timeout
+        )
         started = time.monotonic()
         event_type = "unknown"
         try:
@@ -283,7 +295,10 @@ class Consumer:
         """Make received messages that no worker started visible again at once."""
         released: list[dict[str, Any]] = []
         while not self._buffer.empty():
-            released.append(self._buffer.get_nowait())
+            message = self._buffer.get_nowait()
+            if (heartbeat := message.pop(_HEARTBEAT, None)) is not None:
+                heartbeat.cancel()
+            released.append(message)
             self._buffer.task_done()
         for start in range(0, len(released), SQS_BATCH):
             chunk = released[start : start + SQS_BATCH]

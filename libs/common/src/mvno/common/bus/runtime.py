@@ -14,7 +14,7 @@ from mvno.common.aws import aws_client
 from mvno.common.bus.consumer import Consumer, ConsumerSettings, Handler
 from mvno.common.bus.envelope import event_source
 from mvno.common.bus.provision import ProvisionedTopology, resolve
-from mvno.common.bus.relay import OutboxRelay
+from mvno.common.bus.relay import OutboxRelay, RelaySettings
 from mvno.common.bus.topology import platform_topology
 from mvno.common.db import create_engine, unit_of_work_factory
 from mvno.common.settings import ServiceSettings
@@ -54,6 +54,7 @@ async def run_relay(
         database_url=settings.database_url,
         sns=sns,
         topic_arn=found.topic_arns[producer],
+        settings=RelaySettings(coalesce_seconds=settings.outbox_coalesce_seconds),
     )
     await relay.run(stop)
 

@@ -108,6 +108,28 @@ Reads = OrdersRepository | OrderSteps
 """What a step reads through: the unit of work's repository, or a plain connection's."""
 
 
+def _runs_alone(order: Order, move: object) -> bool:
+    """Whether ``move`` may run without a transaction (:meth:`Provisioner.advance_alone`)."""
+    if order.state is not OrderState.IN_PROGRESS:
+        return False
+    if isinstance(move, Run):
+        return move.step in RUN_ALONE
+    return isinstance(move, Compensate) and move.undo in UNDO_ALONE
+
+
+@dataclass(frozen=True)
+class _Moved:
+    go_on: bool
+    """Another move can follow at once."""
+    alone_next: bool = False
+    """That move may run without a transaction (known from the state just saved, so a step that
+    needs the order locked does not load it twice)."""
+
+
+def _moved(go_on: bool, order: Order, progress: dict[str, ItemProgress]) -> _Moved:
+    return _Moved(go_on, go_on and _runs_alone(order, next_move(order, progress)))
+
+
 class Publisher(Protocol):
     def publish(
         self, data: BaseModel, *, subject: str | None = None, event_id: str | None = None
@@ -161,24 +183,28 @@ class Provisioner:
     async def advance(self, uow: UnitOfWork, event: ReceivedEvent) -> None:
         """Consumer handler for ``orders.provisioning.step_due.v1``: run steps while they succeed."""
         order_id = str(event.data["order_id"])
-        if not await self.advance_order(uow, order_id) or self.unit_of_work is None:
+        moved = await self._advance_locked(uow, order_id)
+        if not moved.go_on or self.unit_of_work is None:
             return
         await uow.commit()  # the first step, its lease and the work item's inbox row
         for _ in range(self.max_steps_in_a_row):
-            go_on = await self.advance_alone(order_id) if self.steps_pool is not None else None
-            if go_on is None:
+            next_moved = None
+            if moved.alone_next and self.steps_pool is not None:
+                next_moved = await self.advance_alone(order_id)
+            if next_moved is None:
                 async with self.unit_of_work() as next_uow:
-                    go_on = await self.advance_order(next_uow, order_id)
+                    next_moved = await self._advance_locked(next_uow, order_id)
                     await next_uow.commit()
-            if not go_on:
+            moved = next_moved
+            if not moved.go_on:
                 return
         async with self.unit_of_work() as next_uow:  # a very long order: hand it on
             step_due(next_uow, order_id)
             await next_uow.commit()
 
-    async def advance_alone(self, order_id: str) -> bool | None:
+    async def advance_alone(self, order_id: str) -> _Moved | None:
         """Take the order's next move without a transaction when it changes only the order;
-        None when it needs :meth:`advance_order` instead. Otherwise as :meth:`advance_order`."""
+        None when it needs :meth:`advance_order` instead."""
         assert self.steps_pool is not None
         async with self.steps_pool.acquire() as connection:
             steps = OrderSteps(connection)
@@ -189,11 +215,8 @@ class Provisioner:
             progress = {item.item_id: ItemProgress.from_json(item.progress) for item in order.items}
             move = next_move(order, progress)
             if isinstance(move, Idle):
-                return False
-            alone = (isinstance(move, Run) and move.step in RUN_ALONE) or (
-                isinstance(move, Compensate) and move.undo in UNDO_ALONE
-            )
-            if order.state is not OrderState.IN_PROGRESS or not alone:
+                return _Moved(go_on=False)
+            if not _runs_alone(order, move):
                 return None
             at = self.clock()
             timer = _Timer()
@@ -211,9 +234,9 @@ class Provisioner:
                 if await steps.save_order(
                     order=order, timer_due=timer.due, clear_timer=timer.cleared, if_version=version
                 ):
-                    return go_on
+                    return _moved(go_on, order, progress)
                 _log.info("order %s was moved on by another worker; dropping this step", order_id)
-                return False
+                return _Moved(go_on=False)
         # The order changed state (a refusal the customer must fix): its events and webhooks are
         # written with it in a unit of work, still only if nobody moved the order on meanwhile.
         assert self.unit_of_work is not None
@@ -222,25 +245,28 @@ class Provisioner:
             current = await repository.get_order_version(order_id=order_id)
             if current is None or current[1] != version:
                 _log.info("order %s was moved on by another worker; dropping this step", order_id)
-                return False
+                return _Moved(go_on=False)
             await repository.save_order(order=order, timer_due=timer.due, clear_timer=timer.cleared)
             for data, subject, event_id in staged.events:
                 uow.publish(data, subject=subject, event_id=event_id)
             await announce(uow, order)
             await uow.commit()
-        return go_on
+        return _moved(go_on, order, progress)
 
     async def advance_order(self, uow: UnitOfWork, order_id: str) -> bool:
         """Take the order's next move in ``uow``; True when another move can follow at once."""
+        return (await self._advance_locked(uow, order_id)).go_on
+
+    async def _advance_locked(self, uow: UnitOfWork, order_id: str) -> _Moved:
         repository = OrdersRepository(uow.session)
         order = await repository.get_order(order_id=order_id, for_update=True)
         if order is None:
             _log.warning("work item for unknown order %s", order_id)
-            return False
+            return _Moved(go_on=False)
         progress = {item.item_id: ItemProgress.from_json(item.progress) for item in order.items}
         move = next_move(order, progress)
         if isinstance(move, Idle):
-            return False
+            return _Moved(go_on=False)
         at = self.clock()
         if order.state is OrderState.ACKNOWLEDGED:
             order.move_to(OrderState.IN_PROGRESS, at)
@@ -259,7 +285,7 @@ class Provisioner:
             item.progress = progress[item.item_id].to_json()
         await repository.save_order(order=order, timer_due=timer.due, clear_timer=timer.cleared)
         await announce(uow, order)
-        return go_on
+        return _moved(go_on, order, progress)
 
     # --- forward ----------------------------------------------------------------------------
 
