@@ -20,10 +20,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from mvno.common.bus import metrics
 from mvno.common.bus.envelope import MalformedEventError, ReceivedEvent, decode
 from mvno.common.db import UnitOfWork, driver_connection
+from mvno.common.tracing import client_spans_when_sampled
 
 Handler = Callable[[UnitOfWork, ReceivedEvent], Awaitable[None]]
 
@@ -150,7 +152,15 @@ class Consumer:
         self._buffer.put_nowait(message)
 
     async def _receive(self, count: int) -> list[dict[str, Any]]:
-        answer = await self._sqs.receive_message(
+        # No client span for the poll itself (a root span every poll, most of them empty): the
+        # consumer span of each message it brings continues the producer's trace.
+        with suppress_instrumentation():
+            answer = await self._receive_now(count)
+        messages: list[dict[str, Any]] = answer.get("Messages", [])
+        return messages
+
+    async def _receive_now(self, count: int) -> dict[str, Any]:
+        answer: dict[str, Any] = await self._sqs.receive_message(
             QueueUrl=self._queue_url,
             MaxNumberOfMessages=count,
             WaitTimeSeconds=self._settings.wait_time_seconds,
@@ -158,8 +168,7 @@ class Consumer:
             MessageSystemAttributeNames=["ApproximateReceiveCount"],
             MessageAttributeNames=["All"],
         )
-        messages: list[dict[str, Any]] = answer.get("Messages", [])
-        return messages
+        return answer
 
     async def _work(self) -> None:
         while True:
@@ -225,23 +234,28 @@ class Consumer:
                 "cloudevents.event_type": event.type,
             },
         ):
-            async with self._unit_of_work() as uow:
-                driver = await driver_connection(uow.session)
-                first_time = await driver.fetchval(
-                    _RECORD_IN_INBOX, self._name, event.id, event.type
-                )
-                if first_time is None:
-                    _log.info(
-                        "%s already handled %s; acknowledging the duplicate", self._name, event.id
-                    )
-                    return
-                await handler(uow, event)
-                if not uow.committed:  # a long-running handler may have committed its first part
-                    await uow.commit()
-            if event.time is not None:
+            with client_spans_when_sampled():
+                handled = await self._run_handler(event, handler)
+            if handled and event.time is not None:
                 metrics.consumer_lag.record(
                     (datetime.now(UTC) - event.time).total_seconds(), {"consumer": self._name}
                 )
+
+    async def _run_handler(self, event: ReceivedEvent, handler: Handler) -> bool:
+        """The handler in its unit of work, once per event id; False for a duplicate. Client
+        spans (statements, calls) only when the event's trace is recorded."""
+        async with self._unit_of_work() as uow:
+            driver = await driver_connection(uow.session)
+            first_time = await driver.fetchval(_RECORD_IN_INBOX, self._name, event.id, event.type)
+            if first_time is None:
+                _log.info(
+                    "%s already handled %s; acknowledging the duplicate", self._name, event.id
+                )
+                return False
+            await handler(uow, event)
+            if not uow.committed:  # a long-running handler may have committed its first part
+                await uow.commit()
+        return True
 
     async def _extend_visibility(self, receipt: str) -> None:
         try:
@@ -274,10 +288,13 @@ class Consumer:
                 with contextlib.suppress(TimeoutError):
                     receipts.append(await asyncio.wait_for(self._to_delete.get(), remaining))
             try:
-                answer = await self._sqs.delete_message_batch(
-                    QueueUrl=self._queue_url,
-                    Entries=[{"Id": str(i), "ReceiptHandle": r} for i, r in enumerate(receipts)],
-                )
+                with suppress_instrumentation():  # a root span per batch, in no trace
+                    answer = await self._sqs.delete_message_batch(
+                        QueueUrl=self._queue_url,
+                        Entries=[
+                            {"Id": str(i), "ReceiptHandle": r} for i, r in enumerate(receipts)
+                        ],
+                    )
                 if answer.get("Failed"):
                     _log.warning(
                         "%d deletes failed; those events will be redelivered and deduplicated",

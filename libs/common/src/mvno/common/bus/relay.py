@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from mvno.common.bus import metrics
 from mvno.common.bus.tables import NOTIFY_CHANNEL
 from mvno.common.db import asyncpg_dsn, driver_connection
+from mvno.common.tracing import client_spans_when_sampled
 
 _log = logging.getLogger(__name__)
 
@@ -118,6 +119,13 @@ class OutboxRelay:
 
     async def publish_due(self) -> int:
         """Claim due rows, publish them, record the outcome. Returns how many were published."""
+        # The relay's own statements and PublishBatch calls are in no trace (each event carries
+        # its producer's trace context to its consumers): no client spans for them, which would
+        # each be a trace of its own, several per commit of the service.
+        with client_spans_when_sampled():
+            return await self._publish_due()
+
+    async def _publish_due(self) -> int:
         async with self._engine.begin() as connection:
             driver = await driver_connection(connection)
             rows = await driver.fetch(_CLAIM, self._settings.batch_size)

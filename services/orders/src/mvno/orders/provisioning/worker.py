@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from contextlib import AsyncExitStack, suppress
 
 import asyncpg
@@ -22,12 +23,14 @@ from mvno.common.bus.relay import OutboxRelay, RelaySettings
 from mvno.common.bus.runtime import resolve_until_found, stop_on_signals
 from mvno.common.crypto import FieldCipher
 from mvno.common.db import (
+    UnitOfWork,
     asyncpg_dsn,
     create_engine,
     open_statement_pool,
     unit_of_work_factory,
 )
 from mvno.common.http import create_partner_session
+from mvno.common.tracing import client_spans_when_sampled
 from mvno.orders.domain.saga import RetryPolicy
 from mvno.orders.provisioning.executor import Provisioner, now, step_due
 from mvno.orders.provisioning.partners import Partner
@@ -90,21 +93,25 @@ async def fire_due_timers(
     unit_of_work = unit_of_work_factory(engine, source=event_source(settings.service_name))
     while not stop.is_set():
         try:
-            if peek is not None and not await peek.fetchval(_ANY_TIMER_DUE, now()):
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), settings.timer_poll_seconds)
-                continue
-            async with unit_of_work() as uow:
-                due = await OrdersRepository(uow.session).take_due_timers(at=now(), limit=100)
-                for order_id in due:
-                    step_due(uow, order_id)
-                await uow.commit()
+            with client_spans_when_sampled():  # five looks a second, in no trace
+                due = await _fire_due(unit_of_work, peek)
         except Exception:
             _log.exception("firing provisioning timers failed; trying again")
             due = []
         if len(due) < 100:
             with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), settings.timer_poll_seconds)
+
+
+async def _fire_due(unit_of_work: Callable[[], UnitOfWork], peek: asyncpg.Pool | None) -> list[str]:
+    if peek is not None and not await peek.fetchval(_ANY_TIMER_DUE, now()):
+        return []
+    async with unit_of_work() as uow:
+        due = await OrdersRepository(uow.session).take_due_timers(at=now(), limit=100)
+        for order_id in due:
+            step_due(uow, order_id)
+        await uow.commit()
+    return due
 
 
 async def run(settings: OrdersSettings, stop: asyncio.Event | None = None) -> None:
