@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
+from datetime import timedelta
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -62,6 +63,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         source=event_source(settings.service_name),
         hubs=hubs,
         catalogue=catalogue,
+        start_timeout=timedelta(seconds=settings.provisioning_visibility_seconds),
     )
     app.state.orders = context
     app.add_exception_handler(OrderRejected, _order_rejected)

@@ -21,6 +21,7 @@ from mvno.orders.domain import model
 from mvno.orders.domain.model import Order, PlaceOrder, RicaDetails
 from mvno.orders.hub.delivery import enqueue_notifications, notifications
 from mvno.orders.hub.directory import HubDirectory, HubQueries
+from mvno.orders.hub.repository import HubRepository
 from mvno.orders.integration import state_changes
 from mvno.orders.repository import IdempotencyRecord, OrderIntake, OrdersRepository
 
@@ -58,6 +59,8 @@ class OrdersContext:
     intake: OrderIntake | None = None
     """The intake's own statements (its pool is opened with the app)."""
     cipher: FieldCipher | None = None
+    start_timeout: timedelta = timedelta(seconds=30)
+    """When a new order's timer fires unless a worker took it (the first step sets its lease)."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,7 @@ async def place_order(
         expires_at=at + IDEMPOTENCY_KEY_LIFETIME,
         events=events,
         notifications=owed,
+        start_by=at + context.start_timeout,
     )
     if placement.earlier is not None:
         return _replay(placement.earlier, request_hash)
@@ -231,12 +235,20 @@ async def cancel_order(context: OrdersContext, *, order_id: str, client_id: str 
         return order
 
 
-async def announce(uow: UnitOfWork, order: Order) -> None:
+async def announce(uow: UnitOfWork, order: Order, hubs: HubDirectory | None = None) -> None:
     """Publish the order's new states on the bus and owe them to its channel's hubs, in the
-    caller's transaction."""
-    for change in state_changes(order):
+    caller's transaction; the hubs are read through ``hubs`` when the caller holds them."""
+    changes = state_changes(order)
+    known: HubQueries | None = None
+    if changes and hubs is not None:
+
+        async def read(client_id: str) -> HubQueries:
+            return tuple(await HubRepository(uow.session).queries(owner=client_id))
+
+        known = await hubs.of(order.client_id, read)
+    for change in changes:
         published = uow.publish(change)
         await enqueue_notifications(
-            uow.session, change, event_id=published.id, client_id=order.client_id
+            uow.session, change, event_id=published.id, client_id=order.client_id, hubs=known
         )
     order.changes.clear()

@@ -62,8 +62,10 @@ class Placement:
 # One statement, its own transaction, places an order once per (client, key): a transaction-scoped
 # advisory lock on the key tells a concurrent duplicate that the first is still in flight (409); a
 # key used before answers what it answered then; otherwise the key (with the answer), the order,
-# its items, its events (the outbox) and the webhooks it owes are written together. Nothing is
-# written unless all of it is, and the key is only ever seen with its answer.
+# its items, its events (the outbox) and the webhooks it owes are written together, with a timer
+# that hands the order to a worker again should its first work item never be handled (a worker
+# killed each time it held it, until the queue gave it to its DLQ). Nothing is written unless all
+# of it is, and the key is only ever seen with its answer.
 _PLACE_ONCE = f"""
     WITH lock AS (
         SELECT pg_try_advisory_xact_lock(hashtextextended($1 || chr(31) || $2, 0))
@@ -105,6 +107,11 @@ _PLACE_ONCE = f"""
         SELECT outbox_row.* FROM placed, {outbox_recordset("$16")}
         RETURNING 1
     ),
+    fallback AS (
+        INSERT INTO provisioning_timers (order_id, due_at)
+        SELECT id, $18 FROM placed
+        RETURNING 1
+    ),
     owed AS (
         INSERT INTO webhook_deliveries (id, subscription_id, event_id, event_type, payload)
         SELECT d.id, d.subscription_id, d.event_id, d.event_type, d.payload
@@ -117,6 +124,7 @@ _PLACE_ONCE = f"""
            (SELECT count(*) FROM items) AS items,
            (SELECT count(*) FROM events) AS events,
            (SELECT count(*) FROM owed) AS owed,
+           (SELECT count(*) FROM fallback) AS fallback,
            earlier.request_hash, earlier.response_status, earlier.response_body
     FROM (SELECT 1) AS one LEFT JOIN earlier ON true
 """  # noqa: S608 - outbox_recordset gives a constant, every value is a bound parameter
@@ -128,6 +136,14 @@ class OrdersRepository:
 
     def __init__(self, session: AsyncSession | AsyncConnection) -> None:
         self._session = session
+        self._steps: OrderSteps | None = None
+
+    async def _order_steps(self) -> OrderSteps:
+        """The saga's statements on the driver connection under the session, one per repository
+        (it holds what the last load read, as the personal data)."""
+        if self._steps is None:
+            self._steps = OrderSteps(await driver_connection(self._session))
+        return self._steps
 
     # --- catalogue copy ---------------------------------------------------------------------
 
@@ -223,20 +239,20 @@ class OrdersRepository:
     ) -> None:
         """Write the order's state and its items' in one statement, with the order's timer set
         to ``timer_due`` or cleared when asked (the provisioning saga's lease and retries)."""
-        steps = OrderSteps(await driver_connection(self._session))
+        steps = await self._order_steps()
         await steps.save_order(order=order, timer_due=timer_due, clear_timer=clear_timer)
 
     async def get_order(self, *, order_id: str, for_update: bool = False) -> Order | None:
         """The order with its items in one statement, locked for the caller's transaction when
         ``for_update``."""
-        steps = OrderSteps(await driver_connection(self._session))
+        steps = await self._order_steps()
         loaded = await steps.load_order(order_id=order_id, for_update=for_update)
         return None if loaded is None else loaded[0]
 
     async def get_order_version(self, *, order_id: str) -> tuple[Order, int] | None:
         """The order locked for the caller's transaction, with its version (see
         :meth:`OrderSteps.load_order`)."""
-        steps = OrderSteps(await driver_connection(self._session))
+        steps = await self._order_steps()
         return await steps.load_order(order_id=order_id, for_update=True)
 
     async def list_orders(
@@ -290,9 +306,7 @@ class OrdersRepository:
         return [_order(row._mapping, items.get(row.id, [])) for row in rows]
 
     async def personal_data(self, *, order_id: str) -> Sealed | None:
-        return await OrderSteps(await driver_connection(self._session)).personal_data(
-            order_id=order_id
-        )
+        return await (await self._order_steps()).personal_data(order_id=order_id)
 
     async def replace_personal_data(self, *, order_id: str, sealed: Sealed) -> None:
         await self._session.execute(
@@ -377,9 +391,7 @@ class OrdersRepository:
         )
 
     async def billing_account_of(self, *, subscription_id: str) -> str | None:
-        return await OrderSteps(await driver_connection(self._session)).billing_account_of(
-            subscription_id=subscription_id
-        )
+        return await (await self._order_steps()).billing_account_of(subscription_id=subscription_id)
 
     # --- idempotency ------------------------------------------------------------------------
 
@@ -412,9 +424,11 @@ class OrderIntake:
         expires_at: datetime,
         events: Sequence[OutgoingEvent],
         notifications: list[dict[str, Any]],
+        start_by: datetime,
     ) -> Placement:
         """Write ``order``, its answer ``body`` (JSON text), its ``events`` and the webhooks it
-        owes under ``key``, unless the key is taken."""
+        owes under ``key``, unless the key is taken; its provisioning timer fires at
+        ``start_by`` unless a worker has taken the order by then."""
         personal_data = (
             json.dumps(
                 {name: base64.b64encode(blob).decode() for name, blob in sealed.fields.items()}
@@ -461,6 +475,7 @@ class OrderIntake:
                     items,
                     outbox_json(events),
                     json.dumps(notifications),
+                    start_by,
                 )
                 assert row is not None
                 if not row["held"]:
@@ -511,6 +526,9 @@ class OrderSteps:
 
     def __init__(self, connection: asyncpg.Connection | PoolConnectionProxy) -> None:
         self._connection = connection
+        self._sealed: dict[str, Sealed | None] = {}
+        """The personal data read with each order loaded here (still sealed), so that a step
+        needing it makes no second round trip."""
 
     async def load_order(
         self, *, order_id: str, for_update: bool = False
@@ -525,6 +543,7 @@ class OrderSteps:
         items = row["items"]
         if isinstance(items, str):  # a connection without SQLAlchemy's JSON codec
             items = json.loads(items)
+        self._sealed[order_id] = _sealed(row)
         return _order(row, [_item(item) for item in items]), int(row["version"])
 
     async def save_order(
@@ -557,16 +576,12 @@ class OrderSteps:
         return bool(saved)
 
     async def personal_data(self, *, order_id: str) -> Sealed | None:
+        if order_id in self._sealed:
+            return self._sealed[order_id]
         row = await self._connection.fetchrow(
             "SELECT personal_data::text, personal_data_key FROM orders WHERE id = $1", order_id
         )
-        if row is None or row["personal_data_key"] is None:
-            return None
-        fields = json.loads(row["personal_data"]) if row["personal_data"] else {}
-        return Sealed(
-            row["personal_data_key"],
-            {name: base64.b64decode(blob) for name, blob in fields.items()},
-        )
+        return None if row is None else _sealed(row)
 
     async def billing_account_of(self, *, subscription_id: str) -> str | None:
         found = await self._connection.fetchval(
@@ -574,6 +589,16 @@ class OrderSteps:
             subscription_id,
         )
         return None if found is None else str(found)
+
+
+def _sealed(row: Any) -> Sealed | None:
+    """The order's personal data as stored (still sealed), from a row holding its two columns."""
+    if row["personal_data_key"] is None:
+        return None
+    fields = json.loads(row["personal_data"]) if row["personal_data"] else {}
+    return Sealed(
+        row["personal_data_key"], {name: base64.b64decode(blob) for name, blob in fields.items()}
+    )
 
 
 def _order(row: Any, items: list[OrderItem]) -> Order:
@@ -602,7 +627,8 @@ def _item(values: Mapping[str, Any]) -> OrderItem:
 # The order and its items in one round trip, the items in the order ``_with_items`` gives them.
 _ORDER_WITH_ITEMS = """
 SELECT o.id, o.customer_id, o.channel, o.client_id, o.state, o.sequence, o.order_date,
-       o.xmin AS version, o.updated_at, o.external_id, o.completion_date, o.failed_step, o.failure_reason,
+       o.xmin AS version, o.updated_at, o.personal_data::text AS personal_data,
+       o.personal_data_key, o.external_id, o.completion_date, o.failed_step, o.failure_reason,
        (SELECT coalesce(json_agg(json_build_object(
                    'item_id', i.item_id, 'action', i.action, 'change', i.change,
                    'offering_id', i.offering_id, 'offering_name', i.offering_name,

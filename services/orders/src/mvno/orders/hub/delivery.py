@@ -71,16 +71,21 @@ async def enqueue_notifications(
     *,
     event_id: str,
     client_id: str,
+    hubs: Iterable[tuple[str, str | None]] | None = None,
 ) -> int:
     """Owe ``event`` to every hub of ``client_id`` (the client that placed the order) whose
     query wants it, in the caller's transaction. A channel hears of its own orders only.
 
-    The caller commits (with the order change ``event`` announces). ``event_id`` becomes the
+    ``hubs``, when given, are the client's hubs as the caller holds them (see
+    :class:`~mvno.orders.hub.directory.HubDirectory`). The caller commits (with the order change
+    ``event`` announces). ``event_id`` becomes the
     notification's ``eventId``; handling the same event id twice owes nothing more. Returns how
     many webhooks were newly owed.
     """
     repository = HubRepository(session)
-    owed = notifications(event, event_id=event_id, hubs=await repository.queries(owner=client_id))
+    if hubs is None:  # not known to the caller: read them
+        hubs = await repository.queries(owner=client_id)
+    owed = notifications(event, event_id=event_id, hubs=hubs)
     if not owed:
         return 0
     return await repository.add_deliveries(owed)

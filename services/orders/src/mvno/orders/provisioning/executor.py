@@ -72,6 +72,7 @@ from mvno.orders.domain.saga import (
     waited_too_long,
 )
 from mvno.orders.handlers import announce
+from mvno.orders.hub.directory import HubDirectory
 from mvno.orders.provisioning.partners import Partner, PartnerFailure
 from mvno.orders.repository import OrdersRepository, OrderSteps
 
@@ -171,6 +172,8 @@ class Provisioner:
     """Opens the transactions of the steps after the first (the consumer opens the first)."""
     steps_pool: asyncpg.Pool | None = None
     """Plain connections for the steps after the first that run without a transaction."""
+    hubs: HubDirectory | None = None
+    """Each client's hubs held in memory, read at every state change of every order."""
     poll_seconds: float = 1.0
     lease_seconds: float = 30.0
     """How soon another worker resumes an order whose worker died between two steps."""
@@ -249,7 +252,7 @@ class Provisioner:
             await repository.save_order(order=order, timer_due=timer.due, clear_timer=timer.cleared)
             for data, subject, event_id in staged.events:
                 uow.publish(data, subject=subject, event_id=event_id)
-            await announce(uow, order)
+            await announce(uow, order, self.hubs)
             await uow.commit()
         return _moved(go_on, order, progress)
 
@@ -284,7 +287,7 @@ class Provisioner:
         for item in order.items:
             item.progress = progress[item.item_id].to_json()
         await repository.save_order(order=order, timer_due=timer.due, clear_timer=timer.cleared)
-        await announce(uow, order)
+        await announce(uow, order, self.hubs)
         return _moved(go_on, order, progress)
 
     # --- forward ----------------------------------------------------------------------------

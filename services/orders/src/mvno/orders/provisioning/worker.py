@@ -32,6 +32,7 @@ from mvno.common.db import (
 from mvno.common.http import create_partner_session
 from mvno.common.tracing import client_spans_when_sampled
 from mvno.orders.domain.saga import RetryPolicy
+from mvno.orders.hub.directory import HubDirectory
 from mvno.orders.provisioning.executor import Provisioner, now, step_due
 from mvno.orders.provisioning.partners import Partner
 from mvno.orders.repository import OrdersRepository
@@ -73,6 +74,7 @@ async def open_provisioner(
         ),
         unit_of_work=unit_of_work_factory(engine, source=event_source(settings.service_name)),
         steps_pool=steps_pool,
+        hubs=HubDirectory(asyncpg_dsn(settings.database_url)),
         poll_seconds=max(settings.timer_poll_seconds, 0.5),
         lease_seconds=settings.provisioning_visibility_seconds,
     )
@@ -157,3 +159,5 @@ async def run(settings: OrdersSettings, stop: asyncio.Event | None = None) -> No
             group.create_task(consumer.run(stop))
             group.create_task(fire_due_timers(engine, settings, stop, peek=provisioner.steps_pool))
             group.create_task(relay.run(stop))
+            if provisioner.hubs is not None:
+                group.create_task(provisioner.hubs.follow_changes(stop))
