@@ -36,13 +36,18 @@ async def place(world, body) -> dict:
     return response.json()
 
 
-async def line_of(world, order_id: str) -> dict:
+async def fetch(world, query: str, *args) -> list:
+    """The rows ``query`` reads from the orders database."""
     connection = await world.orders.database()
     try:
-        row = await connection.fetchrow("SELECT * FROM subscriptions WHERE order_id = $1", order_id)
-        return dict(row) if row else {}
+        return await connection.fetch(query, *args)
     finally:
         await connection.close()
+
+
+async def line_of(world, order_id: str) -> dict:
+    rows = await fetch(world, "SELECT * FROM subscriptions WHERE order_id = $1", order_id)
+    return dict(rows[0]) if rows else {}
 
 
 async def change_line(world, subscription_id: str, **item) -> dict:
@@ -255,13 +260,8 @@ async def test_a_partner_outage_fails_orders_fast_and_recovery_lets_new_ones_thr
 
 
 async def progress_of(world, order_id: str) -> dict:
-    connection = await world.orders.database()
-    try:
-        progress = await connection.fetchval(
-            "SELECT progress FROM order_items WHERE order_id = $1", order_id
-        )
-    finally:
-        await connection.close()
+    rows = await fetch(world, "SELECT progress FROM order_items WHERE order_id = $1", order_id)
+    progress = rows[0]["progress"]
     return json.loads(progress) if isinstance(progress, str) else progress
 
 
@@ -443,13 +443,9 @@ async def test_a_hub_registered_while_the_worker_runs_is_owed_the_states_it_move
     await asyncio.sleep(0.5)  # the registration's NOTIFY reaches the worker
     second = await place(world, NEW_PSIM)
     assert (await world.order_state(second["id"], until=FINAL))["state"] == "completed"
-    connection = await world.orders.database()
-    try:
-        rows = await connection.fetch(
-            "SELECT payload::text FROM webhook_deliveries WHERE subscription_id = $1", hub_id
-        )
-    finally:
-        await connection.close()
+    rows = await fetch(
+        world, "SELECT payload::text FROM webhook_deliveries WHERE subscription_id = $1", hub_id
+    )
     states = [json.loads(row["payload"])["event"]["productOrder"] for row in rows]
     owed = {order["state"] for order in states if order["id"] == second["id"]}
     # acknowledged is owed by the API at intake; inProgress and completed by the worker

@@ -583,6 +583,14 @@ class OrderSteps:
         )
         return None if row is None else _sealed(row)
 
+    async def any_timer_due(self, *, at: datetime) -> bool:
+        """Whether any order's timer is due at ``at`` (a cheap look before taking them)."""
+        return bool(
+            await self._connection.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM provisioning_timers WHERE due_at <= $1)", at
+            )
+        )
+
     async def billing_account_of(self, *, subscription_id: str) -> str | None:
         found = await self._connection.fetchval(
             "SELECT billing_account_id FROM billing_accounts WHERE subscription_id = $1",

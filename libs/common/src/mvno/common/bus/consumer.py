@@ -155,20 +155,16 @@ class Consumer:
         # No client span for the poll itself (a root span every poll, most of them empty): the
         # consumer span of each message it brings continues the producer's trace.
         with suppress_instrumentation():
-            answer = await self._receive_now(count)
+            answer = await self._sqs.receive_message(
+                QueueUrl=self._queue_url,
+                MaxNumberOfMessages=count,
+                WaitTimeSeconds=self._settings.wait_time_seconds,
+                VisibilityTimeout=self._settings.visibility_timeout,
+                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+                MessageAttributeNames=["All"],
+            )
         messages: list[dict[str, Any]] = answer.get("Messages", [])
         return messages
-
-    async def _receive_now(self, count: int) -> dict[str, Any]:
-        answer: dict[str, Any] = await self._sqs.receive_message(
-            QueueUrl=self._queue_url,
-            MaxNumberOfMessages=count,
-            WaitTimeSeconds=self._settings.wait_time_seconds,
-            VisibilityTimeout=self._settings.visibility_timeout,
-            MessageSystemAttributeNames=["ApproximateReceiveCount"],
-            MessageAttributeNames=["All"],
-        )
-        return answer
 
     async def _work(self) -> None:
         while True:
@@ -186,9 +182,7 @@ class Consumer:
 
     async def _process(self, message: dict[str, Any]) -> None:
         receipt = message["ReceiptHandle"]
-        heartbeat: _Heartbeat = message.pop(_HEARTBEAT, None) or _Heartbeat(
-            self._extend_visibility, receipt, self._settings.visibility_timeout
-        )
+        heartbeat: _Heartbeat = message.pop(_HEARTBEAT)  # beating since it was received
         started = time.monotonic()
         event_type = "unknown"
         try:

@@ -33,10 +33,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import asyncpg
-from pydantic import BaseModel
 
 from mvno.common.bus.envelope import ReceivedEvent
 from mvno.common.crypto import FieldCipher
@@ -131,22 +130,9 @@ def _moved(go_on: bool, order: Order, progress: dict[str, ItemProgress]) -> _Mov
     return _Moved(go_on, go_on and _runs_alone(order, next_move(order, progress)))
 
 
-class Publisher(Protocol):
-    def publish(
-        self, data: BaseModel, *, subject: str | None = None, event_id: str | None = None
-    ) -> object: ...
-
-
-class _Staged:
-    """Events published by a step run without a transaction, written later with the order."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[BaseModel, str | None, str | None]] = []
-
-    def publish(
-        self, data: BaseModel, *, subject: str | None = None, event_id: str | None = None
-    ) -> None:
-        self.events.append((data, subject, event_id))
+def _dropped(order_id: str) -> _Moved:
+    _log.info("order %s was moved on by another worker; dropping this step", order_id)
+    return _Moved(go_on=False)
 
 
 PORT_IN_POLL_CEILING = 60.0
@@ -207,7 +193,7 @@ class Provisioner:
 
     async def advance_alone(self, order_id: str) -> _Moved | None:
         """Take the order's next move without a transaction when it changes only the order;
-        None when it needs :meth:`advance_order` instead."""
+        None when it needs the order locked instead (:meth:`_advance_locked`)."""
         assert self.steps_pool is not None
         async with self.steps_pool.acquire() as connection:
             steps = OrderSteps(connection)
@@ -221,25 +207,18 @@ class Provisioner:
                 return _Moved(go_on=False)
             if not _runs_alone(order, move):
                 return None
+            assert isinstance(move, Run | Compensate)
             at = self.clock()
             timer = _Timer()
-            staged = _Staged()
-            if isinstance(move, Run):
-                go_on = await self._run(staged, steps, order, progress, move, at, timer)
-            else:
-                assert isinstance(move, Compensate)
-                go_on = await self._compensate(staged, steps, order, progress, move, at, timer)
-            if go_on:
-                timer.set(at + timedelta(seconds=self.lease_seconds))
+            go_on = await self._take(None, steps, order, progress, move, at, timer)
             for item in order.items:
                 item.progress = progress[item.item_id].to_json()
-            if not order.changes and not staged.events:
+            if not order.changes:
                 if await steps.save_order(
                     order=order, timer_due=timer.due, clear_timer=timer.cleared, if_version=version
                 ):
                     return _moved(go_on, order, progress)
-                _log.info("order %s was moved on by another worker; dropping this step", order_id)
-                return _Moved(go_on=False)
+                return _dropped(order_id)
         # The order changed state (a refusal the customer must fix): its events and webhooks are
         # written with it in a unit of work, still only if nobody moved the order on meanwhile.
         assert self.unit_of_work is not None
@@ -247,20 +226,14 @@ class Provisioner:
             repository = OrdersRepository(uow.session)
             current = await repository.get_order_version(order_id=order_id)
             if current is None or current[1] != version:
-                _log.info("order %s was moved on by another worker; dropping this step", order_id)
-                return _Moved(go_on=False)
+                return _dropped(order_id)
             await repository.save_order(order=order, timer_due=timer.due, clear_timer=timer.cleared)
-            for data, subject, event_id in staged.events:
-                uow.publish(data, subject=subject, event_id=event_id)
             await announce(uow, order, self.hubs)
             await uow.commit()
         return _moved(go_on, order, progress)
 
-    async def advance_order(self, uow: UnitOfWork, order_id: str) -> bool:
-        """Take the order's next move in ``uow``; True when another move can follow at once."""
-        return (await self._advance_locked(uow, order_id)).go_on
-
     async def _advance_locked(self, uow: UnitOfWork, order_id: str) -> _Moved:
+        """Take the order's next move in ``uow``, the order locked."""
         repository = OrdersRepository(uow.session)
         order = await repository.get_order(order_id=order_id, for_update=True)
         if order is None:
@@ -278,23 +251,38 @@ class Provisioner:
         if isinstance(move, Finish):
             await self._finish(uow, repository, order, move.state, at)
             timer.clear()
-        elif isinstance(move, Run):
-            go_on = await self._run(uow, repository, order, progress, move, at, timer)
         else:
-            go_on = await self._compensate(uow, repository, order, progress, move, at, timer)
-        if go_on:
-            timer.set(at + timedelta(seconds=self.lease_seconds))
+            go_on = await self._take(uow, repository, order, progress, move, at, timer)
         for item in order.items:
             item.progress = progress[item.item_id].to_json()
         await repository.save_order(order=order, timer_due=timer.due, clear_timer=timer.cleared)
         await announce(uow, order, self.hubs)
         return _moved(go_on, order, progress)
 
+    async def _take(
+        self,
+        uow: UnitOfWork | None,
+        repository: Reads,
+        order: Order,
+        progress: dict[str, ItemProgress],
+        move: Run | Compensate,
+        at: datetime,
+        timer: _Timer,
+    ) -> bool:
+        """Run a step or an undo; when another move can follow at once, set the lease."""
+        if isinstance(move, Run):
+            go_on = await self._run(uow, repository, order, progress, move, at, timer)
+        else:
+            go_on = await self._compensate(uow, repository, order, progress, move, at, timer)
+        if go_on:
+            timer.set(at + timedelta(seconds=self.lease_seconds))
+        return go_on
+
     # --- forward ----------------------------------------------------------------------------
 
     async def _run(
         self,
-        uow: Publisher,
+        uow: UnitOfWork | None,
         repository: Reads,
         order: Order,
         progress: dict[str, ItemProgress],
@@ -330,7 +318,7 @@ class Provisioner:
 
     async def _step(
         self,
-        uow: Publisher,
+        uow: UnitOfWork | None,
         repository: Reads,
         order: Order,
         item: OrderItem,
@@ -391,7 +379,7 @@ class Provisioner:
         if step is Step.ALLOCATE_SIM:
             return await self._allocate_sim(order, item, key)
         if step is Step.ACTIVATE:
-            assert isinstance(uow, UnitOfWork)
+            assert uow is not None  # runs locked: not in RUN_ALONE
             assert isinstance(repository, OrdersRepository)
             return await self._activate(uow, repository, order, item, state, key, at)
         if step is Step.AWAIT_BILLING_ACCOUNT:
@@ -409,7 +397,7 @@ class Provisioner:
             waited = (at - datetime.fromisoformat(state.waiting_since)).total_seconds()
             left = self.policy.wait_limit(Step.AWAIT_BILLING_ACCOUNT) - waited
             raise _Waiting(max(self.poll_seconds, min(self.event_wait_seconds, left + 0.05)))
-        assert isinstance(uow, UnitOfWork)
+        assert uow is not None  # runs locked: not in RUN_ALONE
         assert isinstance(repository, OrdersRepository)
         return await self._change_line(uow, repository, order, item, step, key, at)
 
@@ -606,7 +594,7 @@ class Provisioner:
 
     async def _compensate(
         self,
-        uow: Publisher,
+        uow: UnitOfWork | None,
         repository: Reads,
         order: Order,
         progress: dict[str, ItemProgress],
@@ -639,6 +627,7 @@ class Provisioner:
                     "POST", f"/port-ins/{results['port_in_id']}/cancel", key=key, json={}
                 )
             elif move.undo is Undo.DEACTIVATE:
+                assert uow is not None  # runs locked: not in UNDO_ALONE
                 assert isinstance(repository, OrdersRepository)
                 await self.network.call(
                     "POST",

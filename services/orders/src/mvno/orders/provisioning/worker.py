@@ -35,11 +35,10 @@ from mvno.orders.domain.saga import RetryPolicy
 from mvno.orders.hub.directory import HubDirectory
 from mvno.orders.provisioning.executor import Provisioner, now, step_due
 from mvno.orders.provisioning.partners import Partner
-from mvno.orders.repository import OrdersRepository
+from mvno.orders.repository import OrdersRepository, OrderSteps
 from mvno.orders.settings import OrdersSettings
 
 CONSUMER = "orders-provisioning"
-_ANY_TIMER_DUE = "SELECT EXISTS (SELECT 1 FROM provisioning_timers WHERE due_at <= $1)"
 STEP_DUE = "orders.provisioning.step_due.v1"
 
 _log = logging.getLogger(__name__)
@@ -106,8 +105,10 @@ async def fire_due_timers(
 
 
 async def _fire_due(unit_of_work: Callable[[], UnitOfWork], peek: asyncpg.Pool | None) -> list[str]:
-    if peek is not None and not await peek.fetchval(_ANY_TIMER_DUE, now()):
-        return []
+    if peek is not None:
+        async with peek.acquire() as connection:
+            if not await OrderSteps(connection).any_timer_due(at=now()):
+                return []
     async with unit_of_work() as uow:
         due = await OrdersRepository(uow.session).take_due_timers(at=now(), limit=100)
         for order_id in due:
