@@ -103,6 +103,25 @@ async def test_relay_wakes_on_commit_without_waiting_for_the_poll(bus_world):
     assert await bus_world.effects("beta") == [event_id]
 
 
+async def test_relay_connects_again_when_the_database_drops_its_connection(bus_world):
+    relay = relay_for(bus_world, poll_interval=0.2)
+    async with running(relay, consumer_for(bus_world, "beta")):
+        first = await commit_things(bus_world, 1)
+        await bus_world.wait_for(lambda: _has(bus_world, {"beta": 1}), limit=10, what="the event")
+        held = relay._connection
+        assert held is not None, "a running relay holds its cycles' connection"
+        async with bus_world.engine.connect() as connection:  # e.g. a failover, an idle timeout
+            await connection.execute(
+                text("SELECT pg_terminate_backend(:pid)"), {"pid": held.get_server_pid()}
+            )
+        async with bus_world.unit_of_work() as uow:
+            second = [uow.publish(ThingCreated(thing_id="after-the-drop")).id]
+            await uow.commit()
+        await bus_world.wait_for(lambda: _has(bus_world, {"beta": 2}), limit=20, what="the next")
+        assert relay._connection is not held
+    assert sorted(await bus_world.effects("beta")) == sorted(first + second)
+
+
 async def test_one_relay_listens_and_another_takes_over_when_it_stops(bus_world):
     first, second = (relay_for(bus_world, poll_interval=0.5) for _ in range(2))
     stop_first, stop_second = asyncio.Event(), asyncio.Event()
