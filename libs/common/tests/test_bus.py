@@ -350,6 +350,57 @@ async def test_messages_waiting_for_a_free_worker_stay_hidden_past_the_visibilit
     assert await bus_world.queue_is_empty("alpha")
 
 
+class CountingSqs:
+    """The real SQS client, with its DeleteMessageBatch calls counted."""
+
+    def __init__(self, sqs) -> None:
+        self._sqs = sqs
+        self.delete_batches: list[int] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self._sqs, name)
+
+    async def delete_message_batch(self, **kwargs):
+        self.delete_batches.append(len(kwargs["Entries"]))
+        return await self._sqs.delete_message_batch(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("when_idle", "expected"), [(True, [3]), (False, [1, 1, 1])], ids=["lingers", "at-once"]
+)
+async def test_deletes_of_messages_handled_one_at_a_time_linger_when_asked(
+    bus_world, when_idle, expected
+):
+    """Messages arriving one at a time, each handled before the next comes: with
+    ``delete_linger_when_idle`` one DeleteMessageBatch acknowledges them all."""
+    sqs = CountingSqs(bus_world.sqs)
+    settings = ConsumerSettings(
+        wait_time_seconds=1,
+        delete_linger_seconds=3.0 if when_idle else 0.05,
+        delete_linger_when_idle=when_idle,
+    )
+    consumer = Consumer(
+        name="alpha",
+        sqs=sqs,
+        queue_url=bus_world.queues["alpha"].url,
+        handlers={ThingCreated.event_type: partial(record_effect, consumer="alpha")},
+        unit_of_work=bus_world.unit_of_work,
+        settings=settings,
+    )
+    async with running(consumer):
+        for n in range(3):
+            event = new_event(ThingCreated(thing_id=f"one-{n}"), source="urn:mvno:test")
+            await bus_world.sqs.send_message(
+                QueueUrl=bus_world.queues["alpha"].url, MessageBody=event.body
+            )
+            await bus_world.wait_for(
+                lambda n=n: _has(bus_world, {"alpha": n + 1}), limit=10, what="the message"
+            )
+            await asyncio.sleep(0.2)  # handled, and nothing else running
+    assert sqs.delete_batches == expected
+    assert await bus_world.queue_is_empty("alpha")
+
+
 async def test_unknown_event_types_are_acknowledged_not_retried(bus_world):
     event = new_event(ThingCreated(thing_id="x"), source="urn:mvno:test")
     unknown = json.loads(event.body) | {"type": "test.thing.unplanned.v1", "id": "unknown-1"}

@@ -236,11 +236,19 @@ class OrdersRepository:
 
     async def save_order(
         self, *, order: Order, timer_due: datetime | None = None, clear_timer: bool = False
-    ) -> None:
+    ) -> int:
         """Write the order's state and its items' in one statement, with the order's timer set
-        to ``timer_due`` or cleared when asked (the provisioning saga's lease and retries)."""
+        to ``timer_due`` or cleared when asked (the provisioning saga's lease and retries).
+        Returns the order's version once this transaction commits."""
         steps = await self._order_steps()
-        await steps.save_order(order=order, timer_due=timer_due, clear_timer=clear_timer)
+        version = await steps.save_order(order=order, timer_due=timer_due, clear_timer=clear_timer)
+        if version is None:
+            raise LookupError(f"there is no order {order.id} to save")
+        return version
+
+    def loaded_personal_data(self, order_id: str) -> Sealed | None:
+        """The order's personal data as read with it by :meth:`get_order` (None when not)."""
+        return None if self._steps is None else self._steps.loaded_personal_data(order_id)
 
     async def get_order(self, *, order_id: str, for_update: bool = False) -> Order | None:
         """The order with its items in one statement, locked for the caller's transaction when
@@ -553,10 +561,11 @@ class OrderSteps:
         timer_due: datetime | None = None,
         clear_timer: bool = False,
         if_version: int | None = None,
-    ) -> bool:
+    ) -> int | None:
         """Write the order, its items and its timer in one statement; with ``if_version``, only
-        if the order is still at that version. Returns whether it was written."""
-        saved = await self._connection.fetchval(
+        if the order is still at that version. Returns the order's new version (the writing
+        transaction's id) when it was written, None when not."""
+        version = await self._connection.fetchval(
             _SAVE_ORDER,
             order.id,
             str(order.state),
@@ -573,7 +582,15 @@ class OrderSteps:
             clear_timer,
             if_version,
         )
-        return bool(saved)
+        return None if version is None else int(version)
+
+    def remember_personal_data(self, order_id: str, sealed: Sealed | None) -> None:
+        """Hold ``sealed`` as the order's personal data, read with it by an earlier step."""
+        self._sealed[order_id] = sealed
+
+    def loaded_personal_data(self, order_id: str) -> Sealed | None:
+        """The order's personal data read with it here (None when not read, or not held)."""
+        return self._sealed.get(order_id)
 
     async def personal_data(self, *, order_id: str) -> Sealed | None:
         if order_id in self._sealed:
@@ -664,7 +681,7 @@ WITH saved_order AS (
        SET state = $2, sequence = $3, updated_at = $4, completion_date = $5,
            failed_step = $6, failure_reason = $7
      WHERE id = $1 AND ($14::xid IS NULL OR xmin = $14::xid)
-    RETURNING id
+    RETURNING id, xmin
 ), saved_items AS (
     UPDATE order_items AS i
        SET state = u.state, subscription_id = u.subscription_id, progress = u.progress::jsonb
@@ -679,5 +696,5 @@ WITH saved_order AS (
     DELETE FROM provisioning_timers AS t USING saved_order
      WHERE t.order_id = saved_order.id AND $13::boolean
 )
-SELECT count(*) FROM saved_order
+SELECT xmin::text::bigint FROM saved_order
 """

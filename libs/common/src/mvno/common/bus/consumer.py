@@ -55,8 +55,14 @@ class ConsumerSettings:
     shutdown_grace: float = 25.0
     dlq_poll_interval: float = 30.0
     # While other handlers are still running, wait up to this long for them so that one
-    # DeleteMessageBatch acknowledges several messages; with nothing running, delete at once.
+    # DeleteMessageBatch acknowledges several messages; with nothing running, delete at once
+    # unless ``delete_linger_when_idle``.
     delete_linger_seconds: float = 0.05
+    # Wait the linger even with no handler running, for the receipts of messages not yet
+    # received: for a queue whose messages arrive one at a time and are each handled before the
+    # next comes (a provisioning worker's work items at a steady rate), where otherwise nearly
+    # every message is deleted on its own. A handled message stays hidden meanwhile.
+    delete_linger_when_idle: bool = False
 
 
 class Consumer:
@@ -277,7 +283,8 @@ class Consumer:
                     receipts.append(self._to_delete.get_nowait())
                     continue
                 remaining = deadline - asyncio.get_running_loop().time()
-                if self._busy == 0 or remaining <= 0:
+                idle = self._busy == 0 and not self._settings.delete_linger_when_idle
+                if idle or remaining <= 0:
                     break
                 with contextlib.suppress(TimeoutError):
                     receipts.append(await asyncio.wait_for(self._to_delete.get(), remaining))

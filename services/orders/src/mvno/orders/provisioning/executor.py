@@ -38,7 +38,7 @@ from typing import Any
 import asyncpg
 
 from mvno.common.bus.envelope import ReceivedEvent
-from mvno.common.crypto import FieldCipher
+from mvno.common.crypto import FieldCipher, Sealed
 from mvno.common.db import UnitOfWork
 from mvno.common.events.base import Allowance, Money
 from mvno.common.events.orders import (
@@ -118,16 +118,31 @@ def _runs_alone(order: Order, move: object) -> bool:
 
 
 @dataclass(frozen=True)
+class _Saved:
+    """An order as a step saved it, with its version and the personal data read with it: the
+    next step, run alone, starts from it instead of loading the order again."""
+
+    order: Order
+    version: int
+    sealed: Sealed | None
+
+
+@dataclass(frozen=True)
 class _Moved:
     go_on: bool
     """Another move can follow at once."""
     alone_next: bool = False
     """That move may run without a transaction (known from the state just saved, so a step that
     needs the order locked does not load it twice)."""
+    saved: _Saved | None = None
+    """The order as saved, once its transaction committed, when that next move runs alone."""
 
 
-def _moved(go_on: bool, order: Order, progress: dict[str, ItemProgress]) -> _Moved:
-    return _Moved(go_on, go_on and _runs_alone(order, next_move(order, progress)))
+def _moved(
+    go_on: bool, order: Order, progress: dict[str, ItemProgress], saved: _Saved | None = None
+) -> _Moved:
+    alone_next = go_on and _runs_alone(order, next_move(order, progress))
+    return _Moved(go_on, alone_next, saved if alone_next else None)
 
 
 def _dropped(order_id: str) -> _Moved:
@@ -179,7 +194,7 @@ class Provisioner:
         for _ in range(self.max_steps_in_a_row):
             next_moved = None
             if moved.alone_next and self.steps_pool is not None:
-                next_moved = await self.advance_alone(order_id)
+                next_moved = await self.advance_alone(order_id, moved.saved)
             if next_moved is None:
                 async with self.unit_of_work() as next_uow:
                     next_moved = await self._advance_locked(next_uow, order_id)
@@ -191,16 +206,22 @@ class Provisioner:
             step_due(next_uow, order_id)
             await next_uow.commit()
 
-    async def advance_alone(self, order_id: str) -> _Moved | None:
+    async def advance_alone(self, order_id: str, saved: _Saved | None = None) -> _Moved | None:
         """Take the order's next move without a transaction when it changes only the order;
-        None when it needs the order locked instead (:meth:`_advance_locked`)."""
+        None when it needs the order locked instead (:meth:`_advance_locked`). The order is
+        loaded unless ``saved`` holds it as the step before saved it (a round trip less per
+        step; if another worker moved it on since, this step's save is dropped as ever)."""
         assert self.steps_pool is not None
         async with self.steps_pool.acquire() as connection:
             steps = OrderSteps(connection)
-            loaded = await steps.load_order(order_id=order_id)
-            if loaded is None:
-                return None
-            order, version = loaded
+            if saved is not None and saved.order.id == order_id:
+                order, version = saved.order, saved.version
+                steps.remember_personal_data(order_id, saved.sealed)
+            else:
+                loaded = await steps.load_order(order_id=order_id)
+                if loaded is None:
+                    return None
+                order, version = loaded
             progress = {item.item_id: ItemProgress.from_json(item.progress) for item in order.items}
             move = next_move(order, progress)
             if isinstance(move, Idle):
@@ -214,11 +235,13 @@ class Provisioner:
             for item in order.items:
                 item.progress = progress[item.item_id].to_json()
             if not order.changes:
-                if await steps.save_order(
+                new_version = await steps.save_order(
                     order=order, timer_due=timer.due, clear_timer=timer.cleared, if_version=version
-                ):
-                    return _moved(go_on, order, progress)
-                return _dropped(order_id)
+                )
+                if new_version is None:
+                    return _dropped(order_id)
+                sealed = steps.loaded_personal_data(order_id)
+                return _moved(go_on, order, progress, _Saved(order, new_version, sealed))
         # The order changed state (a refusal the customer must fix): its events and webhooks are
         # written with it in a unit of work, still only if nobody moved the order on meanwhile.
         assert self.unit_of_work is not None
@@ -255,9 +278,12 @@ class Provisioner:
             go_on = await self._take(uow, repository, order, progress, move, at, timer)
         for item in order.items:
             item.progress = progress[item.item_id].to_json()
-        await repository.save_order(order=order, timer_due=timer.due, clear_timer=timer.cleared)
+        version = await repository.save_order(
+            order=order, timer_due=timer.due, clear_timer=timer.cleared
+        )
         await announce(uow, order, self.hubs)
-        return _moved(go_on, order, progress)
+        saved = _Saved(order, version, repository.loaded_personal_data(order_id))
+        return _moved(go_on, order, progress, saved)
 
     async def _take(
         self,
