@@ -451,3 +451,72 @@ async def test_a_hub_registered_while_the_worker_runs_is_owed_the_states_it_move
     # acknowledged is owed by the API at intake; inProgress and completed by the worker
     assert owed == {"acknowledged", "inProgress", "completed"}, owed
     assert not [order for order in states if order["id"] == first["id"]]
+
+
+async def test_a_due_timer_is_taken_by_one_look_only_and_moved_a_lease_ahead(orders):
+    """Workers look at the timers at once: each due timer goes to one of them, and its order's
+    timer moves on by a lease in the same statement (a worker dying with it leaves it due then)."""
+    from datetime import UTC, datetime, timedelta
+
+    from mvno.orders.repository import OrderSteps
+
+    response = await orders.api.post(
+        "/productOrder",
+        json=NEW_PSIM,
+        headers={**orders.client(), "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert response.status_code == 201, response.text
+    order_id = response.json()["id"]  # no worker runs here
+    connections = [await orders.database() for _ in range(3)]
+    try:
+        await connections[0].execute(
+            "UPDATE provisioning_timers SET due_at = now() - interval '1 second' "
+            "WHERE order_id = $1",
+            order_id,
+        )
+        at = datetime.now(UTC)
+        lease_until = at + timedelta(seconds=30)
+        taken = await asyncio.gather(
+            *(
+                OrderSteps(connection).take_due_timers(at=at, lease_until=lease_until, limit=10)
+                for connection in connections
+            )
+        )
+        assert sorted(taken, key=len) == [[], [], [order_id]]
+        due = await connections[0].fetchval(
+            "SELECT due_at FROM provisioning_timers WHERE order_id = $1", order_id
+        )
+        assert due == lease_until
+        assert (
+            await OrderSteps(connections[0]).take_due_timers(
+                at=datetime.now(UTC), lease_until=lease_until, limit=10
+            )
+            == []
+        )
+    finally:
+        for connection in connections:
+            await connection.close()
+
+
+async def test_a_worker_drops_the_timer_of_an_order_with_nothing_left_to_do(provisioning):
+    """A timer that fires for a finished order (say, billing-sync's answer delivered again after
+    the order completed) is taken up, finds nothing to do, and goes; it does not fire again
+    every lease."""
+    world = provisioning
+    order = await place(world, NEW_PSIM)
+    assert (await world.order_state(order["id"], until=FINAL))["state"] == "completed"
+    timers = "SELECT due_at FROM provisioning_timers WHERE order_id = $1"
+    assert await fetch(world, timers, order["id"]) == []
+    connection = await world.orders.database()
+    try:
+        await connection.execute(
+            "INSERT INTO provisioning_timers (order_id, due_at) VALUES ($1, now())", order["id"]
+        )
+    finally:
+        await connection.close()
+    for _ in range(100):
+        if not await fetch(world, timers, order["id"]):
+            break
+        await asyncio.sleep(0.1)
+    assert await fetch(world, timers, order["id"]) == []
+    assert (await world.order_state(order["id"], until=FINAL))["state"] == "completed"

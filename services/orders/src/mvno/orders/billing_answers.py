@@ -7,14 +7,15 @@ from datetime import UTC, datetime
 from mvno.common.bus.envelope import ReceivedEvent
 from mvno.common.db import UnitOfWork
 from mvno.common.events.billing import AccountCreated
-from mvno.orders.provisioning.executor import step_due
 from mvno.orders.repository import OrdersRepository
 
 
 async def account_created(uow: UnitOfWork, event: ReceivedEvent) -> None:
-    """Record the account and wake the order waiting for it at once."""
+    """Record the account and wake the order waiting for it at once (its timer made due now:
+    a provisioning worker's next look at the timers, a fifth of a second apart, takes it up)."""
     created = AccountCreated.model_validate(event.data)
-    await OrdersRepository(uow.session).record_billing_account(
+    repository = OrdersRepository(uow.session)
+    await repository.record_billing_account(
         values={
             "subscription_id": created.subscription_id,
             "billing_account_id": created.billing_account_id,
@@ -23,4 +24,4 @@ async def account_created(uow: UnitOfWork, event: ReceivedEvent) -> None:
         }
     )
     if created.order_id:
-        step_due(uow, created.order_id)
+        await repository.wake(order_id=created.order_id, at=datetime.now(UTC))

@@ -388,15 +388,16 @@ class OrdersRepository:
 
     # --- the saga's timers and awaited events -----------------------------------------------
 
-    async def take_due_timers(self, *, at: datetime, limit: int) -> list[str]:
-        driver = await driver_connection(self._session)  # every worker, several times a second
-        rows = await driver.fetch(_TAKE_DUE_TIMERS, at, limit)
-        return [row["order_id"] for row in rows]
-
     async def record_billing_account(self, *, values: dict[str, Any]) -> None:
         await self._session.execute(
             pg_insert(billing_accounts).values(values).on_conflict_do_nothing()
         )
+
+    async def wake(self, *, order_id: str, at: datetime) -> None:
+        """Make the order's timer due at ``at`` (or keep it, if sooner): a worker's next look at
+        the timers takes the order up (:meth:`OrderSteps.take_due_timers`)."""
+        driver = await driver_connection(self._session)
+        await driver.execute(_WAKE, order_id, at)
 
     async def billing_account_of(self, *, subscription_id: str) -> str | None:
         return await (await self._order_steps()).billing_account_of(subscription_id=subscription_id)
@@ -600,12 +601,19 @@ class OrderSteps:
         )
         return None if row is None else _sealed(row)
 
-    async def any_timer_due(self, *, at: datetime) -> bool:
-        """Whether any order's timer is due at ``at`` (a cheap look before taking them)."""
-        return bool(
-            await self._connection.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM provisioning_timers WHERE due_at <= $1)", at
-            )
+    async def take_due_timers(
+        self, *, at: datetime, lease_until: datetime, limit: int
+    ) -> list[str]:
+        """Take up to ``limit`` orders whose timers are due at ``at``, their timers moved on to
+        ``lease_until`` in the same statement: no other worker takes them meanwhile, and should
+        this one die before their next step is saved, the timer hands them out again then."""
+        rows = await self._connection.fetch(_TAKE_DUE_TIMERS, at, limit, lease_until)
+        return [row["order_id"] for row in rows]
+
+    async def drop_timer(self, *, order_id: str, due_at: datetime) -> None:
+        """Delete the order's timer if it is still due at ``due_at`` (no step replaced it)."""
+        await self._connection.execute(
+            "DELETE FROM provisioning_timers WHERE order_id = $1 AND due_at = $2", order_id, due_at
         )
 
     async def billing_account_of(self, *, subscription_id: str) -> str | None:
@@ -665,10 +673,14 @@ SELECT o.id, o.customer_id, o.channel, o.client_id, o.state, o.sequence, o.order
 """
 _LOAD_ORDER = _ORDER_WITH_ITEMS
 _TAKE_DUE_TIMERS = """
-DELETE FROM provisioning_timers
+UPDATE provisioning_timers SET due_at = $3
  WHERE order_id IN (SELECT order_id FROM provisioning_timers WHERE due_at <= $1
                      ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED)
 RETURNING order_id
+"""
+_WAKE = """
+INSERT INTO provisioning_timers (order_id, due_at) VALUES ($1, $2)
+ON CONFLICT (order_id) DO UPDATE SET due_at = least(provisioning_timers.due_at, excluded.due_at)
 """
 _LOAD_ORDER_FOR_UPDATE = _ORDER_WITH_ITEMS + " FOR UPDATE OF o"
 

@@ -9,7 +9,7 @@ at once; the calls' Idempotency-Keys make a step re-run after a crash harmless a
 When a step succeeds, the same worker goes on with the next one in a new transaction rather than
 sending itself another work item (each step is still committed on its own). What protects the
 order if that worker dies is a lease: every commit that leaves more to do also sets the order's
-timer a little ahead, and a timer that fires becomes a work item for any worker.
+timer a little ahead, and any worker takes up an order whose timer fired (:meth:`Provisioner.resume`).
 
 Most of those next steps change nothing but the order (authorise a payment, reserve a number,
 register RICA, ...): they run without a transaction on a plain connection (``steps_pool``): load
@@ -18,7 +18,9 @@ the order with its version, make the call, save the order only if it is still at
 SQLAlchemy session, on the path of most of an order's steps. Two workers on one order at once
 (a lease that ran out, a redelivered work item) make the same call with the same
 Idempotency-Key, so the partner acts once; the second save finds the order moved on and is
-dropped. A step that writes more (the line, events, webhooks) runs locked as above.
+dropped. A step that writes more (the line, events, webhooks) runs locked as above. The step
+after one saved alone starts from the order as saved (its new version is the saving statement's
+transaction id), so only the first step of a run loads it.
 """
 
 from __future__ import annotations
@@ -145,6 +147,10 @@ def _moved(
     return _Moved(go_on, alone_next, saved if alone_next else None)
 
 
+_IDLE = _Moved(go_on=False)
+"""The order has nothing to do now (done, cancelled, pending on the customer, or unknown)."""
+
+
 def _dropped(order_id: str) -> _Moved:
     _log.info("order %s was moved on by another worker; dropping this step", order_id)
     return _Moved(go_on=False)
@@ -191,6 +197,30 @@ class Provisioner:
         if not moved.go_on or self.unit_of_work is None:
             return
         await uow.commit()  # the first step, its lease and the work item's inbox row
+        await self._go_on(order_id, moved)
+
+    async def resume(self, order_id: str, *, lease_until: datetime) -> None:
+        """Run the steps of an order whose timer fired (a retry's backoff over, a wait to look
+        at again, the billing account's answer, a lease run out) while they succeed, as for a
+        work item. Its timer was moved on to ``lease_until`` when it was taken; every step saved
+        sets it anew, and an order with nothing to do loses it here."""
+        assert self.unit_of_work is not None
+        assert self.steps_pool is not None
+        moved = await self.advance_alone(order_id)
+        if moved is None:
+            async with self.unit_of_work() as uow:
+                moved = await self._advance_locked(uow, order_id)
+                await uow.commit()
+        if moved is _IDLE:
+            async with self.steps_pool.acquire() as connection:
+                await OrderSteps(connection).drop_timer(order_id=order_id, due_at=lease_until)
+            return
+        await self._go_on(order_id, moved)
+
+    async def _go_on(self, order_id: str, moved: _Moved) -> None:
+        """After a step that succeeded, run the next ones while they succeed."""
+        if not moved.go_on or self.unit_of_work is None:
+            return
         for _ in range(self.max_steps_in_a_row):
             next_moved = None
             if moved.alone_next and self.steps_pool is not None:
@@ -225,7 +255,7 @@ class Provisioner:
             progress = {item.item_id: ItemProgress.from_json(item.progress) for item in order.items}
             move = next_move(order, progress)
             if isinstance(move, Idle):
-                return _Moved(go_on=False)
+                return _IDLE
             if not _runs_alone(order, move):
                 return None
             assert isinstance(move, Run | Compensate)
@@ -261,11 +291,11 @@ class Provisioner:
         order = await repository.get_order(order_id=order_id, for_update=True)
         if order is None:
             _log.warning("work item for unknown order %s", order_id)
-            return _Moved(go_on=False)
+            return _IDLE
         progress = {item.item_id: ItemProgress.from_json(item.progress) for item in order.items}
         move = next_move(order, progress)
         if isinstance(move, Idle):
-            return _Moved(go_on=False)
+            return _IDLE
         at = self.clock()
         if order.state is OrderState.ACKNOWLEDGED:
             order.move_to(OrderState.IN_PROGRESS, at)
