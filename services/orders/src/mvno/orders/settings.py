@@ -30,11 +30,12 @@ class OrdersSettings(ServiceSettings):
     timer_poll_seconds: float = Field(default=0.2, gt=0, le=10)
     provisioning_visibility_seconds: int = Field(default=30, ge=2, le=43_200)
     """How long a taken work item stays hidden; a crashed worker's item is retaken after it."""
-    outbox_coalesce_seconds: float = Field(default=0.05, ge=0, le=1)
+    outbox_coalesce_seconds: float = Field(default=0.1, ge=0, le=1)
     """Longer than other services' 5 ms: at 10 orders/s the relay published about one event per
-    PublishBatch, each batch costing the provisioning worker that relays a few milliseconds of CPU
-    (bench/orders.py: 3.8 batches per order at 5 ms, 2.0 at 50 ms). An order's saga takes about
-    four relay hops, so this adds about 0.1 s to it; its target is 1 s."""
+    PublishBatch, each batch costing the process that relays 3-4 ms of botocore's CPU
+    (bench/orders.py: 3.8 batches per order at 5 ms, 1.8 at 50 ms, 1.2 at 100 ms). An order's
+    saga takes two relay hops before it completes (its work item, its line's activation for
+    billing-sync), so this adds up to 0.2 s to it; its target is 1 s (p50 0.43 s at 100 ms)."""
     provisioning_concurrency: int = Field(default=10, ge=1, le=100)
     """Work items one worker runs at once (each holds one order's lock and one connection)."""
 
