@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -331,7 +331,23 @@ class OrdersRepository:
     # --- inventory --------------------------------------------------------------------------
 
     async def add_subscription(self, *, values: dict[str, Any]) -> None:
-        await self._session.execute(insert(subscriptions).values(values))
+        """Insert a new line (every column of ``subscriptions`` given), on the driver connection:
+        once per activated line, on the provisioning worker's path."""
+        driver = await driver_connection(self._session)
+        secrets = values["secrets"]
+        await driver.execute(
+            _ADD_SUBSCRIPTION,
+            *(values[name] for name in _SUBSCRIPTION_COLUMNS),
+            None if secrets is None else json.dumps(secrets),
+        )
+
+    async def payment_type_of(self, *, offering_id: str) -> str | None:
+        """The offering's payment type (prepaid, postpaid) in the catalogue copy."""
+        driver = await driver_connection(self._session)
+        found = await driver.fetchval(
+            "SELECT payment_type FROM offering_copies WHERE offering_id = $1", offering_id
+        )
+        return None if found is None else str(found)
 
     async def get_subscription(self, *, subscription_id: str) -> dict[str, Any] | None:
         row = (
@@ -672,6 +688,17 @@ SELECT o.id, o.customer_id, o.channel, o.client_id, o.state, o.sequence, o.order
   FROM orders o WHERE o.id = $1
 """
 _LOAD_ORDER = _ORDER_WITH_ITEMS
+_SUBSCRIPTION_COLUMNS = (
+    "id", "customer_id", "offering_id", "status", "msisdn", "sim_kind", "iccid", "payment_type",
+    "sequence", "order_id", "created_at", "updated_at", "secrets_key", "partner_subscription_id",
+)  # fmt: skip
+"""The columns of ``subscriptions`` but ``secrets``, in :data:`_ADD_SUBSCRIPTION`'s order."""
+_ADD_SUBSCRIPTION = """
+INSERT INTO subscriptions (id, customer_id, offering_id, status, msisdn, sim_kind, iccid,
+                           payment_type, sequence, order_id, created_at, updated_at, secrets_key,
+                           partner_subscription_id, secrets)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb)
+"""
 _TAKE_DUE_TIMERS = """
 UPDATE provisioning_timers SET due_at = $3
  WHERE order_id IN (SELECT order_id FROM provisioning_timers WHERE due_at <= $1
