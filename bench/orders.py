@@ -8,7 +8,9 @@
   processes (orders API, workers) spent per completed order. A stand-in answers for billing-sync
   (a billing account per activated line), as in the service tests.
 - intake: wrk POSTs orders as fast as they are accepted (each with its own Idempotency-Key; the
-  workers are stopped), against the bare app's single-row INSERT (``bench.apps:bare_app``).
+  workers are stopped and a relay process of their own publishes the orders' events, as the
+  workers do as deployed: ``bench/orders_relay.py``, its CPU reported apart), against the bare
+  app's single-row INSERT (``bench.apps:bare_app``).
 
 PostgreSQL: ``DATABASE_URL`` when set, else an embedded server; moto's server as its own process.
 Writes ``bench/out/orders-<timestamp>.json``.
@@ -31,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import psutil
 
@@ -305,6 +308,7 @@ def intake(args: argparse.Namespace, ctx: dict[str, Any], wrk: str) -> dict[str,
             [*argv, "-d", "3s", url], env=env, capture_output=True, check=True
         )  # warm-up
         cpu_before = cpu_seconds([server])
+        relay_cpu_before = cpu_seconds(ctx["relay_processes"])
         output = subprocess.run(
             [*argv, "-d", f"{args.intake_seconds}s", url],
             env=env,
@@ -313,20 +317,38 @@ def intake(args: argparse.Namespace, ctx: dict[str, Any], wrk: str) -> dict[str,
             check=True,
         ).stdout
         cpu = cpu_seconds([server]) - cpu_before
+        relay_cpu = cpu_seconds(ctx["relay_processes"]) - relay_cpu_before
         results[name] = dict(parse_wrk(output).items())
+        requests = max(results[name]["requests"], 1)
         # The server's own CPU per request: less swayed than req/s by what else the cores run.
-        results[name]["server_cpu_ms_per_request"] = round(
-            cpu * 1000 / max(results[name]["requests"], 1), 3
-        )
+        results[name]["server_cpu_ms_per_request"] = round(cpu * 1000 / requests, 3)
+        # The relay publishing the orders' events from its own process (none for the bare app).
+        results[name]["relay_cpu_ms_per_request"] = round(relay_cpu * 1000 / requests, 3)
         print(
             f"{name}: {results[name]['requests_per_s']:.0f} req/s, p99 {results[name]['p99_ms']} ms,"
-            f" server CPU {results[name]['server_cpu_ms_per_request']} ms/request",
+            f" server CPU {results[name]['server_cpu_ms_per_request']} ms/request,"
+            f" relay process CPU {results[name]['relay_cpu_ms_per_request']} ms/request",
             flush=True,
         )
+    results["orders-intake"]["outbox"] = asyncio.run(outbox_counts(ctx["settings"]))
+    print(f"orders' outbox after the intake: {results['orders-intake']['outbox']}", flush=True)
     results["ratio"] = round(
         results["orders-intake"]["requests_per_s"] / results["bare-insert"]["requests_per_s"], 2
     )
     return results
+
+
+async def outbox_counts(settings: OrdersSettings) -> dict[str, int]:
+    """The orders' outbox rows, and how many of them are not published yet."""
+    connection = await asyncpg.connect(asyncpg_dsn(settings.database_url))
+    try:
+        row = await connection.fetchrow(
+            "SELECT count(*) AS events, count(*) FILTER (WHERE published_at IS NULL) AS unpublished"
+            " FROM outbox"
+        )
+    finally:
+        await connection.close()
+    return dict(row)
 
 
 async def prepare(settings: OrdersSettings, bare_url: str) -> dict[str, str]:
@@ -353,6 +375,11 @@ def main() -> int:
         "--only",
         choices=("intake",),
         help="run only this part (intake: no end-to-end run, no provisioning workers)",
+    )
+    parser.add_argument(
+        "--api-relays",
+        action="store_true",
+        help="the orders API relays its outbox itself (MVNO_RELAY_ENABLED=true; off as deployed)",
     )
     parser.add_argument(
         "--sample-ratio",
@@ -395,6 +422,7 @@ def main() -> int:
             "MVNO_NETWORK_OPERATOR_URL": f"http://127.0.0.1:{simulators_port}/mno/v1",
             "MVNO_PAYMENTS_URL": f"http://127.0.0.1:{simulators_port}/payments/v1",
             "BENCH_DSN": asyncpg_dsn(bare_db),
+            "MVNO_RELAY_ENABLED": str(args.api_relays).lower(),
         }
         issuer = processes.start(
             "issuer",
@@ -476,6 +504,19 @@ def main() -> int:
             print(json.dumps(e2e, indent=2), flush=True)
         for worker in workers:
             processes.stop(worker)
+        # The workers relay the API's outbox as deployed; stopped, a relay of its own stands in
+        # for them (unless the API relays itself: --api-relays).
+        ctx["relay_processes"] = (
+            []
+            if args.api_relays
+            else [
+                psutil.Process(
+                    processes.start(
+                        "relay", [sys.executable, str(ROOT / "bench" / "orders_relay.py")], env
+                    ).process.pid
+                )
+            ]
+        )
         print(f"intake (API pid {api.process.pid}) ...", flush=True)
         results = {"end_to_end": e2e, "intake": intake(args, ctx, wrk)}
     results["at"] = datetime.now(UTC).isoformat(timespec="seconds")

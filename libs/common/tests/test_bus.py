@@ -103,6 +103,25 @@ async def test_relay_wakes_on_commit_without_waiting_for_the_poll(bus_world):
     assert await bus_world.effects("beta") == [event_id]
 
 
+async def test_relay_of_an_outbox_that_does_not_notify_looks_for_rows_every_window(bus_world):
+    async with bus_world.engine.begin() as connection:  # as a service's migration may drop it
+        await connection.execute(text("DROP TRIGGER outbox_notify ON outbox"))
+    relay = relay_for(bus_world, poll_interval=60.0, coalesce_seconds=0.05)
+    async with running(relay, consumer_for(bus_world, "alpha")):
+        await bus_world.wait_for(lambda: asyncio.sleep(0, relay.listening), what="the lock")
+        for expected, event in ((1, ThingCreated), (2, ThingRenamed)):  # and again once idle
+            await asyncio.sleep(0.5)
+            await commit_things(bus_world, 1, event)
+            started = asyncio.get_running_loop().time()
+            await bus_world.wait_for(
+                lambda expected=expected: _has(bus_world, {"alpha": expected}),
+                limit=10,
+                what="the event",
+            )
+            assert asyncio.get_running_loop().time() - started < 5  # far below the 60 s poll
+    assert len(await bus_world.effects("alpha")) == 2
+
+
 async def test_relay_connects_again_when_the_database_drops_its_connection(bus_world):
     relay = relay_for(bus_world, poll_interval=0.2)
     async with running(relay, consumer_for(bus_world, "beta")):

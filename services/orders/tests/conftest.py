@@ -11,6 +11,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -175,8 +176,37 @@ async def orders(
         environment="test",
         database_url=database_url,
         aws_endpoint_url=clean_aws,
+        relay_enabled=True,  # no provisioning worker runs to relay the API's events
         **dev_issuer.settings,
     )
+    async with orders_world(settings, dev_issuer) as world:
+        yield world
+
+
+@pytest.fixture
+async def orders_as_deployed(
+    orders_template: str,
+    clean_aws: str,
+    dev_issuer: RunningIssuer,
+    copy_database: Any,
+) -> AsyncIterator[OrdersWorld]:
+    """The orders world with the API's settings left as deployed: it does not relay its outbox."""
+    database_url = await copy_database("orders", orders_template)
+    settings = OrdersSettings(
+        environment="test",
+        database_url=database_url,
+        aws_endpoint_url=clean_aws,
+        **dev_issuer.settings,
+    )
+    async with orders_world(settings, dev_issuer) as world:
+        yield world
+
+
+@asynccontextmanager
+async def orders_world(
+    settings: OrdersSettings, dev_issuer: RunningIssuer
+) -> AsyncIterator[OrdersWorld]:
+    """The orders API on ``settings`` (its database migrated), its topology and KMS key."""
     provisioned = await provision(settings, observer_topology(settings.bus_prefix))
     async with aws_client(settings, "kms") as kms:
         await ensure_kms_alias(kms, settings.personal_data_kms_key, "test")

@@ -1,10 +1,11 @@
 """Provisioning workers SIGKILLed at random while 200 orders go through, as real processes.
 
-The simulators, the orders API (with its outbox relay) and two provisioning workers each run as
-their own process; the test kills a worker every second or two and starts another. At the end
-every order is completed or failed (none stuck), and the partners saw each side effect once: the
-bank debited one rand per completed order and holds nothing, and the network operator assigned
-one number and one SIM per completed order, with no reservation left behind.
+The simulators, the orders API and two provisioning workers (which relay the API's outbox, as
+deployed) each run as their own process; the test kills a worker every second or two and starts
+another. At the end every order is completed or failed (none stuck), and the partners saw each
+side effect once: the bank debited one rand per completed order and holds nothing, and the
+network operator assigned one number and one SIM per completed order, with no reservation left
+behind.
 """
 
 from __future__ import annotations

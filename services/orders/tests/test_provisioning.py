@@ -174,7 +174,17 @@ async def test_a_failing_step_is_retried_until_it_succeeds(provisioning):
     world = provisioning
     await world.simulators.put("/admin/faults/mno/reserve_number", json={"outage": True})
     order = await place(world, NEW_PSIM)
-    await asyncio.sleep(1.0)
+    # The outage lasts until the step has failed twice (a fixed time raced the retries' backoff).
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        [progress] = await fetch(
+            world, "SELECT progress FROM order_items WHERE order_id = $1", order["id"]
+        )
+        progress = json.loads(progress[0]) if isinstance(progress[0], str) else progress[0]
+        if (progress or {}).get("attempts", 0) >= 2:
+            break
+        assert asyncio.get_running_loop().time() < deadline, progress
+        await asyncio.sleep(0.02)
     await world.simulators.delete("/admin/faults/mno/reserve_number")
     done = await world.order_state(order["id"], until=FINAL)
     assert done["state"] == "completed", done
@@ -520,3 +530,35 @@ async def test_a_worker_drops_the_timer_of_an_order_with_nothing_left_to_do(prov
         await asyncio.sleep(0.1)
     assert await fetch(world, timers, order["id"]) == []
     assert (await world.order_state(order["id"], until=FINAL))["state"] == "completed"
+
+
+async def test_the_api_leaves_its_outbox_to_the_provisioning_workers(orders_as_deployed):
+    """As deployed the API only serves: its events wait in the outbox until a worker relays them."""
+    from mvno.orders.provisioning import worker
+
+    world = orders_as_deployed
+    response = await world.api.post(
+        "/productOrder",
+        json=NEW_PSIM,
+        headers={**world.client(), "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert response.status_code == 201, response.text
+    order_id = response.json()["id"]
+    assert await world.events(within=2) == []
+    connection = await world.database()
+    try:
+        waiting = await connection.fetchval(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+        )
+    finally:
+        await connection.close()
+    assert waiting >= 2  # the order's state change and its first work item
+
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(world.settings, stop))
+    try:
+        published = await world.events(within=15, until=1)
+    finally:
+        stop.set()
+        await running
+    assert any(event["data"].get("order_id") == order_id for event in published), published
