@@ -689,8 +689,9 @@ def test_every_queue_has_a_scaled_worker() -> None:
 
 
 # Workers that do more than drain their queue (billing-sync's `work` relays the service's outbox,
-# carries its account operations and polls the operator's usage API): never scaled to zero.
-ALWAYS_RUNNING = {"billing-sync-work"}
+# carries its account operations and polls the operator's usage API; orders' `provision` relays
+# orders' outbox and runs the sagas' due timers): never scaled to zero.
+ALWAYS_RUNNING = {"billing-sync-work", "orders-provision"}
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
