@@ -35,6 +35,10 @@ from mvno.orders.billing_answers import account_created
 from mvno.orders.settings import OrdersSettings
 
 ORDERS = 200
+PLACING_SECONDS = 15.0
+"""The orders are placed evenly over this long, so that the kills (one every 1 to 2.5 s, at least
+five within it) fall while orders are in flight however fast the machine provisions them: placed
+all at once, they were done on a fast machine after three kills."""
 ACCOUNT = "7001001001"
 OPENING_CENTS = 100_000_000
 PREFIX = "/tmf-api/productOrderingManagement/v4"
@@ -183,7 +187,8 @@ async def test_killed_workers_leave_no_order_stuck_and_no_side_effect_twice(
             monkey = asyncio.create_task(chaos())
             gate = asyncio.Semaphore(8)
 
-            async def place() -> str:
+            async def place(n: int) -> str:
+                await asyncio.sleep(n * PLACING_SECONDS / ORDERS)
                 async with gate:
                     response = await api.post(
                         "/productOrder", json=BODY, headers={"Idempotency-Key": str(uuid.uuid4())}
@@ -191,7 +196,7 @@ async def test_killed_workers_leave_no_order_stuck_and_no_side_effect_twice(
                     assert response.status_code == 201, response.text
                     return str(response.json()["id"])
 
-            order_ids = await asyncio.gather(*(place() for _ in range(ORDERS)))
+            order_ids = await asyncio.gather(*(place(n) for n in range(ORDERS)))
 
             async def states() -> dict[str, int]:
                 connection = await asyncpg.connect(asyncpg_dsn(database_url))
