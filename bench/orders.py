@@ -7,10 +7,14 @@
   order's acceptance to its ``completed`` event, nothing lost, and the CPU the platform's own
   processes (orders API, workers) spent per completed order. A stand-in answers for billing-sync
   (a billing account per activated line), as in the service tests.
-- intake: wrk POSTs orders as fast as they are accepted (each with its own Idempotency-Key; the
-  workers are stopped and a relay process of their own publishes the orders' events, as the
-  workers do as deployed: ``bench/orders_relay.py``, its CPU reported apart), against the bare
-  app's single-row INSERT (``bench.apps:bare_app``).
+- intake: wrk POSTs orders as fast as they are accepted (each with its own Idempotency-Key),
+  against the bare app's single-row INSERT (``bench.apps:bare_app``). The provisioning workers,
+  which relay the orders' outbox as deployed, are stopped, so nothing else runs on the cores
+  during either target: a relay publishing into moto there would have moto (the stand-in for
+  SNS, which runs on AWS's machines in production) take most of a core from the API. Then a
+  relay process (``bench/orders_relay.py``) publishes what the intake wrote for
+  ``--drain-seconds``, and its CPU per event (and moto's) is reported apart.
+  ``--api-relays`` runs the API with its own relay instead, publishing during the intake.
 
 PostgreSQL: ``DATABASE_URL`` when set, else an embedded server; moto's server as its own process.
 Writes ``bench/out/orders-<timestamp>.json``.
@@ -308,7 +312,7 @@ def intake(args: argparse.Namespace, ctx: dict[str, Any], wrk: str) -> dict[str,
             [*argv, "-d", "3s", url], env=env, capture_output=True, check=True
         )  # warm-up
         cpu_before = cpu_seconds([server])
-        relay_cpu_before = cpu_seconds(ctx["relay_processes"])
+        moto_cpu_before = cpu_seconds([ctx["other_processes"]["moto"]])
         output = subprocess.run(
             [*argv, "-d", f"{args.intake_seconds}s", url],
             env=env,
@@ -317,17 +321,17 @@ def intake(args: argparse.Namespace, ctx: dict[str, Any], wrk: str) -> dict[str,
             check=True,
         ).stdout
         cpu = cpu_seconds([server]) - cpu_before
-        relay_cpu = cpu_seconds(ctx["relay_processes"]) - relay_cpu_before
+        moto_cpu = cpu_seconds([ctx["other_processes"]["moto"]]) - moto_cpu_before
         results[name] = dict(parse_wrk(output).items())
         requests = max(results[name]["requests"], 1)
         # The server's own CPU per request: less swayed than req/s by what else the cores run.
         results[name]["server_cpu_ms_per_request"] = round(cpu * 1000 / requests, 3)
-        # The relay publishing the orders' events from its own process (none for the bare app).
-        results[name]["relay_cpu_ms_per_request"] = round(relay_cpu * 1000 / requests, 3)
+        # moto, the stand-in for SNS, busy on the same cores (with --api-relays).
+        results[name]["moto_cpu_share_of_a_core"] = round(moto_cpu / args.intake_seconds, 2)
         print(
             f"{name}: {results[name]['requests_per_s']:.0f} req/s, p99 {results[name]['p99_ms']} ms,"
             f" server CPU {results[name]['server_cpu_ms_per_request']} ms/request,"
-            f" relay process CPU {results[name]['relay_cpu_ms_per_request']} ms/request",
+            f" moto {results[name]['moto_cpu_share_of_a_core']} of a core",
             flush=True,
         )
     results["orders-intake"]["outbox"] = asyncio.run(outbox_counts(ctx["settings"]))
@@ -335,7 +339,35 @@ def intake(args: argparse.Namespace, ctx: dict[str, Any], wrk: str) -> dict[str,
     results["ratio"] = round(
         results["orders-intake"]["requests_per_s"] / results["bare-insert"]["requests_per_s"], 2
     )
+    if not args.api_relays:
+        results["relay"] = relay_drain(args, ctx)
     return results
+
+
+def relay_drain(args: argparse.Namespace, ctx: dict[str, Any]) -> dict[str, Any]:
+    """The relay's cost per event, apart from the intake: a relay process (standing in for the
+    provisioning workers', which relay as deployed) publishes what the intake left in the outbox
+    for ``--drain-seconds``; its CPU, and moto's, per event published."""
+    relay = ctx["start_relay"]()
+    process = psutil.Process(relay.process.pid)
+    time.sleep(3)  # its start-up (imports, connections) is no part of its cost per event
+    moto = ctx["other_processes"]["moto"]
+    before = asyncio.run(outbox_counts(ctx["settings"]))
+    relay_before, moto_before = cpu_seconds([process]), cpu_seconds([moto])
+    time.sleep(args.drain_seconds)
+    relay_cpu = cpu_seconds([process]) - relay_before
+    moto_cpu = cpu_seconds([moto]) - moto_before
+    after = asyncio.run(outbox_counts(ctx["settings"]))
+    ctx["stop_relay"](relay)
+    published = before["unpublished"] - after["unpublished"]
+    drained = {
+        "seconds": args.drain_seconds,
+        "events_published": published,
+        "relay_cpu_ms_per_event": round(relay_cpu * 1000 / max(published, 1), 3),
+        "moto_cpu_ms_per_event": round(moto_cpu * 1000 / max(published, 1), 3),
+    }
+    print(f"relay, draining the intake's outbox: {drained}", flush=True)
+    return drained
 
 
 async def outbox_counts(settings: OrdersSettings) -> dict[str, int]:
@@ -375,6 +407,12 @@ def main() -> int:
         "--only",
         choices=("intake",),
         help="run only this part (intake: no end-to-end run, no provisioning workers)",
+    )
+    parser.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=10,
+        help="after the intake, how long a relay process publishes its events (its cost per event)",
     )
     parser.add_argument(
         "--api-relays",
@@ -505,18 +543,11 @@ def main() -> int:
         for worker in workers:
             processes.stop(worker)
         # The workers relay the API's outbox as deployed; stopped, a relay of its own stands in
-        # for them (unless the API relays itself: --api-relays).
-        ctx["relay_processes"] = (
-            []
-            if args.api_relays
-            else [
-                psutil.Process(
-                    processes.start(
-                        "relay", [sys.executable, str(ROOT / "bench" / "orders_relay.py")], env
-                    ).process.pid
-                )
-            ]
+        # for them after the intake (unless the API relays itself: --api-relays).
+        ctx["start_relay"] = lambda: processes.start(
+            "relay", [sys.executable, str(ROOT / "bench" / "orders_relay.py")], env
         )
+        ctx["stop_relay"] = processes.stop
         print(f"intake (API pid {api.process.pid}) ...", flush=True)
         results = {"end_to_end": e2e, "intake": intake(args, ctx, wrk)}
     results["at"] = datetime.now(UTC).isoformat(timespec="seconds")
