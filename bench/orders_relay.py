@@ -3,10 +3,9 @@
     python -m bench.orders_relay          (settings from the MVNO_* environment, as the services)
 
 The orders API does not relay its outbox as deployed (``OrdersSettings.relay_enabled``): its
-provisioning workers do. ``bench/orders.py`` stops the workers for the intake part, so that their
-provisioning of thousands of orders does not share the two cores with the API under wrk; this
-process publishes the intake's events meanwhile, as the workers would, and its CPU is reported
-apart from the API's.
+provisioning workers do. ``bench/orders.py`` stops the workers for the intake part, so that
+nothing shares the two cores with the API under wrk; after it, this process publishes what the
+intake wrote, as the workers would, and its CPU per event is reported apart from the API's.
 """
 
 from mvno.common.aws import aws_client

@@ -171,15 +171,10 @@ async def orders(
     dev_issuer: RunningIssuer,
     copy_database: Any,
 ) -> AsyncIterator[OrdersWorld]:
-    database_url = await copy_database("orders", orders_template)
-    settings = OrdersSettings(
-        environment="test",
-        database_url=database_url,
-        aws_endpoint_url=clean_aws,
-        relay_enabled=True,  # no provisioning worker runs to relay the API's events
-        **dev_issuer.settings,
-    )
-    async with orders_world(settings, dev_issuer) as world:
+    # No provisioning worker runs here to relay the API's events: the API relays them itself.
+    async with orders_world(
+        orders_template, clean_aws, dev_issuer, copy_database, relay_enabled=True
+    ) as world:
         yield world
 
 
@@ -191,22 +186,28 @@ async def orders_as_deployed(
     copy_database: Any,
 ) -> AsyncIterator[OrdersWorld]:
     """The orders world with the API's settings left as deployed: it does not relay its outbox."""
+    async with orders_world(orders_template, clean_aws, dev_issuer, copy_database) as world:
+        yield world
+
+
+@asynccontextmanager
+async def orders_world(
+    orders_template: str,
+    clean_aws: str,
+    dev_issuer: RunningIssuer,
+    copy_database: Any,
+    **overrides: Any,
+) -> AsyncIterator[OrdersWorld]:
+    """The orders API on a copy of the template database (``overrides`` over the test
+    settings), its topology and KMS key."""
     database_url = await copy_database("orders", orders_template)
     settings = OrdersSettings(
         environment="test",
         database_url=database_url,
         aws_endpoint_url=clean_aws,
         **dev_issuer.settings,
+        **overrides,
     )
-    async with orders_world(settings, dev_issuer) as world:
-        yield world
-
-
-@asynccontextmanager
-async def orders_world(
-    settings: OrdersSettings, dev_issuer: RunningIssuer
-) -> AsyncIterator[OrdersWorld]:
-    """The orders API on ``settings`` (its database migrated), its topology and KMS key."""
     provisioned = await provision(settings, observer_topology(settings.bus_prefix))
     async with aws_client(settings, "kms") as kms:
         await ensure_kms_alias(kms, settings.personal_data_kms_key, "test")

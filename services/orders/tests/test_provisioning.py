@@ -26,11 +26,17 @@ NEW_PSIM = {
 FINAL = {"completed", "failed", "cancelled", "pending"}
 
 
+def orders_of(world):
+    """The orders world of a provisioning world, or the orders world itself."""
+    return getattr(world, "orders", world)
+
+
 async def place(world, body) -> dict:
-    response = await world.orders.api.post(
+    orders = orders_of(world)
+    response = await orders.api.post(
         "/productOrder",
         json=body,
-        headers={**world.orders.client(), "Idempotency-Key": str(uuid.uuid4())},
+        headers={**orders.client(), "Idempotency-Key": str(uuid.uuid4())},
     )
     assert response.status_code == 201, response.text
     return response.json()
@@ -38,7 +44,7 @@ async def place(world, body) -> dict:
 
 async def fetch(world, query: str, *args) -> list:
     """The rows ``query`` reads from the orders database."""
-    connection = await world.orders.database()
+    connection = await orders_of(world).database()
     try:
         return await connection.fetch(query, *args)
     finally:
@@ -177,10 +183,7 @@ async def test_a_failing_step_is_retried_until_it_succeeds(provisioning):
     # The outage lasts until the step has failed twice (a fixed time raced the retries' backoff).
     deadline = asyncio.get_running_loop().time() + 30
     while True:
-        [progress] = await fetch(
-            world, "SELECT progress FROM order_items WHERE order_id = $1", order["id"]
-        )
-        progress = json.loads(progress[0]) if isinstance(progress[0], str) else progress[0]
+        progress = await progress_of(world, order["id"])
         if (progress or {}).get("attempts", 0) >= 2:
             break
         assert asyncio.get_running_loop().time() < deadline, progress
@@ -537,22 +540,10 @@ async def test_the_api_leaves_its_outbox_to_the_provisioning_workers(orders_as_d
     from mvno.orders.provisioning import worker
 
     world = orders_as_deployed
-    response = await world.api.post(
-        "/productOrder",
-        json=NEW_PSIM,
-        headers={**world.client(), "Idempotency-Key": str(uuid.uuid4())},
-    )
-    assert response.status_code == 201, response.text
-    order_id = response.json()["id"]
+    order_id = (await place(world, NEW_PSIM))["id"]
     assert await world.events(within=2) == []
-    connection = await world.database()
-    try:
-        waiting = await connection.fetchval(
-            "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-        )
-    finally:
-        await connection.close()
-    assert waiting >= 2  # the order's state change and its first work item
+    [waiting] = await fetch(world, "SELECT count(*) FROM outbox WHERE published_at IS NULL")
+    assert waiting[0] >= 2  # the order's state change and its first work item
 
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(world.settings, stop))

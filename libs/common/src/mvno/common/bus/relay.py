@@ -299,13 +299,13 @@ class OutboxRelay:
                     if stop.is_set() or lost.is_set():
                         break
                 else:
+                    self._listening = True
                     if await connection.fetchval(_NOTIFIES):
                         await connection.add_listener(NOTIFY_CHANNEL, _setter(self._wake))
-                        self._listening = True
                         self._wake.set()  # rows committed while we were not listening
                         await _wait_any(stop, lost)
                     else:
-                        self._listening = self._looking = True
+                        self._looking = True
                         await self._look(connection, stop, lost)
             except Exception as exc:  # the connection broke under us: connect again shortly
                 _log.warning("outbox LISTEN connection failed (%s); polling meanwhile", exc)

@@ -529,8 +529,9 @@ class Provisioner:
                 results["pending_activation"] = line["id"]
                 state.waiting_since = at.isoformat()
                 raise _Waiting()
-        payment_type = await repository.payment_type_of(offering_id=str(item.offering_id))
-        payment_type = payment_type or "prepaid"
+        payment_type = (
+            await repository.payment_type_of(offering_id=str(item.offering_id))
+        ) or "prepaid"
         subscription_id = str(uuid.uuid4())
         secrets = None
         if "activation_code" in results:
