@@ -191,6 +191,18 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
+def postgres_cpu() -> dict[int, float]:
+    """CPU seconds of every PostgreSQL process on this machine, by pid (the server's backends
+    serve both apps; a backend that exits during a run takes its share with it)."""
+    found = {}
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] and process.info["name"].startswith("postgres"):
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                found[process.pid] = times.user + times.system
+    return found
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -313,6 +325,7 @@ def intake(args: argparse.Namespace, ctx: dict[str, Any], wrk: str) -> dict[str,
         )  # warm-up
         cpu_before = cpu_seconds([server])
         moto_cpu_before = cpu_seconds([ctx["other_processes"]["moto"]])
+        postgres_before = postgres_cpu()
         output = subprocess.run(
             [*argv, "-d", f"{args.intake_seconds}s", url],
             env=env,
@@ -322,15 +335,20 @@ def intake(args: argparse.Namespace, ctx: dict[str, Any], wrk: str) -> dict[str,
         ).stdout
         cpu = cpu_seconds([server]) - cpu_before
         moto_cpu = cpu_seconds([ctx["other_processes"]["moto"]]) - moto_cpu_before
+        postgres_after = postgres_cpu()
+        postgres = sum(t - postgres_before.get(pid, 0.0) for pid, t in postgres_after.items())
         results[name] = dict(parse_wrk(output).items())
         requests = max(results[name]["requests"], 1)
         # The server's own CPU per request: less swayed than req/s by what else the cores run.
         results[name]["server_cpu_ms_per_request"] = round(cpu * 1000 / requests, 3)
+        # PostgreSQL's, for the same requests: the other half of what the two cores do.
+        results[name]["postgres_cpu_ms_per_request"] = round(postgres * 1000 / requests, 3)
         # moto, the stand-in for SNS, busy on the same cores (with --api-relays).
         results[name]["moto_cpu_share_of_a_core"] = round(moto_cpu / args.intake_seconds, 2)
         print(
             f"{name}: {results[name]['requests_per_s']:.0f} req/s, p99 {results[name]['p99_ms']} ms,"
             f" server CPU {results[name]['server_cpu_ms_per_request']} ms/request,"
+            f" PostgreSQL {results[name]['postgres_cpu_ms_per_request']} ms/request,"
             f" moto {results[name]['moto_cpu_share_of_a_core']} of a core",
             flush=True,
         )

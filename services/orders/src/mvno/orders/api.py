@@ -9,13 +9,15 @@ or ``orders:read``; a line's eSIM activation code only with ``inventory:secrets`
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import StringConstraints, TypeAdapter
 
 from mvno.common.auth.dependencies import CurrentPrincipal, require_scopes
 from mvno.common.auth.tokens import Principal
+from mvno.common.direct import DirectRoute, header, json_body, read_by
 from mvno.common.problems import Problem, problem_responses
 from mvno.common.tmf import (
     ID_PATTERN,
@@ -45,18 +47,21 @@ from mvno.orders.schemas import (
     RefRead,
 )
 
-router = APIRouter(prefix=PREFIX)
+router = APIRouter(prefix=PREFIX, route_class=DirectRoute)
 inventory_router = APIRouter(prefix=INVENTORY_PREFIX, tags=["product inventory"])
 
-Writer = Annotated[Principal, Depends(require_scopes("orders:write"))]
+_write = require_scopes("orders:write")
+Writer = Annotated[Principal, Depends(_write)]
+_KEY_MAX_LENGTH = 255
 IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        max_length=255,
+        max_length=_KEY_MAX_LENGTH,
         description="Unique per order attempt; a retry with the same key and body replays the answer.",
     ),
 ]
+_KEY = TypeAdapter(Annotated[str, StringConstraints(max_length=_KEY_MAX_LENGTH)])
 
 
 async def get_context(request: Request) -> OrdersContext:
@@ -76,6 +81,17 @@ def _readable_by(principal: Principal) -> str | None:
     return None if principal.has_scopes("orders:read") else _client(principal)
 
 
+async def _place_order_arguments(request: Request) -> dict[str, Any]:
+    """What ``place_order`` declares, read without FastAPI's dependency solving (the intake is
+    the hottest route: :mod:`mvno.common.direct`): the caller first, then the header and body."""
+    return {
+        "principal": await _write(request),
+        "idempotency_key": header(request, "Idempotency-Key", _KEY),
+        "body": await json_body(request, OrderCreate),
+        "context": await get_context(request),
+    }
+
+
 @router.post(
     "/productOrder",
     status_code=201,
@@ -83,6 +99,7 @@ def _readable_by(principal: Principal) -> str | None:
     responses=problem_responses(400, 401, 403, 409, 413, 422, 503),
     summary="Place an order (Idempotency-Key required)",
 )
+@read_by(_place_order_arguments)
 async def place_order(
     body: OrderCreate,
     principal: Writer,
