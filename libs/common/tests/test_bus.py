@@ -6,9 +6,12 @@ import asyncio
 import contextlib
 import json
 import random
+from datetime import datetime
 from functools import partial
 
 import pytest
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
 from opentelemetry import trace
 from sqlalchemy import text
 
@@ -469,6 +472,26 @@ async def _buffered(consumer, count: int) -> bool:
 def test_oversized_event_is_refused_at_publish_with_the_limit_named():
     with pytest.raises(EventTooLargeError, match="256 KiB"):
         new_event(ThingCreated(thing_id="big", note="x" * 300_000), source="urn:mvno:test")
+
+
+def test_an_envelope_is_what_the_cloudevents_sdk_writes_and_reads(finished_spans):
+    """Written without the SDK (a tenth of its cost), the envelope holds the same members in the
+    same order as the SDK's writer gives, and the SDK reads it back."""
+    data = ThingCreated(thing_id="naïve-“thing”", note="ünïcode ✓")
+    with trace.get_tracer("test").start_as_current_span("producer"):
+        event = new_event(data, source="urn:mvno:test", extra_attributes={"tenant": "bank"})
+    written = json.loads(event.body)
+    assert written["traceparent"].startswith("00-")
+    attributes = {name: value for name, value in written.items() if name != "data"}
+    attributes["time"] = datetime.fromisoformat(attributes["time"])
+    by_sdk = JSONFormat().write(CloudEvent(attributes, data.model_dump(mode="json")))
+    assert list(json.loads(by_sdk).items()) == list(written.items())
+    assert written["time"].endswith("Z")
+    read = decode(event.body)
+    assert (read.id, read.type, read.source) == (event.id, event.type, "urn:mvno:test")
+    assert read.data == data.model_dump(mode="json")
+    assert read.trace_carrier["traceparent"] == written["traceparent"]
+    assert event.attributes == {"type": ThingCreated.event_type, "tenant": "bank"}
 
 
 def test_too_many_message_attributes_are_refused():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from mvno.common.aws import aws_client
@@ -60,3 +62,20 @@ async def test_another_kms_key_cannot_open_the_data_key(kms):
     await ensure_kms_alias(kms, "alias/other", "another key")
     with pytest.raises(DecryptionError):
         await FieldCipher(kms, "alias/other").open("orders:o-1", sealed)
+
+
+async def test_every_field_of_every_record_has_its_own_nonce(kms):
+    cipher = FieldCipher(kms, ALIAS)
+    records = [await cipher.seal(f"orders:o-{i}", PERSONAL) for i in range(50)]
+    nonces = [blob[1:13] for sealed in records for blob in sealed.fields.values()]
+    assert len(set(nonces)) == len(nonces) == 100
+    opened = [await cipher.open(f"orders:o-{i}", sealed) for i, sealed in enumerate(records)]
+    assert opened == [PERSONAL] * 50
+
+
+async def test_a_data_key_past_its_age_is_replaced(kms):
+    cipher = FieldCipher(kms, ALIAS, max_key_age_seconds=0.05)
+    first = (await cipher.seal("orders:o-1", PERSONAL)).encrypted_data_key
+    assert (await cipher.seal("orders:o-2", PERSONAL)).encrypted_data_key == first
+    await asyncio.sleep(0.1)
+    assert (await cipher.seal("orders:o-3", PERSONAL)).encrypted_data_key != first

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import hashlib
 import json
 import uuid
 
 from mvno.common.aws import aws_client
 from mvno.common.crypto import FieldCipher, Sealed
 from mvno.common.events.catalog import OfferingRetired
+from mvno.orders.schemas import OrderCreate
 
 VALID_SA_ID = "8001015009087"
 RICA = {
@@ -86,6 +88,46 @@ async def test_idempotency_key_is_required_and_replays_the_first_answer(orders):
     elsewhere = await place(orders, headers=same, client="branch-app")
     assert elsewhere.status_code == 201
     assert elsewhere.json()["id"] != first.json()["id"]
+
+
+async def test_a_retry_formatted_otherwise_or_fingerprinted_by_an_earlier_release_replays(orders):
+    same = key()
+    first = await place(orders, headers=same)
+    # The same body, members in another order and spaced otherwise.
+    reordered = json.dumps(dict(reversed(list(NEW_ESIM.items()))), indent=3).encode()
+    again = await orders.api.post(
+        "/productOrder",
+        content=reordered,
+        headers={**orders.client(), **same, "Content-Type": "application/json"},
+    )
+    assert again.status_code == 201
+    assert again.json() == first.json()
+
+    # A key stored by a release that fingerprinted with sorted json.dumps is still replayed.
+    earlier = key()
+    canonical = json.dumps(
+        _validated(NEW_ESIM).model_dump(mode="json"), sort_keys=True, separators=(",", ":")
+    )
+    placed = await place(orders, headers=earlier)
+    connection = await orders.database()
+    try:
+        await connection.execute(
+            "UPDATE idempotency_keys SET request_hash = $1 WHERE key = $2",
+            hashlib.sha256(canonical.encode()).hexdigest(),
+            earlier["Idempotency-Key"],
+        )
+    finally:
+        await connection.close()
+    retried = await place(orders, headers=earlier)
+    assert retried.status_code == 201
+    assert retried.json() == placed.json()
+    other_body = copy.deepcopy(NEW_ESIM)
+    other_body["relatedParty"][0]["id"] = "cust-2002"
+    assert (await place(orders, other_body, headers=earlier)).status_code == 422
+
+
+def _validated(body):
+    return OrderCreate.model_validate(body)
 
 
 async def test_fifty_concurrent_requests_with_one_key_place_one_order(orders):

@@ -38,6 +38,7 @@ class _DataKey:
     encrypted: bytes
     created: float
     uses: int = 0
+    cipher: AESGCM | None = None
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,14 @@ class FieldCipher:
     async def seal(self, context: str, fields: dict[str, str]) -> Sealed:
         """Encrypt ``fields`` (name → clear text) of the record ``context`` names."""
         key = await self._data_key()
-        cipher = AESGCM(key.plaintext)
+        if key.cipher is None:
+            key.cipher = AESGCM(key.plaintext)
+        cipher = key.cipher
+        # Every field's own random nonce, all drawn in one call (one system call a record).
+        nonces = os.urandom(NONCE_BYTES * len(fields))
         sealed = {}
-        for name, value in fields.items():
-            nonce = os.urandom(NONCE_BYTES)
+        for index, (name, value) in enumerate(fields.items()):
+            nonce = nonces[index * NONCE_BYTES : (index + 1) * NONCE_BYTES]
             associated = f"{context}:{name}".encode()
             sealed[name] = (
                 FORMAT_VERSION + nonce + cipher.encrypt(nonce, value.encode(), associated)
@@ -97,19 +102,22 @@ class FieldCipher:
         return opened
 
     async def _data_key(self) -> _DataKey:
+        key = self._current
+        if key is not None and self._usable(key):
+            key.uses += 1  # no await since the check: no other task can take the last use
+            return key
         async with self._lock:
             key = self._current
-            if (
-                key is None
-                or key.uses >= self._max_uses
-                or time.monotonic() - key.created > self._max_age
-            ):
+            if key is None or not self._usable(key):
                 answer = await self._kms.generate_data_key(KeyId=self._key_id, KeySpec="AES_256")
                 key = _DataKey(answer["Plaintext"], answer["CiphertextBlob"], time.monotonic())
                 self._current = key
                 self._opened[key.encrypted] = key.plaintext
             key.uses += 1
             return key
+
+    def _usable(self, key: _DataKey) -> bool:
+        return key.uses < self._max_uses and time.monotonic() - key.created <= self._max_age
 
     async def _plaintext_key(self, encrypted: bytes) -> bytes:
         if (cached := self._opened.get(encrypted)) is not None:

@@ -5,15 +5,15 @@ Each service owns its own database; outside production a missing database is cre
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import asyncpg
 from pydantic import BaseModel
+from pydantic_core import to_json
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -59,9 +59,16 @@ transaction to begin and commit) writes its events in that statement, as atomic 
 """
 
 
+def json_text(value: Any) -> str:
+    """``value`` as JSON text for a ``json``/``jsonb`` parameter of a hand-written statement,
+    written by pydantic's serializer (a third of ``json.dumps``'s cost; datetimes in ISO 8601,
+    anything else it cannot write as ``str``)."""
+    return to_json(value, fallback=str).decode()
+
+
 def outbox_json(events: Sequence[OutgoingEvent]) -> str:
     """``events`` as the JSON :data:`OUTBOX_RECORDSET` reads."""
-    return json.dumps(
+    return json_text(
         [
             {"event_id": e.id, "event_type": e.type, "body": e.body, "attributes": e.attributes}
             for e in events
@@ -215,7 +222,7 @@ class UnitOfWork:
                 [e.id for e in self._events],
                 [e.type for e in self._events],
                 [e.body for e in self._events],
-                [json.dumps(e.attributes) for e in self._events],
+                [json_text(e.attributes) for e in self._events],
             )
         await self.session.commit()
         self._committed = True

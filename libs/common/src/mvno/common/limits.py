@@ -27,20 +27,26 @@ class BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
         declared = None
-        framed = False
+        chunked = False
         for name, value in scope["headers"]:
             if name == b"content-length":
-                declared, framed = value, True
+                declared = value
             elif name == b"transfer-encoding":
-                framed = True
-        if not framed:
+                chunked = True
+        if declared is None and not chunked:
             # Neither Content-Length nor Transfer-Encoding: an HTTP/1.1 request without a body
             # (every GET of the portal's screens), nothing to count; no wrappers on its answer.
             await self.app(scope, receive, send)
             return
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
-            return
+        if declared is not None and declared.isdigit():
+            if int(declared) > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            if not chunked:
+                # The server reads exactly the declared length (HTTP/1.1 framing: what a client
+                # sends past it is its next request), so there is nothing to count either.
+                await self.app(scope, receive, send)
+                return
         received = 0
         response_started = False
 

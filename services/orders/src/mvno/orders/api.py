@@ -121,6 +121,7 @@ async def place_order(
         body.to_command(_client(principal)),
         idempotency_key=idempotency_key,
         request_hash=body.fingerprint(),
+        earlier_hash=body.earlier_fingerprint,
         render=lambda order: dump_json(OrderRead.of(order)),
     )
     return Response(

@@ -83,8 +83,12 @@ async def place_order(
     idempotency_key: str,
     request_hash: str,
     render: Callable[[Order], bytes],
+    earlier_hash: Callable[[], str] | None = None,
 ) -> PlacedAnswer:
     """Place an order once per Idempotency-Key; a replay answers what the first request did.
+
+    ``request_hash`` is the request's fingerprint; ``earlier_hash`` gives it as an earlier
+    release made it, checked only for a stored key whose fingerprint differs.
 
     The order is checked against the catalogue copy, then written with its key, its answer, its
     events and the webhooks it owes in one statement (``OrderIntake.place_once``), which is its
@@ -123,7 +127,7 @@ async def place_order(
             earlier = await intake.get_key(client_id=command.client_id, key=idempotency_key)
             if earlier is None:
                 raise
-            return _replay(earlier, request_hash)
+            return _replay(earlier, request_hash, earlier_hash)
 
         async def hub_queries(client_id: str) -> HubQueries:
             return await (await reads()).hub_queries(client_id)
@@ -156,14 +160,18 @@ async def place_order(
         start_by=at + context.start_timeout,
     )
     if placement.earlier is not None:
-        return _replay(placement.earlier, request_hash)
+        return _replay(placement.earlier, request_hash, earlier_hash)
     if not placement.placed:
         raise KeyInFlight()
     return PlacedAnswer(201, body, order.id)
 
 
-def _replay(earlier: IdempotencyRecord, request_hash: str) -> PlacedAnswer:
-    if earlier.request_hash != request_hash:
+def _replay(
+    earlier: IdempotencyRecord, request_hash: str, earlier_hash: Callable[[], str] | None
+) -> PlacedAnswer:
+    if earlier.request_hash != request_hash and (
+        earlier_hash is None or earlier.request_hash != earlier_hash()
+    ):
         raise KeyReused()
     body = earlier.response_body
     return PlacedAnswer(earlier.response_status, body.encode(), json.loads(body)["id"])

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from mvno.common.bus.envelope import OutgoingEvent
 from mvno.common.crypto import Sealed
-from mvno.common.db import driver_connection, outbox_json, outbox_recordset
+from mvno.common.db import driver_connection, json_text, outbox_json, outbox_recordset
 from mvno.common.tracing import client_spans_when_sampled
 from mvno.orders.domain.catalogue import OfferingCopy, PriceCopy
 from mvno.orders.domain.model import Order, OrderItem, OrderState, SubscriptionView
@@ -338,7 +338,7 @@ class OrdersRepository:
         await driver.execute(
             _ADD_SUBSCRIPTION,
             *(values[name] for name in _SUBSCRIPTION_COLUMNS),
-            None if secrets is None else json.dumps(secrets),
+            None if secrets is None else json_text(secrets),
         )
 
     async def payment_type_of(self, *, offering_id: str) -> str | None:
@@ -455,13 +455,13 @@ class OrderIntake:
         owes under ``key``, unless the key is taken; its provisioning timer fires at
         ``start_by`` unless a worker has taken the order by then."""
         personal_data = (
-            json.dumps(
+            json_text(
                 {name: base64.b64encode(blob).decode() for name, blob in sealed.fields.items()}
             )
             if sealed
             else None
         )
-        items = json.dumps(
+        items = json_text(
             [
                 {
                     "item_id": item.item_id,
@@ -476,8 +476,7 @@ class OrderIntake:
                     "prices": item.prices,
                 }
                 for item in order.items
-            ],
-            default=str,
+            ]
         )
         async with self._pool.acquire() as connection:
             with client_spans_when_sampled():
@@ -499,7 +498,7 @@ class OrderIntake:
                     sealed.encrypted_data_key if sealed else None,
                     items,
                     outbox_json(events),
-                    json.dumps(notifications),
+                    json_text(notifications),
                     start_by,
                 )
                 assert row is not None
@@ -594,7 +593,7 @@ class OrderSteps:
             [item.item_id for item in order.items],
             [str(item.state) for item in order.items],
             [item.subscription_id for item in order.items],
-            [None if item.progress is None else json.dumps(item.progress) for item in order.items],
+            [None if item.progress is None else json_text(item.progress) for item in order.items],
             timer_due,
             clear_timer,
             if_version,

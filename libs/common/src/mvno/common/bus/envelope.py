@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cloudevents.core.formats.json import JSONFormat
-from cloudevents.core.v1.event import CloudEvent
 from opentelemetry.context import Context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from pydantic import BaseModel
+from pydantic_core import to_json
 
 from mvno.common.events.base import EventData
 
@@ -75,24 +75,33 @@ def new_event(
     event_type = event_type_of(data)
     if subject is None and isinstance(data, EventData):
         subject = data.event_subject()
-    attributes: dict[str, Any] = {
-        "id": event_id or str(uuid.uuid4()),
+    event_id = event_id or str(uuid.uuid4())
+    envelope: dict[str, Any] = {
+        "id": event_id,
         "source": source,
         "type": event_type,
         "specversion": "1.0",
         "datacontenttype": "application/json",
-        "time": datetime.now(UTC),
+        "time": rfc3339(datetime.now(UTC)),
     }
     if subject:
-        attributes["subject"] = subject
-    carrier: dict[str, str] = {}
-    _TRACE.inject(carrier)
-    attributes.update(carrier)  # traceparent (and tracestate) per the CloudEvents tracing extension
-    event = CloudEvent(attributes, data.model_dump(mode="json"))
-    body = _FORMAT.write(event).decode()
+        envelope["subject"] = subject
+    _TRACE.inject(envelope)  # traceparent (and tracestate) per the CloudEvents tracing extension
+    envelope["data"] = data
+    # JSON structured mode is the attributes and ``data`` as one JSON object: written in one
+    # pass by pydantic's serializer, as the SDK's writer would (members in the same order, the
+    # time in its RFC 3339 form), at a tenth of its cost (15 against 1.5 us: bench/RESULTS.md);
+    # every event read goes through the SDK (:func:`decode`), and a test reads these back with it.
+    body = to_json(envelope, by_alias=False).decode()
     message_attributes = {TYPE_ATTRIBUTE: event_type, **(extra_attributes or {})}
     check_limits(body, message_attributes)
-    return OutgoingEvent(attributes["id"], event_type, body, message_attributes)
+    return OutgoingEvent(event_id, event_type, body, message_attributes)
+
+
+def rfc3339(instant: datetime) -> str:
+    """``instant`` as the CloudEvents ``time`` attribute: ISO 8601, UTC written ``Z``."""
+    text = instant.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def check_limits(body: str, message_attributes: dict[str, str]) -> None:
