@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import StringConstraints, TypeAdapter
+from pydantic_core import to_json
 
 from mvno.common.auth.dependencies import CurrentPrincipal, require_scopes
 from mvno.common.auth.tokens import Principal
@@ -24,14 +25,13 @@ from mvno.common.tmf import (
     PAGE_HEADERS,
     PathId,
     dump,
-    dump_json,
     members_of,
     page_headers,
     parse_fields,
     select_fields,
 )
 from mvno.orders import handlers
-from mvno.orders.domain.model import Channel, OrderState
+from mvno.orders.domain.model import Channel, Order, OrderState
 from mvno.orders.handlers import OrdersContext
 from mvno.orders.repository import OrderFilter, OrdersRepository
 from mvno.orders.schemas import (
@@ -45,6 +45,8 @@ from mvno.orders.schemas import (
     OrderRead,
     ProductRead,
     RefRead,
+    order_answer,
+    order_answer_json,
 )
 
 router = APIRouter(prefix=PREFIX, route_class=DirectRoute)
@@ -122,7 +124,7 @@ async def place_order(
         idempotency_key=idempotency_key,
         request_hash=body.fingerprint(),
         earlier_hash=body.earlier_fingerprint,
-        render=lambda order: dump_json(OrderRead.of(order)),
+        render=order_answer_json,
     )
     return Response(
         answer.body,
@@ -141,16 +143,14 @@ async def place_order(
     responses=problem_responses(401, 403, 404, 422),
     summary="Get an order",
 )
-async def get_order(
-    order_id: PathId, principal: CurrentPrincipal, context: Context
-) -> JSONResponse:
+async def get_order(order_id: PathId, principal: CurrentPrincipal, context: Context) -> Response:
     _need_any_scope(principal)
     async with context.unit_of_work() as uow:
         order = await OrdersRepository(uow.session).get_order(order_id=order_id)
     readable_by = _readable_by(principal)
     if order is None or (readable_by is not None and order.client_id != readable_by):
         raise Problem(404, "not-found", f"there is no order {order_id}")
-    return JSONResponse(dump(OrderRead.of(order)))
+    return _order_response(order)
 
 
 @router.get(
@@ -172,7 +172,7 @@ async def list_orders(
     fields: Annotated[str | None, Query(description="Comma-separated members to return")] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> JSONResponse:
+) -> Response:
     _need_any_scope(principal)
     for instant in (since, until):
         if instant is not None and instant.tzinfo is None:
@@ -187,8 +187,10 @@ async def list_orders(
             offset=offset,
             limit=limit,
         )
-    items = [select_fields(dump(OrderRead.of(order)), selected) for order in found]
-    return JSONResponse(items, headers=page_headers(total, len(items)))
+    items = [select_fields(order_answer(order), selected) for order in found]
+    return Response(
+        to_json(items), media_type="application/json", headers=page_headers(total, len(items))
+    )
 
 
 @router.patch(
@@ -202,14 +204,14 @@ async def resubmit_documents(
     body: Annotated[OrderDocumentsUpdate, Body(media_type="application/merge-patch+json")],
     principal: Writer,
     context: Context,
-) -> JSONResponse:
+) -> Response:
     order = await handlers.resubmit_documents(
         context,
         order_id=order_id,
         client_id=_readable_by(principal),
         rica=body.customer.to_domain(),
     )
-    return JSONResponse(dump(OrderRead.of(order)))
+    return _order_response(order)
 
 
 @router.post(
@@ -296,6 +298,10 @@ async def get_esim_activation(
 
 
 _ALLOWED_FIELDS = members_of(OrderRead)
+
+
+def _order_response(order: Order) -> Response:
+    return Response(order_answer_json(order), media_type="application/json")
 
 
 def _need_any_scope(principal: Principal) -> None:

@@ -19,6 +19,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import to_json
 
 from mvno.common.tmf import Id, TmfInput, TmfOutput, TmfRef
 from mvno.orders.domain.model import (
@@ -242,51 +243,77 @@ class OrderRead(TmfOutput):
     failure_reason: str | None = None
     type_: str = Field(default="ProductOrder", alias="@type")
 
-    @classmethod
-    def of(cls, order: Order) -> OrderRead:
-        return cls(
-            id=order.id,
-            href=f"{PREFIX}/productOrder/{order.id}",
-            external_id=order.external_id,
-            state=str(order.state),
-            order_date=order.order_date,
-            completion_date=order.completion_date,
-            channel=[RefRead(id=order.channel, role="salesChannel")],
-            related_party=[RefRead(id=order.customer_id, role="Customer")],
-            product_order_item=[
-                OrderItemRead(
-                    id=item.item_id,
-                    action=item.action,
-                    state=str(item.state),
-                    change=item.change,
-                    sim_kind=item.sim_kind,
-                    product_offering=(
-                        RefRead(id=item.offering_id, name=item.offering_name)
-                        if item.offering_id
-                        else None
-                    ),
-                    product=RefRead(id=item.subscription_id) if item.subscription_id else None,
-                    item_price=[_item_price(price) for price in item.prices],
-                )
-                for item in order.items
-            ],
-            failed_step=order.failed_step,
-            failure_reason=order.failure_reason,
+
+def order_answer(order: Order) -> dict[str, Any]:
+    """``order`` as its answer, the members :class:`OrderRead` documents by their TMF names and
+    those without a value left out (as :func:`~mvno.common.tmf.dump` of an ``OrderRead`` gives
+    it: a test holds the two equal). Built as plain data, in a third of the time the models
+    take to build and check: the intake renders one per order placed."""
+    items = [
+        _present(
+            {
+                "id": item.item_id,
+                "action": item.action,
+                "state": str(item.state),
+                "change": item.change,
+                "simKind": item.sim_kind,
+                "productOffering": (
+                    _present({"id": item.offering_id, "name": item.offering_name})
+                    if item.offering_id
+                    else None
+                ),
+                "product": {"id": item.subscription_id} if item.subscription_id else None,
+                "itemPrice": [_item_price(price) for price in item.prices],
+                "@type": "ProductOrderItem",
+            }
         )
-
-
-def _item_price(price: dict[str, str | None]) -> ItemPriceRead:
-    return ItemPriceRead(
-        price_type=price["price_type"] or "",
-        recurring_charge_period=price.get("recurring_period"),
-        unit_of_measure=price.get("unit_of_measure"),
-        product_offering_price={"id": price["price_id"]},
-        price=PriceRead(
-            tax_included_amount=MoneyRead(value=float(Decimal(price["tax_included_amount"] or 0))),
-            duty_free_amount=MoneyRead(value=float(Decimal(price["duty_free_amount"] or 0))),
-            tax_rate=float(Decimal(price["tax_rate"] or 0)),
-        ),
+        for item in order.items
+    ]
+    return _present(
+        {
+            "id": order.id,
+            "href": f"{PREFIX}/productOrder/{order.id}",
+            "externalId": order.external_id,
+            "state": str(order.state),
+            "orderDate": order.order_date,
+            "completionDate": order.completion_date,
+            "channel": [{"id": order.channel, "role": "salesChannel"}],
+            "relatedParty": [{"id": order.customer_id, "role": "Customer"}],
+            "productOrderItem": items,
+            "failedStep": order.failed_step,
+            "failureReason": order.failure_reason,
+            "@type": "ProductOrder",
+        }
     )
+
+
+def order_answer_json(order: Order) -> bytes:
+    """:func:`order_answer` as JSON, written as pydantic writes an ``OrderRead``."""
+    return to_json(order_answer(order))
+
+
+def _present(members: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in members.items() if value is not None}
+
+
+def _item_price(price: dict[str, str | None]) -> dict[str, Any]:
+    return _present(
+        {
+            "priceType": price["price_type"] or "",
+            "recurringChargePeriod": price.get("recurring_period"),
+            "unitOfMeasure": price.get("unit_of_measure"),
+            "productOfferingPrice": {"id": price["price_id"]},
+            "price": {
+                "taxIncludedAmount": _money(price["tax_included_amount"]),
+                "dutyFreeAmount": _money(price["duty_free_amount"]),
+                "taxRate": float(Decimal(price["tax_rate"] or 0)),
+            },
+        }
+    )
+
+
+def _money(amount: str | None) -> dict[str, Any]:
+    return {"unit": "ZAR", "value": float(Decimal(amount or 0))}
 
 
 class OrderDocumentsUpdate(TmfInput):
