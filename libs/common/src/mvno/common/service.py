@@ -36,12 +36,18 @@ from mvno.common.db import (
 from mvno.common.health import health_router
 from mvno.common.heartbeat import run_with_heartbeat
 from mvno.common.http import create_http_client
+from mvno.common.http_telemetry import ServerTelemetryMiddleware
 from mvno.common.limits import BodySizeLimitMiddleware
 from mvno.common.logs import configure_logging
 from mvno.common.problems import install_problem_handlers
 from mvno.common.request_ids import RequestIdMiddleware
 from mvno.common.settings import ServiceSettings
-from mvno.common.tracing import configure_metrics, configure_tracing, fastapi_telemetry
+from mvno.common.tracing import (
+    FASTAPI_OWN_TELEMETRY_OFF,
+    configure_metrics,
+    configure_tracing,
+    is_health_probe,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -95,7 +101,7 @@ def create_service_app(
     """
     configure_logging(settings.service_name, settings.log_level, access_log=settings.access_log)
     provider = configure_tracing(settings)
-    configure_metrics(settings)
+    meter_provider = configure_metrics(settings)
     engine = create_engine(settings)
     infrastructure = Infrastructure(
         settings=settings,
@@ -147,13 +153,19 @@ def create_service_app(
         description=description,
         version=version,
         lifespan=lifespan,
-        telemetry=fastapi_telemetry(provider),
+        telemetry=FASTAPI_OWN_TELEMETRY_OFF,
     )
     app.state.settings = settings
     app.state.infrastructure = infrastructure
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(
+        ServerTelemetryMiddleware,
+        tracer_provider=provider,
+        meter_provider=meter_provider,
+        exclude=is_health_probe,
+    )
     app.include_router(
         health_router({"database": infrastructure.check_database, "bus": infrastructure.check_bus})
     )
