@@ -5,8 +5,11 @@ Each service owns its own database; outside production a missing database is cre
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -117,25 +120,123 @@ async def ensure_database(database_url: str) -> bool:
         await connection.close()
 
 
-async def open_statement_pool(dsn: str, *, size: int) -> asyncpg.Pool:
-    """A plain asyncpg pool (``dsn`` as :func:`asyncpg_dsn` gives it) for a hot path whose every
-    use is a single statement, its own transaction.
+class StatementPool:
+    """Up to ``size`` plain asyncpg connections, lent one at a time, for hot paths that send
+    their own statements (each its own transaction, or a short one of the borrower's).
 
     Without SQLAlchemy's cost per statement and per checkout, and without its overflow: the
     connections made under load are kept (an engine's overflow connections are closed on return
-    and made again, a quarter of the order intake's database time under wrk). Nothing is reset
-    on release, as a lone statement leaves no session state behind (asyncpg's default reset is a
-    round trip on every release); a transaction left open is still rolled back by the pool.
-    ``json``/``jsonb`` travel as text both ways (asyncpg's default).
+    and made again, a quarter of the order intake's database time under wrk). Not asyncpg's own
+    pool either: it gives a connection back through ``asyncio.shield``, a task per release, which
+    with its checkout was about a twelfth of the order intake's CPU (bench/orders.py, measured
+    in-process); here lending and giving back are a list operation each. Nothing is reset on
+    return, as a lone statement leaves no session state behind. A connection given back inside
+    a transaction, or after anything but a PostgreSQL error (a cancelled or broken statement
+    leaves its protocol in an unknown state), is closed rather than lent again, and another is
+    made when one is next needed. ``json``/``jsonb`` travel as text both ways (asyncpg's default).
     """
 
-    async def keep_session(_connection: asyncpg.Connection) -> None:
-        return None
+    def __init__(self, dsn: str, *, size: int) -> None:
+        if size < 1:
+            raise ValueError("a statement pool needs at least one connection")
+        self._dsn = dsn
+        self._size = size
+        self._idle: list[asyncpg.Connection] = []
+        self._open = 0
+        """Connections lent, idle or being made."""
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._closed = False
 
-    pool: asyncpg.Pool = await asyncpg.create_pool(
-        dsn, min_size=1, max_size=size, reset=keep_session
-    )
-    return pool
+    @classmethod
+    async def open(cls, dsn: str, *, size: int) -> StatementPool:
+        """A pool with one connection made already (so a database that cannot be reached
+        fails the start-up, not the first request)."""
+        pool = cls(dsn, size=size)
+        async with pool.acquire():
+            pass
+        return pool
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        """Borrow a connection for the block; wait for one when all ``size`` are lent."""
+        connection = await self._take()
+        try:
+            yield connection
+        except asyncpg.PostgresError:
+            self._give_back(connection)  # the server refused a statement: the link is sound
+            raise
+        except BaseException:
+            self._discard(connection)
+            raise
+        self._give_back(connection)
+
+    @property
+    def idle(self) -> int:
+        """Connections made and waiting to be lent."""
+        return len(self._idle)
+
+    async def close(self) -> None:
+        """Close the idle connections; those lent are closed as they come back."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        self._open -= len(idle)
+        for connection in idle:
+            await connection.close()
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _take(self) -> asyncpg.Connection:
+        woken = False
+        while True:
+            if self._closed:
+                raise asyncpg.InterfaceError("the statement pool is closed")
+            while self._idle:
+                connection = self._idle.pop()
+                if not connection.is_closed():
+                    return connection
+                self._open -= 1
+            if self._open < self._size:
+                self._open += 1
+                try:
+                    connection = await asyncpg.connect(self._dsn)
+                except BaseException:
+                    self._open -= 1
+                    self._wake_one()
+                    raise
+                return connection
+            waiter = asyncio.get_running_loop().create_future()
+            # Woken before but beaten to the connection by a newcomer: first in line again.
+            (self._waiters.appendleft if woken else self._waiters.append)(waiter)
+            try:
+                await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_one()  # the connection freed for this waiter goes to the next
+                elif waiter in self._waiters:  # (a wake-up may have passed it over already)
+                    self._waiters.remove(waiter)
+                raise
+            woken = True
+
+    def _give_back(self, connection: asyncpg.Connection) -> None:
+        if self._closed or connection.is_closed() or connection.is_in_transaction():
+            self._discard(connection)
+            return
+        self._idle.append(connection)
+        self._wake_one()
+
+    def _discard(self, connection: asyncpg.Connection) -> None:
+        connection.terminate()
+        self._open -= 1
+        self._wake_one()
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
 
 async def ping(engine: AsyncEngine) -> None:

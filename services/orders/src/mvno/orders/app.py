@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from mvno.common.aws import aws_client
 from mvno.common.bus.envelope import event_source
 from mvno.common.crypto import FieldCipher
-from mvno.common.db import asyncpg_dsn, open_statement_pool
+from mvno.common.db import StatementPool, asyncpg_dsn
 from mvno.common.problems import problem_response
 from mvno.common.service import create_service_app
 from mvno.orders import api
@@ -38,7 +38,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         context.cipher = FieldCipher(kms, settings.personal_data_kms_key)
 
     async def open_intake(stack: AsyncExitStack) -> None:
-        pool = await open_statement_pool(
+        pool = await StatementPool.open(
             asyncpg_dsn(settings.database_url), size=settings.database_pool_size
         )
         stack.push_async_callback(pool.close)

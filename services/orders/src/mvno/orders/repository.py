@@ -10,14 +10,19 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from mvno.common.bus.envelope import OutgoingEvent
 from mvno.common.crypto import Sealed
-from mvno.common.db import driver_connection, json_text, outbox_json, outbox_recordset
+from mvno.common.db import (
+    StatementPool,
+    driver_connection,
+    json_text,
+    outbox_json,
+    outbox_recordset,
+)
 from mvno.common.tracing import client_spans_when_sampled
 from mvno.orders.domain.catalogue import OfferingCopy, PriceCopy
 from mvno.orders.domain.model import Order, OrderItem, OrderState, SubscriptionView
@@ -431,11 +436,11 @@ class OrdersRepository:
 
 
 class OrderIntake:
-    """The intake's statements on a plain asyncpg pool (:func:`mvno.common.db.open_statement_pool`):
+    """The intake's statements on plain asyncpg connections (:class:`mvno.common.db.StatementPool`):
     placing an order is one statement, its own transaction, sent without SQLAlchemy's cost per
     statement and per checkout. A statement's span is made only in a recorded trace."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: StatementPool) -> None:
         self._pool = pool
 
     async def place_once(
@@ -525,7 +530,7 @@ class OrderIntake:
 
     @staticmethod
     async def _key(
-        connection: asyncpg.Connection | PoolConnectionProxy, *, client_id: str, key: str
+        connection: asyncpg.Connection, *, client_id: str, key: str
     ) -> IdempotencyRecord | None:
         row = await connection.fetchrow(_GET_KEY, client_id, key)
         return None if row is None else IdempotencyRecord(*row)
@@ -548,7 +553,7 @@ class OrderSteps:
     of the row changes.
     """
 
-    def __init__(self, connection: asyncpg.Connection | PoolConnectionProxy) -> None:
+    def __init__(self, connection: asyncpg.Connection) -> None:
         self._connection = connection
         self._sealed: dict[str, Sealed | None] = {}
         """The personal data read with each order loaded here (still sealed), so that a step

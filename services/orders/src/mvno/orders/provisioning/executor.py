@@ -37,11 +37,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
-
 from mvno.common.bus.envelope import ReceivedEvent
 from mvno.common.crypto import FieldCipher, Sealed
-from mvno.common.db import UnitOfWork
+from mvno.common.db import StatementPool, UnitOfWork
 from mvno.common.events.base import Allowance, Money
 from mvno.common.events.orders import (
     AirtimeToppedUp,
@@ -177,7 +175,7 @@ class Provisioner:
     policy: RetryPolicy
     unit_of_work: Callable[[], UnitOfWork] | None = None
     """Opens the transactions of the steps after the first (the consumer opens the first)."""
-    steps_pool: asyncpg.Pool | None = None
+    steps_pool: StatementPool | None = None
     """Plain connections for the steps after the first that run without a transaction."""
     hubs: HubDirectory | None = None
     """Each client's hubs held in memory, read at every state change of every order."""

@@ -22,9 +22,9 @@ from mvno.common.bus.relay import OutboxRelay, RelaySettings
 from mvno.common.bus.runtime import resolve_until_found, stop_on_signals
 from mvno.common.crypto import FieldCipher
 from mvno.common.db import (
+    StatementPool,
     asyncpg_dsn,
     create_engine,
-    open_statement_pool,
     unit_of_work_factory,
 )
 from mvno.common.http import create_partner_session
@@ -53,7 +53,7 @@ async def open_provisioner(
     )
     kms = await stack.enter_async_context(aws_client(settings, "kms"))
     # Orders taken from the queue and orders taken from their timers, each as many at once.
-    steps_pool = await open_statement_pool(
+    steps_pool = await StatementPool.open(
         asyncpg_dsn(settings.database_url), size=2 * settings.provisioning_concurrency
     )
     stack.push_async_callback(steps_pool.close)
