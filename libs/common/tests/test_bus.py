@@ -19,6 +19,7 @@ from mvno.common.bus.consumer import Consumer, ConsumerSettings
 from mvno.common.bus.envelope import EventTooLargeError, check_limits, decode, new_event
 from mvno.common.bus.relay import OutboxRelay, RelaySettings
 from mvno.common.tracing import configure_tracing
+from mvno.devstack.testing import metric_points
 
 from .conftest import ThingCreated, ThingRenamed, record_effect
 
@@ -517,23 +518,11 @@ async def test_consumer_span_continues_the_producer_trace(bus_world, finished_sp
     assert consumer_spans[0].parent.span_id == producer_span.get_span_context().span_id
 
 
-def _points(reader, name: str) -> list:
-    data = reader.get_metrics_data()
-    return [
-        point
-        for resource in (data.resource_metrics if data else [])
-        for scope in resource.scope_metrics
-        for metric in scope.metrics
-        if metric.name == name
-        for point in metric.data.data_points
-    ]
-
-
 def _total(reader, name: str, **attributes: str) -> float:
     """Sum of a counter's values (or a histogram's counts) over points with these attributes."""
     points = [
         p
-        for p in _points(reader, name)
+        for p in metric_points(reader, name)
         if all(p.attributes.get(k) == v for k, v in attributes.items())
     ]
     return sum(getattr(p, "count", None) or getattr(p, "value", 0) for p in points)
@@ -576,13 +565,13 @@ async def test_bus_metrics_are_recorded(bus_world, metric_reader):
     assert _total(metric_reader, "mvno.bus.consumer.lag", consumer="beta") - before["lag"] == 3
     [backlog] = [
         p
-        for p in _points(metric_reader, "mvno.bus.outbox.backlog")
+        for p in metric_points(metric_reader, "mvno.bus.outbox.backlog")
         if p.attributes == {"service": "test"}
     ]
     assert backlog.value == 2
     [oldest] = [
         p
-        for p in _points(metric_reader, "mvno.bus.outbox.oldest_age")
+        for p in metric_points(metric_reader, "mvno.bus.outbox.oldest_age")
         if p.attributes == {"service": "test"}
     ]
     assert oldest.value >= 0
@@ -600,6 +589,8 @@ async def test_dlq_depth_is_measured(bus_world, metric_reader):
 
 async def _dlq_gauge(reader, consumer: str, expected: int) -> bool:
     points = [
-        p for p in _points(reader, "mvno.bus.dlq.depth") if p.attributes == {"consumer": consumer}
+        p
+        for p in metric_points(reader, "mvno.bus.dlq.depth")
+        if p.attributes == {"consumer": consumer}
     ]
     return bool(points) and points[0].value == expected

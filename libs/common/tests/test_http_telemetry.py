@@ -19,6 +19,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from mvno.common.http_telemetry import ServerTelemetryMiddleware
 from mvno.common.problems import install_problem_handlers
 from mvno.common.tracing import FASTAPI_OWN_TELEMETRY_OFF, is_health_probe
+from mvno.devstack.testing import metric_points
 
 INCOMING = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 
@@ -64,19 +65,6 @@ async def _get(app: FastAPI, path: str, **kwargs) -> httpx.Response:
         return await client.get(path, **kwargs)
 
 
-def _points(reader, name: str, **attributes) -> list:
-    data = reader.get_metrics_data()
-    return [
-        point
-        for resource in (data.resource_metrics if data else [])
-        for scope in resource.scope_metrics
-        for metric in scope.metrics
-        if metric.name == name
-        for point in metric.data.data_points
-        if all(point.attributes.get(k) == v for k, v in attributes.items())
-    ]
-
-
 async def test_a_request_gets_a_server_span_continuing_the_callers_trace(recorded):
     provider, exporter = recorded
     seen: dict = {}
@@ -112,7 +100,7 @@ async def test_health_probes_are_neither_traced_nor_measured(recorded, metric_re
     provider, exporter = recorded
 
     def probes_measured() -> int:
-        points = _points(
+        points = metric_points(
             metric_reader, "http.server.request.duration", **{"http.route": "/health/live"}
         )
         return sum(point.count for point in points)
@@ -131,11 +119,13 @@ async def test_an_unrecorded_request_still_has_trace_ids_and_is_measured(metric_
     responses = [await _get(app, f"/lines/{line}") for _ in range(3)]
     assert [r.status_code for r in responses] == [200] * 3
     assert seen["current"].is_valid  # logs and outgoing calls still carry the trace
-    [point] = _points(
+    [point] = metric_points(
         metric_reader,
         "http.server.request.duration",
         **{"http.route": "/lines/{line_id}", "http.response.status_code": 200},
     )
     assert point.count >= 3
-    active = _points(metric_reader, "http.server.active_requests", **{"http.request.method": "GET"})
+    active = metric_points(
+        metric_reader, "http.server.active_requests", **{"http.request.method": "GET"}
+    )
     assert sum(p.value for p in active) == 0  # every request that started has ended

@@ -193,3 +193,18 @@ def offering_price(
         valid_from=valid_from,
         **extra,
     )
+
+
+def metric_points(reader: Any, name: str, **attributes: Any) -> list[Any]:
+    """The data points an in-memory metric reader holds for instrument ``name``, those with
+    ``attributes`` (dotted names passed as ``**{"http.route": ...}``) when given."""
+    data = reader.get_metrics_data()
+    return [
+        point
+        for resource in (data.resource_metrics if data else [])
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == name
+        for point in metric.data.data_points
+        if all(point.attributes.get(key) == value for key, value in attributes.items())
+    ]
