@@ -9,7 +9,8 @@ about a sixth of the intake's CPU (bench/orders.py, measured in-process); it mus
 the signature declares, and :func:`json_body` and :func:`header` give FastAPI's own answers
 (422 ``RequestValidationError`` with the same ``loc``) for what they refuse. The endpoint
 returns its :class:`~starlette.responses.Response` itself: no response model is applied.
-Exception handlers, middleware and FastAPI's telemetry see the request as for any route.
+Exception handlers and middleware (the server telemetry among them) see the request as for
+any route.
 """
 
 from __future__ import annotations

@@ -79,13 +79,12 @@ class ServerTelemetryMiddleware:
             await self.app(scope, receive, send)
             return
         method = scope["method"] if scope["method"] in _KNOWN_METHODS else "_OTHER"
+        span_method = method if method != "_OTHER" else "HTTP"
         active = {"http.request.method": method, "url.scheme": scope.get("scheme", "http")}
         self._active.add(1, active)
         started = perf_counter()
         parent = propagate.extract(scope["headers"], getter=_GETTER)
-        span = self._tracer.start_span(
-            method if method != "_OTHER" else "HTTP", context=parent, kind=SpanKind.SERVER
-        )
+        span = self._tracer.start_span(span_method, context=parent, kind=SpanKind.SERVER)
         token = context.attach(trace.set_span_in_context(span, parent))
         status: list[int] = []
 
@@ -116,19 +115,18 @@ class ServerTelemetryMiddleware:
             if error is not None:
                 attributes["error.type"] = error
             if span.is_recording():
-                _describe(span, scope, method, attributes)
+                _describe(span, scope, span_method, attributes)
             self._duration.record(max(0.0, perf_counter() - started), attributes)
             self._active.add(-1, active)
             span.end()
 
 
-def _describe(span: trace.Span, scope: Scope, method: str, attributes: dict[str, Any]) -> None:
+def _describe(span: trace.Span, scope: Scope, span_method: str, attributes: dict[str, Any]) -> None:
     """A recorded span's name and attributes (an unrecorded one keeps none of them)."""
     route = attributes.get("http.route")
-    span_method = method if method != "_OTHER" else "HTTP"
     span.update_name(f"{span_method} {route}" if route else span_method)
     details = {**attributes, "url.path": scope["path"]}
-    if method == "_OTHER":
+    if attributes["http.request.method"] == "_OTHER":
         details["http.request.method_original"] = scope["method"]
     if query := scope.get("query_string"):
         details["url.query"] = _redacted(query)

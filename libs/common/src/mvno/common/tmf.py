@@ -81,12 +81,6 @@ def dump(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-def dump_json(model: BaseModel) -> bytes:
-    """:func:`dump` as JSON bytes, made in one pass (no dict in between) for an answer that is
-    sent, or stored, as it is."""
-    return model.__pydantic_serializer__.to_json(model, by_alias=True, exclude_none=True)
-
-
 def members_of(model: type[BaseModel]) -> frozenset[str]:
     """The member names ``fields=`` may ask for."""
     return frozenset(field.alias or name for name, field in model.model_fields.items())

@@ -82,7 +82,7 @@ def new_event(
         "type": event_type,
         "specversion": "1.0",
         "datacontenttype": "application/json",
-        "time": rfc3339(datetime.now(UTC)),
+        "time": _rfc3339(datetime.now(UTC)),
     }
     if subject:
         envelope["subject"] = subject
@@ -98,7 +98,7 @@ def new_event(
     return OutgoingEvent(event_id, event_type, body, message_attributes)
 
 
-def rfc3339(instant: datetime) -> str:
+def _rfc3339(instant: datetime) -> str:
     """``instant`` as the CloudEvents ``time`` attribute: ISO 8601, UTC written ``Z``."""
     text = instant.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
