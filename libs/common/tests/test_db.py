@@ -10,7 +10,6 @@ from sqlalchemy import text
 from mvno.common.db import (
     asyncpg_dsn,
     create_engine,
-    driver_connection,
     ensure_database,
     unit_of_work_factory,
     upgrade,
@@ -82,16 +81,16 @@ async def test_statements_on_the_driver_connection_commit_and_roll_back_with_the
     engine,
 ):
     async with unit_of_work_factory(engine, source="urn:mvno:test")() as uow:
-        driver = await driver_connection(uow.session)
+        driver = uow.connection
         assert driver.is_in_transaction()
         await driver.execute("INSERT INTO note (body) VALUES ('first, on the driver')")
         await uow.session.execute(text("INSERT INTO note (body) VALUES ('then the session')"))
-        assert await driver_connection(uow.session) is driver
+        assert uow.connection is driver
     assert await count_notes(engine) == 0  # no commit: both rolled back
 
     async with unit_of_work_factory(engine, source="urn:mvno:test")() as uow:
         await uow.session.execute(text("INSERT INTO note (body) VALUES ('the session first')"))
-        await (await driver_connection(uow.session)).execute(
+        await uow.connection.execute(
             "INSERT INTO note (body) VALUES ('then the driver')"
         )
         await uow.commit()

@@ -9,12 +9,14 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
 import asyncpg
+from asyncpg.transaction import Transaction
 from pydantic import BaseModel
 from pydantic_core import to_json
 from sqlalchemy import text
@@ -35,8 +37,7 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 
-# Plain SQL, compiled once: the ORM's bulk ``insert(outbox)`` path cost about a third more CPU per
-# committed event, on the path of every request that publishes (measured for bench/bus.py).
+# Plain SQL on the driver: every request that publishes writes its events through it.
 _WRITE_OUTBOX_ROWS = """
 INSERT INTO outbox (event_id, event_type, body, attributes)
 SELECT e.event_id, e.event_type, e.body, e.attributes::jsonb
@@ -64,8 +65,8 @@ transaction to begin and commit) writes its events in that statement, as atomic 
 
 def json_text(value: Any) -> str:
     """``value`` as JSON text for a ``json``/``jsonb`` parameter of a hand-written statement,
-    written by pydantic's serializer (a third of ``json.dumps``'s cost; datetimes in ISO 8601,
-    anything else it cannot write as ``str``)."""
+    written by pydantic's serializer (datetimes in ISO 8601, anything else it cannot write as
+    ``str``)."""
     return to_json(value, fallback=str).decode()
 
 
@@ -85,9 +86,8 @@ def create_engine(settings: ServiceSettings) -> AsyncEngine:
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_overflow,
-        # No pre-ping: it costs a round trip on every checkout (measured in bench/run.py). A
-        # connection lost to a database restart fails one statement, SQLAlchemy then invalidates
-        # the pool and the next unit of work reconnects.
+        # No pre-ping, a round trip on every checkout: a connection lost to a database restart
+        # fails one statement, SQLAlchemy then invalidates the pool and the next one reconnects.
         pool_recycle=1800,
     )
 
@@ -121,26 +121,35 @@ async def ensure_database(database_url: str) -> bool:
 
 
 class StatementPool:
-    """Up to ``size`` plain asyncpg connections, lent one at a time, for hot paths that send
-    their own statements (each its own transaction, or a short one of the borrower's).
+    """Up to ``size`` plain asyncpg connections, lent one at a time: the one pool for statements
+    sent outside a unit of work (each its own transaction, or a short one of the borrower's).
 
-    Without SQLAlchemy's cost per statement and per checkout, and without its overflow: the
-    connections made under load are kept (an engine's overflow connections are closed on return
-    and made again, a quarter of the order intake's database time under wrk). Not asyncpg's own
-    pool either: it gives a connection back through ``asyncio.shield``, a task per release, which
-    with its checkout was about a twelfth of the order intake's CPU (bench/orders.py, measured
-    in-process); here lending and giving back are a list operation each. Nothing is reset on
-    return, as a lone statement leaves no session state behind. A connection given back inside
-    a transaction, or after anything but a PostgreSQL error (a cancelled or broken statement
-    leaves its protocol in an unknown state), is closed rather than lent again, and another is
-    made when one is next needed. ``json``/``jsonb`` travel as text both ways (asyncpg's default).
+    Lending and giving back are a list operation each, for the hottest paths (the order intake,
+    the portal's screens): no SQLAlchemy session, no task per release as asyncpg's own pool
+    makes. Nothing is reset on return, as a lone statement leaves no session state behind. A
+    connection given back inside a transaction, or after anything but a PostgreSQL error (a
+    cancelled or broken statement leaves its protocol in an unknown state), is closed rather
+    than lent again, and another is made when next needed. ``json``/``jsonb`` travel as text.
     """
 
-    def __init__(self, dsn: str, *, size: int) -> None:
+    REST_SECONDS = 5.0
+    """After the server refused a connection while others are open, how long borrowers wait for
+    those rather than ask it for another."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        size: int,
+        connect: Callable[[], Awaitable[asyncpg.Connection]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if size < 1:
             raise ValueError("a statement pool needs at least one connection")
-        self._dsn = dsn
+        self._connect = connect or (lambda: asyncpg.connect(dsn))
         self._size = size
+        self._clock = clock
+        self._connect_after = 0.0
         self._idle: list[asyncpg.Connection] = []
         self._open = 0
         """Connections lent, idle or being made."""
@@ -155,6 +164,12 @@ class StatementPool:
         async with pool.acquire():
             pass
         return pool
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        """The rows of one statement, on a connection borrowed for it."""
+        async with self.acquire() as connection:
+            rows: list[asyncpg.Record] = await connection.fetch(query, *args)
+            return rows
 
     @contextlib.asynccontextmanager
     async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
@@ -197,15 +212,27 @@ class StatementPool:
                 if not connection.is_closed():
                     return connection
                 self._open -= 1
-            if self._open < self._size:
+            if self._open < self._size and (
+                self._open == 0 or self._clock() >= self._connect_after
+            ):
                 self._open += 1
                 try:
-                    connection = await asyncpg.connect(self._dsn)
+                    return await self._connect()
+                except Exception:
+                    self._open -= 1
+                    if self._open == 0:
+                        self._wake_one()
+                        raise  # nothing open to wait for
+                    # The server refuses more (too many clients, say): wait for those open, and
+                    # leave it alone a while rather than fail every borrower asking it again.
+                    _log.warning(
+                        "could not open a connection; %d in use", self._open, exc_info=True
+                    )
+                    self._connect_after = self._clock() + self.REST_SECONDS
                 except BaseException:
                     self._open -= 1
                     self._wake_one()
                     raise
-                return connection
             waiter = asyncio.get_running_loop().create_future()
             # Woken before but beaten to the connection by a newcomer: first in line again.
             (self._waiters.appendleft if woken else self._waiters.append)(waiter)
@@ -245,26 +272,6 @@ async def ping(engine: AsyncEngine) -> None:
         await connection.execute(text("SELECT 1"))
 
 
-async def driver_connection(session: AsyncSession | AsyncConnection) -> asyncpg.Connection:
-    """The asyncpg connection under ``session``, inside its transaction.
-
-    For hot paths that send hand-written SQL without SQLAlchemy's cost per statement (measured
-    in the provisioning worker: a statement through the session costs several times what it
-    costs on asyncpg). What runs here commits or rolls back with the session, as its own
-    statements do.
-    """
-    connection = await session.connection() if isinstance(session, AsyncSession) else session
-    raw = await connection.get_raw_connection()
-    adapter = raw.dbapi_connection
-    # SQLAlchemy's asyncpg adapter sends BEGIN with the first statement it runs itself; start
-    # the transaction now so that statements sent past it are not autocommitted.
-    if not adapter._started:  # type: ignore[union-attr]
-        await adapter._start_transaction()  # type: ignore[union-attr]
-    driver = raw.driver_connection
-    assert isinstance(driver, asyncpg.Connection)
-    return driver
-
-
 class UnitOfWork:
     """One business transaction: use it as ``async with uow: ...; await uow.commit()``.
 
@@ -272,12 +279,20 @@ class UnitOfWork:
     exception, rolls everything back, so a failed request never leaves half-written state.
     Events given to :meth:`publish` are written to the outbox in that same commit, never apart
     from the business change they announce.
+
+    The transaction is the driver's own (asyncpg's, begun on entering the block), under a
+    session whose connection runs in autocommit: SQLAlchemy statements through :attr:`session`
+    and hand-written ones on :attr:`connection` share it, and neither begins or ends it. A
+    service subclasses this to offer its repositories as attributes (``uow.orders``), built on
+    first use from :attr:`session` and :attr:`connection`.
     """
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession], *, source: str) -> None:
         self._session_factory = session_factory
         self._source = source
         self._session: AsyncSession | None = None
+        self._connection: asyncpg.Connection | None = None
+        self._transaction: Transaction | None = None
         self._committed = False
         self._events: list[OutgoingEvent] = []
 
@@ -300,32 +315,53 @@ class UnitOfWork:
 
     @property
     def session(self) -> AsyncSession:
+        """SQLAlchemy's session, for Core statements in this unit of work's transaction."""
         if self._session is None:
             raise RuntimeError("the unit of work is not open; use it in 'async with'")
         return self._session
 
+    @property
+    def connection(self) -> asyncpg.Connection:
+        """The asyncpg connection under :attr:`session`, in this unit of work's transaction: the
+        one way to run a service's hand-written statements (its ``statements`` module) with the
+        rest of the change."""
+        if self._connection is None:
+            raise RuntimeError("the unit of work is not open; use it in 'async with'")
+        return self._connection
+
     async def __aenter__(self) -> Self:
-        if self._session is not None:
+        if self._session is not None or self._committed:
             raise RuntimeError("a unit of work is opened once")
-        self._session = self._session_factory()
-        await self._session.begin()
+        session = self._session_factory()
+        try:
+            connection = await session.connection()
+            driver = (await connection.get_raw_connection()).driver_connection
+            assert isinstance(driver, asyncpg.Connection)
+            transaction = driver.transaction()
+            await transaction.start()
+        except BaseException:
+            # A connection that could not begin (left in a transaction, broken) is not lent again.
+            await session.invalidate()
+            raise
+        self._session, self._connection, self._transaction = session, driver, transaction
         return self
 
     async def commit(self) -> None:
         if self._committed:
             raise RuntimeError("a unit of work commits once")
+        transaction = self._transaction
+        if transaction is None:
+            raise RuntimeError("the unit of work is not open; use it in 'async with'")
         if self._events:
-            # One statement for every event, on the driver: through the session, the insert cost
-            # several times as much CPU (a step of the provisioning saga commits events each time).
-            driver = await driver_connection(self.session)
-            await driver.execute(
+            await self.connection.execute(
                 _WRITE_OUTBOX_ROWS,
                 [e.id for e in self._events],
                 [e.type for e in self._events],
                 [e.body for e in self._events],
                 [json_text(e.attributes) for e in self._events],
             )
-        await self.session.commit()
+        self._transaction = None  # whatever COMMIT answers, this transaction is over
+        await transaction.commit()
         self._committed = True
 
     async def __aexit__(
@@ -334,22 +370,49 @@ class UnitOfWork:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        session = self.session
+        session, transaction = self.session, self._transaction
+        self._session = self._connection = self._transaction = None
         try:
-            if not self._committed:
-                await session.rollback()
-        finally:
-            await session.close()
-            self._session = None
+            if transaction is not None:
+                await transaction.rollback()
+            elif not self._committed:
+                await session.invalidate()  # COMMIT failed: the connection's state is unknown
+                return
+        except BaseException:
+            await session.invalidate()
+            if exc is None:
+                raise
+            _log.warning("rolling back after %r failed; connection discarded", exc, exc_info=True)
+            return
+        await session.close()
 
 
-def unit_of_work_factory(engine: AsyncEngine, *, source: str) -> Callable[[], UnitOfWork]:
-    """A callable that opens a new :class:`UnitOfWork` on ``engine`` each time.
+UnitOfWorkT = TypeVar("UnitOfWorkT", bound=UnitOfWork)
+
+
+@overload
+def unit_of_work_factory(engine: AsyncEngine, *, source: str) -> Callable[[], UnitOfWork]: ...
+
+
+@overload
+def unit_of_work_factory(
+    engine: AsyncEngine, *, source: str, kind: type[UnitOfWorkT]
+) -> Callable[[], UnitOfWorkT]: ...
+
+
+def unit_of_work_factory(
+    engine: AsyncEngine, *, source: str, kind: type[UnitOfWork] = UnitOfWork
+) -> Callable[[], UnitOfWork]:
+    """A callable that opens a new unit of work (a ``kind``, a service's subclass with its
+    repositories) on ``engine`` each time.
 
     ``source`` is the CloudEvents source of the events it publishes, e.g. ``urn:mvno:orders``.
     """
-    sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-    return lambda: UnitOfWork(sessions, source=source)
+    # The transaction is the unit of work's own (asyncpg's): the session's connection must not
+    # begin one of its own with its first statement.
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    sessions = async_sessionmaker(autocommit, expire_on_commit=False, autoflush=False)
+    return lambda: kind(sessions, source=source)
 
 
 def alembic_config(migrations: Path, database_url: str) -> Config:

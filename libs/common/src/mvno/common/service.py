@@ -90,6 +90,7 @@ def create_service_app(
     producer: str | None = None,
     background: Sequence[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = (),
     resources: Sequence[Callable[[AsyncExitStack], Coroutine[Any, Any, None]]] = (),
+    unit_of_work_kind: type[UnitOfWork] = UnitOfWork,
 ) -> FastAPI:
     """Build a service's FastAPI app around its routers, with every piece of shared plumbing.
 
@@ -97,7 +98,8 @@ def create_service_app(
     the API (every replica may relay: rows are claimed with SKIP LOCKED). Each of ``background``
     runs for the app's whole life and must return soon after the event it is given is set.
     Each of ``resources`` opens what the service holds for its life (a KMS client, say) into the
-    stack it is given, before the app serves; the stack closes them at shutdown.
+    stack it is given, before the app serves; the stack closes them at shutdown. Units of work
+    are ``unit_of_work_kind``: the service's own, offering its repositories.
     """
     configure_logging(settings.service_name, settings.log_level, access_log=settings.access_log)
     provider = configure_tracing(settings)
@@ -106,7 +108,9 @@ def create_service_app(
     infrastructure = Infrastructure(
         settings=settings,
         engine=engine,
-        unit_of_work=unit_of_work_factory(engine, source=event_source(settings.service_name)),
+        unit_of_work=unit_of_work_factory(
+            engine, source=event_source(settings.service_name), kind=unit_of_work_kind
+        ),
     )
 
     @asynccontextmanager
@@ -214,7 +218,8 @@ def run_cli(
     migrations: Path,
     default_port: int,
     consumer: str | None = None,
-    handlers: Mapping[str, Handler] | None = None,
+    handlers: Mapping[str, Handler[Any]] | None = None,
+    unit_of_work_kind: type[UnitOfWork] = UnitOfWork,
     commands: Mapping[str, tuple[str, Callable[[ServiceSettings], Coroutine[Any, Any, None]]]]
     | None = None,
 ) -> None:
@@ -254,7 +259,12 @@ def run_cli(
         configure_metrics(settings)
         run_event_loop(
             run_with_heartbeat(
-                consume(settings, consumer=consumer, handlers=handlers or {}),
+                consume(
+                    settings,
+                    consumer=consumer,
+                    handlers=handlers or {},
+                    unit_of_work_kind=unit_of_work_kind,
+                ),
                 settings.heartbeat_file,
                 settings.heartbeat_interval_seconds,
             )

@@ -17,27 +17,26 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic
 
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from mvno.common.bus import metrics
 from mvno.common.bus.envelope import MalformedEventError, ReceivedEvent, decode
-from mvno.common.db import UnitOfWork, driver_connection
+from mvno.common.db import UnitOfWorkT
 from mvno.common.tracing import client_spans_when_sampled
 
-Handler = Callable[[UnitOfWork, ReceivedEvent], Awaitable[None]]
+Handler = Callable[[UnitOfWorkT, ReceivedEvent], Awaitable[None]]
+"""An event handler: it runs in the unit of work (a service's kind of it) that records the event
+in the inbox, and never commits unless it goes on in transactions of its own."""
 
 _log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("mvno.bus.consumer")
 SQS_BATCH = 10
 _HEARTBEAT = "mvno.heartbeat"  # a held message's heartbeat, kept with it while it is buffered
 
-# Plain SQL on the driver connection, in the handler's transaction: SQLAlchemy cannot cache the
-# compiled form of ``insert(inbox).on_conflict_do_nothing()`` (about a quarter of the consumer's
-# CPU per event in bench/bus.py), and even as text a statement through the session costs several
-# times what it costs on asyncpg.
+# On the driver connection, in the handler's transaction: it runs once per event consumed.
 _RECORD_IN_INBOX = (
     "INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3) "
     "ON CONFLICT DO NOTHING RETURNING event_id"
@@ -65,7 +64,7 @@ class ConsumerSettings:
     delete_linger_when_idle: bool = False
 
 
-class Consumer:
+class Consumer(Generic[UnitOfWorkT]):
     """Consumes one service's queue with its explicit ``event type -> handler`` dict."""
 
     def __init__(
@@ -74,8 +73,8 @@ class Consumer:
         name: str,
         sqs: Any,
         queue_url: str,
-        handlers: Mapping[str, Handler],
-        unit_of_work: Callable[[], UnitOfWork],
+        handlers: Mapping[str, Handler[UnitOfWorkT]],
+        unit_of_work: Callable[[], UnitOfWorkT],
         settings: ConsumerSettings | None = None,
         dlq_url: str | None = None,
     ) -> None:
@@ -223,7 +222,7 @@ class Consumer:
             )
         await self._to_delete.put(receipt)
 
-    async def _handle(self, event: ReceivedEvent, handler: Handler) -> None:
+    async def _handle(self, event: ReceivedEvent, handler: Handler[UnitOfWorkT]) -> None:
         with _tracer.start_as_current_span(
             f"{event.type} process",
             context=event.trace_context(),
@@ -241,12 +240,11 @@ class Consumer:
                     (datetime.now(UTC) - event.time).total_seconds(), {"consumer": self._name}
                 )
 
-    async def _run_handler(self, event: ReceivedEvent, handler: Handler) -> bool:
+    async def _run_handler(self, event: ReceivedEvent, handler: Handler[UnitOfWorkT]) -> bool:
         """The handler in its unit of work, once per event id; False for a duplicate. Client
         spans (statements, calls) only when the event's trace is recorded."""
         async with self._unit_of_work() as uow:
-            driver = await driver_connection(uow.session)
-            first_time = await driver.fetchval(_RECORD_IN_INBOX, self._name, event.id, event.type)
+            first_time = await uow.connection.fetchval(_RECORD_IN_INBOX, self._name, event.id, event.type)
             if first_time is None:
                 _log.info(
                     "%s already handled %s; acknowledging the duplicate", self._name, event.id

@@ -16,7 +16,7 @@ from mvno.common.bus.envelope import event_source
 from mvno.common.bus.provision import ProvisionedTopology, resolve
 from mvno.common.bus.relay import OutboxRelay, RelaySettings
 from mvno.common.bus.topology import platform_topology
-from mvno.common.db import create_engine, unit_of_work_factory
+from mvno.common.db import UnitOfWork, create_engine, unit_of_work_factory
 from mvno.common.settings import ServiceSettings
 
 _log = logging.getLogger(__name__)
@@ -72,10 +72,12 @@ async def consume(
     settings: ServiceSettings,
     *,
     consumer: str,
-    handlers: Mapping[str, Handler],
+    handlers: Mapping[str, Handler[Any]],
+    unit_of_work_kind: type[UnitOfWork] = UnitOfWork,
     consumer_settings: ConsumerSettings | None = None,
 ) -> None:
-    """A consumer worker's whole life: consume the service's queue until SIGTERM or SIGINT."""
+    """A consumer worker's whole life: consume the service's queue until SIGTERM or SIGINT,
+    each event handled in a ``unit_of_work_kind`` (the service's, with its repositories)."""
     stop = stop_on_signals()
     engine = create_engine(settings)
     try:
@@ -91,7 +93,7 @@ async def consume(
                 dlq_url=found.dlq_urls[consumer],
                 handlers=handlers,
                 unit_of_work=unit_of_work_factory(
-                    engine, source=event_source(settings.service_name)
+                    engine, source=event_source(settings.service_name), kind=unit_of_work_kind
                 ),
                 settings=consumer_settings,
             ).run(stop)
