@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from mvno.common.db import (
+    Statement,
     asyncpg_dsn,
     create_engine,
     ensure_database,
@@ -90,9 +91,7 @@ async def test_statements_on_the_driver_connection_commit_and_roll_back_with_the
 
     async with unit_of_work_factory(engine, source="urn:mvno:test")() as uow:
         await uow.session.execute(text("INSERT INTO note (body) VALUES ('the session first')"))
-        await uow.connection.execute(
-            "INSERT INTO note (body) VALUES ('then the driver')"
-        )
+        await uow.connection.execute("INSERT INTO note (body) VALUES ('then the driver')")
         await uow.commit()
     assert await count_notes(engine) == 2
 
@@ -128,3 +127,20 @@ async def test_migrations_create_tables_and_record_the_revision(make_database, t
         assert await connection.fetchval("SELECT to_regclass('public.thing')::text") == "thing"
     finally:
         await connection.close()
+
+
+async def test_a_statement_binds_its_parameters_by_name(engine):
+    statement = Statement(
+        "SELECT :b::int AS b, :a::text AS a, :b::int + 1 AS c, '10:30'::text AS literal"
+    )
+    assert (
+        statement.sql
+        == "SELECT $1::int AS b, $2::text AS a, $1::int + 1 AS c, '10:30'::text AS literal"
+    )
+    assert statement.names == ("b", "a")
+    async with unit_of_work_factory(engine, source="urn:mvno:test")() as uow:
+        row = await statement.fetchrow(uow.connection, a="x", b=41)
+        assert row is not None
+        assert (row["b"], row["a"], row["c"], row["literal"]) == (41, "x", 42, "10:30")
+        with pytest.raises(TypeError, match=r"missing \['b'\], unknown \['z'\]"):
+            await statement.fetchval(uow.connection, a="x", z=1)

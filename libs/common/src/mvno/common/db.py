@@ -9,6 +9,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
@@ -22,7 +23,6 @@ from pydantic_core import to_json
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -78,6 +78,57 @@ def outbox_json(events: Sequence[OutgoingEvent]) -> str:
             for e in events
         ]
     )
+
+
+_PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+class Statement:
+    """A hand-written statement with named parameters (``:customer_id``), sent to asyncpg as the
+    positional ``$n`` it understands; the translation is made once, when the module is loaded.
+
+    A service keeps its statements as module constants in its ``statements`` module, named for
+    what they do, and runs them on a unit of work's :attr:`~UnitOfWork.connection` or a
+    :class:`StatementPool`'s: ``await LINES_OF.fetch(connection, customer_id=...)``. A name used
+    twice is one parameter; ``::type`` casts are left alone.
+    """
+
+    def __init__(self, sql: str) -> None:
+        names: list[str] = []
+
+        def positional(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in names:
+                names.append(name)
+            return f"${names.index(name) + 1}"
+
+        self.sql = _PARAMETER.sub(positional, sql)
+        self.names = tuple(names)
+
+    def arguments(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        """The values in the statement's order; a missing or unknown name is a bug here."""
+        if len(values) != len(self.names) or not all(name in values for name in self.names):
+            missing = sorted(set(self.names) - set(values))
+            unknown = sorted(set(values) - set(self.names))
+            raise TypeError(f"statement parameters: missing {missing}, unknown {unknown}")
+        return tuple(values[name] for name in self.names)
+
+    async def fetch(self, connection: asyncpg.Connection, **values: Any) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await connection.fetch(self.sql, *self.arguments(values))
+        return rows
+
+    async def fetchrow(
+        self, connection: asyncpg.Connection, **values: Any
+    ) -> asyncpg.Record | None:
+        row: asyncpg.Record | None = await connection.fetchrow(self.sql, *self.arguments(values))
+        return row
+
+    async def fetchval(self, connection: asyncpg.Connection, **values: Any) -> Any:
+        return await connection.fetchval(self.sql, *self.arguments(values))
+
+    async def execute(self, connection: asyncpg.Connection, **values: Any) -> str:
+        status: str = await connection.execute(self.sql, *self.arguments(values))
+        return status
 
 
 def create_engine(settings: ServiceSettings) -> AsyncEngine:

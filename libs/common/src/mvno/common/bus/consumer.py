@@ -244,7 +244,9 @@ class Consumer(Generic[UnitOfWorkT]):
         """The handler in its unit of work, once per event id; False for a duplicate. Client
         spans (statements, calls) only when the event's trace is recorded."""
         async with self._unit_of_work() as uow:
-            first_time = await uow.connection.fetchval(_RECORD_IN_INBOX, self._name, event.id, event.type)
+            first_time = await uow.connection.fetchval(
+                _RECORD_IN_INBOX, self._name, event.id, event.type
+            )
             if first_time is None:
                 _log.info(
                     "%s already handled %s; acknowledging the duplicate", self._name, event.id
