@@ -9,6 +9,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import os
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -467,12 +468,28 @@ def unit_of_work_factory(
 
 
 def alembic_config(migrations: Path, database_url: str) -> Config:
-    """An Alembic configuration for a service's migrations folder, with no ini file needed."""
-    # Imported here: only migrations need Alembic, and it is a third of a service's start-up.
+    """An Alembic configuration for a service's migrations folder, with no ini file needed.
+
+    The folder holds the service's ``env.py`` and its ``versions/``. Unless those versions start
+    the history themselves (a ``0001_*.py`` of their own), the revisions every service starts
+    with are listed beside them: ``mvno.common.migrations.SHARED_VERSIONS`` (0001 the baseline,
+    0002 the bus's tables), so a service's first revision of its own revises ``"0002"``.
+    """
+    # Imported here: only migrations need Alembic, and it slows every service's start-up.
     from alembic.config import Config
 
+    from mvno.common.migrations import SHARED_VERSIONS
+
+    own_versions = migrations / "versions"
+    locations = [own_versions]
+    if not any(own_versions.glob("0001_*.py")):
+        locations.insert(0, SHARED_VERSIONS)
     config = Config()
     config.set_main_option("script_location", str(migrations))
+    config.set_main_option("path_separator", "os")
+    config.set_main_option(
+        "version_locations", os.pathsep.join(str(path).replace("%", "%%") for path in locations)
+    )
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config
 

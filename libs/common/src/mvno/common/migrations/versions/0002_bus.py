@@ -1,4 +1,6 @@
-"""The bus's outbox and inbox in the orders database.
+"""The bus's outbox and inbox in a service's database.
+
+Shared by every service, as 0001 is.
 
 Revision ID: 0002
 Revises: 0001

@@ -1,8 +1,15 @@
-"""The body of every service's Alembic ``env.py``: async migrations on the service's own engine."""
+"""What every service's Alembic migrations share.
+
+``run_migrations`` is the body of each service's ``env.py`` (async migrations on the service's own
+engine); ``SHARED_VERSIONS`` holds the revisions every service starts with (0001 the baseline,
+0002 the bus's outbox and inbox), which ``mvno.common.db.alembic_config`` lists beside the
+service's own ``versions/``.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from alembic import context
 from sqlalchemy import MetaData, pool
@@ -11,11 +18,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from mvno.common.bus.tables import BUS_TABLES
 
+SHARED_VERSIONS = Path(__file__).parent / "versions"
+
 
 def _not_bus_table(
     obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
 ) -> bool:
-    # The outbox and inbox come from mvno.common.bus migrations helpers, not a service's metadata.
+    # The outbox and inbox come from the shared revision 0002, not from a service's metadata.
     return not (type_ == "table" and name in BUS_TABLES)
 
 

@@ -1,4 +1,7 @@
-"""Baseline of the catalog database: the schema starts here.
+"""Baseline of a service's database: the schema starts here.
+
+Shared by every service: each service's Alembic configuration lists this folder beside its own
+versions (mvno.common.db.alembic_config), and its first revision of its own revises 0002.
 
 Revision ID: 0001
 Revises:
