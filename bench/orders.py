@@ -11,7 +11,7 @@
   against the bare app's single-row INSERT (``bench.apps:bare_app``). The provisioning workers,
   which relay the orders' outbox as deployed, are stopped, so nothing else runs on the cores
   during either target: a relay publishing into moto there would have moto (the stand-in for
-  SNS, which runs on AWS's machines in production) take most of a core from the API. Then a
+  SNS, which runs on AWS's machines in production) compete with the API for the cores. Then a
   relay process (``bench/orders_relay.py``) publishes what the intake wrote for
   ``--drain-seconds``, and its CPU per event (and moto's) is reported apart.
   ``--api-relays`` runs the API with its own relay instead, publishing during the intake.

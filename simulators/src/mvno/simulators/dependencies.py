@@ -33,7 +33,7 @@ Model = TypeVar("Model", bound=BaseModel)
 
 
 # Dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` one in a worker thread,
-# and that hop alone cost more than the rest of a simulator call (measured in bench/simulators.py).
+# and that hop alone costs more than the rest of a simulator call.
 # They read the simulator from the request rather than through another dependency: each level
 # of dependencies FastAPI resolves costs CPU on every call.
 

@@ -4,8 +4,8 @@ For the few routes whose cost per request matters most (the order intake). Such 
 declared as usual, on a router whose ``route_class`` is :class:`DirectRoute`, so OpenAPI
 documents it from its endpoint's signature like any other (body schema, headers, security);
 :func:`read_by` names the function that turns a request into the endpoint's arguments. That
-function takes the place of FastAPI's generic dependency solving and body handling, which cost
-about a sixth of the intake's CPU (bench/orders.py, measured in-process); it must check what
+function takes the place of FastAPI's generic dependency solving and body handling, a large
+share of a small route's CPU; it must check what
 the signature declares, and :func:`json_body` and :func:`header` give FastAPI's own answers
 (422 ``RequestValidationError`` with the same ``loc``) for what they refuse. The endpoint
 returns its :class:`~starlette.responses.Response` itself: no response model is applied.

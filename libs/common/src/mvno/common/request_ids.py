@@ -3,7 +3,7 @@
 The id goes into every log line of the request (through ``asgi_correlation_id``'s context variable
 and log filter) and back to the caller in the same header. A plain ASGI middleware rather than
 ``asgi_correlation_id``'s own: that one parses every header twice through Starlette's header
-classes and cost about a quarter of a small JSON answer (bench/run.py), on every request.
+classes on every request, a cost out of proportion to a small JSON answer.
 """
 
 from __future__ import annotations

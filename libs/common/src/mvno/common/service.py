@@ -133,14 +133,13 @@ def create_service_app(
                 task = asyncio.create_task(run(stop))
                 stack.push_async_callback(_stop_task, task, stop)
             # What start-up built lives as long as the process: out of the collector's way, so a
-            # full collection scans only what requests made (it took 50-90 ms with everything
-            # in it, the tail of portal-api's latency in bench/portal.py).
+            # full collection scans only what requests made (scanning everything showed as the
+            # tail of the APIs' latency).
             gc.collect()
             gc.freeze()
             # A young collection walks the container objects still alive since the last one: under
-            # load, the requests in flight. Made every 700 allocations (the default) that was 6 %
-            # of the order intake's CPU (bench/orders.py, py-spy --native); every 10,000, a
-            # fourteenth as often, and cyclic garbage waits at most that many allocations longer.
+            # load, the requests in flight, so at Python's default threshold it costs every request
+            # CPU; a higher one makes it rarer, and cyclic garbage waits that many allocations longer.
             thresholds = gc.get_threshold()
             gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *thresholds[1:])
             _log.info("%s started in %s", settings.service_name, settings.environment)
@@ -196,8 +195,8 @@ def migrate(settings: ServiceSettings, migrations: Path) -> None:
 
 def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
     """Run a long-lived command (a consumer, a provisioning worker) on uvloop, as uvicorn runs
-    the HTTP APIs: its transports and scheduling are native code, where asyncio's own loop spent
-    a fifth of a provisioning worker's CPU in Python (measured with bench/orders.py). Young
+    the HTTP APIs: its transports and scheduling are native code, where asyncio's own loop runs
+    in Python on every event of a busy worker. Young
     collections are as rare as in a serving API (see the lifespan of :func:`create_service_app`)."""
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
     try:

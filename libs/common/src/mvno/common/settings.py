@@ -40,7 +40,7 @@ class ServiceSettings(BaseSettings):
     access_log: bool = False
     """One log line per HTTP request from uvicorn. Off by default: in AWS the load balancer writes
     the access log (ALB access logs to S3), every request is traced and counted by the telemetry,
-    and a JSON line per request costs the API a sizeable share of its throughput (bench/run.py)."""
+    and a JSON line per request costs the API a sizeable share of its throughput."""
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/mvno"
     database_pool_size: int = Field(default=10, ge=1, le=200)

@@ -55,8 +55,8 @@ def span_processor(settings: ServiceSettings) -> SpanProcessor | None:
 def sampler_for(settings: ServiceSettings) -> Sampler:
     """Record spans only when they go somewhere, and then at the configured ratio.
 
-    Unsampled spans still carry trace ids, so logs and propagation work at every setting; they
-    just cost almost nothing (measured in bench/run.py).
+    Unsampled spans still carry trace ids, so logs and propagation work at every setting, at
+    almost no cost.
     """
     if settings.otel_exporter == "none":
         return ALWAYS_OFF
@@ -150,8 +150,8 @@ def is_health_probe(scope: MutableMapping[str, Any]) -> bool:
 def client_spans_when_sampled() -> Iterator[None]:
     """Client spans (a database statement's, say) only inside a trace that is recorded.
 
-    The instrumentations make a span for every call even when nobody records the trace; on a hot
-    path that costs as much as a tenth of the request (bench/portal.py, bench/orders.py). A
+    The instrumentations make a span for every call even when nobody records the trace, which
+    on a hot path is a real share of the request's cost. A
     sampled request still shows its calls; an unsampled one skips making spans nobody keeps.
     """
     if trace.get_current_span().is_recording():

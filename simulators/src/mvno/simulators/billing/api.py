@@ -27,7 +27,7 @@ router = APIRouter(
 
 def billing_of(request: Request) -> BillingPlatform:
     """Routes read the state through the request, not a dependency: each dependency FastAPI
-    resolves costs CPU on every call (see bench/simulators.py)."""
+    resolves costs CPU on every call."""
     return simulator_of(request).state.billing
 
 

@@ -39,7 +39,7 @@ router = APIRouter(
 
 def operator_of(request: Request) -> NetworkOperator:
     """Routes read the state through the request, not a dependency: each dependency FastAPI
-    resolves costs CPU on every call (see bench/simulators.py)."""
+    resolves costs CPU on every call."""
     return simulator_of(request).state.operator
 
 

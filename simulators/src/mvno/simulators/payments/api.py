@@ -27,7 +27,7 @@ DECLINES: dict[int | str, dict[str, Any]] = {
 
 def bank_of(request: Request) -> Bank:
     """Routes read the state through the request, not a dependency: each dependency FastAPI
-    resolves costs CPU on every call (see bench/simulators.py)."""
+    resolves costs CPU on every call."""
     return simulator_of(request).state.bank
 
 

@@ -75,7 +75,7 @@ def embedded_postgres(data_dir: Path, *, keep_running: bool = False) -> Iterator
     server = get_server(data_dir, cleanup_mode="stop")
     if _max_connections(server) < EMBEDDED_MAX_CONNECTIONS:
         # A new data folder has PostgreSQL's default of 100, which the whole platform's pools
-        # exhaust under load ("too many clients" in bench/portal.py with 20 customers). The
+        # exhaust under load ("too many clients"). The
         # setting needs a restart; the data folder keeps it, so this happens once per folder.
         server.psql(f"ALTER SYSTEM SET max_connections = {EMBEDDED_MAX_CONNECTIONS};")
         server.cleanup()

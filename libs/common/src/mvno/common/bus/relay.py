@@ -5,8 +5,8 @@ and holds the lock while it publishes, so no row is published by two relays at t
 One relay per database listens for the outbox's NOTIFY at commit and publishes at once: the one
 whose listening connection holds an advisory lock. The others only poll slowly, as every relay
 does as a safety net, and one of them takes the lock over when that connection goes (its process
-died or lost the database). Waking every replica's relay on every commit made them all claim
-together, two claims out of three empty and smaller batches (measured in bench/orders.py). A failed
+died or lost the database). Only one is woken, because relays woken together all claim at once,
+mostly finding nothing and splitting the rows into smaller batches. A failed
 publish is retried with exponential backoff and jitter; attempts and the last error are recorded.
 Delivery is at least once (a relay killed after SNS accepted a batch but before it recorded it
 publishes that batch again); consumers' inboxes make the effect exactly once.
@@ -14,16 +14,14 @@ publishes that batch again); consumers' inboxes make the effect exactly once.
 A service whose migrations drop the outbox's NOTIFY trigger gets no wake-ups: its listening relay
 (the one holding the advisory lock) instead looks every ``coalesce_seconds`` whether rows are due.
 PostgreSQL serialises committing transactions that notify (each holds a database-wide lock from
-its commit until its WAL is flushed, so they cannot share a flush): in orders, where every order's
-intake commits alone and the relay waited 100 ms after each wake-up anyway, the trigger held
-the intake to about 750 orders a second, against about 1,050 without it (bench/orders.py).
+its commit until its WAL is flushed, so they cannot share a flush), which caps a service whose
+every request commits alone, as orders' intake does: such a service drops the trigger.
 
 A running relay holds one plain asyncpg connection of its own for its cycles and runs each cycle
 in three round trips: ``BEGIN`` with ``SET LOCAL`` in one simple query, the claim, and the marks
 with ``COMMIT`` in one simple query (the sequence numbers written into it are integers read from
-the claim). Through the engine it was five (BEGIN, claim, SET LOCAL, mark, COMMIT) and a pool
-checkout; the relay that listens runs a cycle for every few commits of the whole service, and its
-statements were a third of its CPU (bench/orders.py, py-spy).
+the claim), with no pool checkout: the relay that listens runs a cycle for every few commits of
+the whole service, so each round trip saved is saved on the service's busiest path.
 """
 
 from __future__ import annotations
@@ -54,8 +52,8 @@ SNS_BATCH = 10  # PublishBatch takes at most ten entries
 # service has its own database).
 LISTENER_LOCK = 0x6D766E6F_72656C61  # "mvnorela"
 
-# The relay's statements go to a plain asyncpg connection: they run after every commit of every
-# service, and through SQLAlchemy each cost several times as much CPU.
+# The relay's statements go to a plain asyncpg connection, not through SQLAlchemy: they run after
+# every commit of every service, so they must cost as little CPU as the driver allows.
 _CLAIM = """
     SELECT seq, body, attributes::text AS attributes, attempts FROM outbox
     WHERE published_at IS NULL AND next_attempt_at <= now()
@@ -66,7 +64,7 @@ _CLAIM = """
 # The relay's own records (published, attempts, last error) need not wait for the WAL to reach the
 # disk: a crash that loses them only makes the relay publish those rows again, which at-least-once
 # delivery and the consumers' inboxes already allow for. Committing without the flush takes the
-# disk's latency (several milliseconds per cycle on a busy machine) off the path of every event.
+# disk's latency off the path of every event.
 _BEGIN = "BEGIN; SET LOCAL synchronous_commit = off"
 _MARK_PUBLISHED_AND_COMMIT = (
     "UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL "
@@ -108,8 +106,8 @@ class RelaySettings:
     # Not after a busy cycle: the rows committed during it have already waited that long.
     coalesce_seconds: float = 0.005
     # PublishBatch calls in flight at once for one claimed batch. One by default: the endpoint then
-    # works on one call at a time instead of interleaving several, which on moto (one interpreter
-    # for every request) was measurably slower for everyone using it (bench/bus.py). Against AWS a
+    # works on one call at a time instead of interleaving several, which an endpoint serving every
+    # request from one interpreter (moto) handles worse for everyone using it. Against AWS a
     # relay still publishes ten events per round trip; raise it to drain a large backlog faster.
     concurrent_publishes: int = 1
 

@@ -55,7 +55,7 @@ inbox = sa.Table("inbox", bus_metadata, *_inbox_columns_v1())
 
 def create_bus_tables_v1() -> None:
     """Alembic operations creating the outbox (with its NOTIFY trigger) and the inbox."""
-    from alembic import op  # only migrations import Alembic (a third of a service's start-up)
+    from alembic import op  # only migrations import Alembic, which slows a service's start-up
 
     op.create_table("outbox", *_outbox_columns_v1())
     # The relay's query: unpublished rows due now, oldest first.
@@ -72,7 +72,7 @@ def create_bus_tables_v1() -> None:
         postgresql_where=sa.text("published_at IS NOT NULL"),
     )
     # A queue table: every row is updated once and deleted later, so vacuum it early and often,
-    # or the relay's index scan walks ever more dead entries (seen in bench/bus.py).
+    # or the relay's index scan walks ever more dead entries.
     op.execute(
         "ALTER TABLE outbox SET (autovacuum_vacuum_scale_factor = 0.0, "
         "autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_cost_delay = 0)"
