@@ -3,7 +3,10 @@
 ``run_migrations`` is the body of each service's ``env.py`` (async migrations on the service's own
 engine); ``SHARED_VERSIONS`` holds the revisions every service starts with (0001 the baseline,
 0002 the bus's outbox and inbox), which ``mvno.common.db.alembic_config`` lists beside the
-service's own ``versions/``.
+service's own ``versions/``; ``new_revision`` writes a service's next revision from the one
+template, ``script.py.mako`` beside this module::
+
+    .venv/bin/python -m mvno.common.migrations services/orders/src/mvno/orders/migrations "what it does"
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from mvno.common.bus.tables import BUS_TABLES
 
 SHARED_VERSIONS = Path(__file__).parent / "versions"
+# Alembic reads a revision's template from its script location: this folder, for new revisions.
+_TEMPLATE_LOCATION = Path(__file__).parent
 
 
 def _not_bus_table(
@@ -59,3 +64,27 @@ def run_migrations(metadata: MetaData) -> None:
             context.run_migrations()
         return
     asyncio.run(_run_online(url, metadata))
+
+
+def new_revision(migrations: Path, message: str) -> Path:
+    """Write the next revision of a service's migrations folder and return its path.
+
+    It goes into ``migrations/versions/`` as ``<id>_<message as a slug>.py``, its id the newest
+    revision's plus one (``"0009"`` after ``"0008"``), revising that one, from ``script.py.mako``.
+    """
+    from alembic import command
+    from alembic.script import Script, ScriptDirectory
+
+    from mvno.common.db import alembic_config
+
+    # The service's own configuration (its version locations), with this folder's template.
+    config = alembic_config(migrations, "postgresql://unused")
+    config.set_main_option("script_location", str(_TEMPLATE_LOCATION))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    revision_id = f"{int(head) + 1 if head else 1:04d}"
+    script = command.revision(
+        config, message, rev_id=revision_id, version_path=str(migrations / "versions")
+    )
+    if not isinstance(script, Script):  # a list only for several heads, which revise nothing here
+        raise RuntimeError(f"no single new revision in {migrations}: {script!r}")
+    return Path(script.path)
