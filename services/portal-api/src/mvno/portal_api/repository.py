@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
-import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, cast
 
@@ -18,9 +14,8 @@ from pydantic_core import from_json
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mvno.common.db import StatementPool
 from mvno.portal_api.tables import CHANGE_CHANNEL
-
-_log = logging.getLogger(__name__)
 
 # Plain SQL compiled once: these run on every screen and every event.
 _LINES_OF = text(
@@ -119,131 +114,13 @@ _LINES_OF_RAW = (
 )
 
 
-class ReadConnections:
-    """A few asyncpg connections lent out one statement at a time, for the hottest read.
-
-    asyncpg's pool costs a task per release (``asyncio.shield``), a queue and a proxy per
-    acquire, a tenth of the uncached "my lines" screen (bench/portal.py); a single statement in
-    autocommit needs none of it: no transaction, no session state to reset. At most ``size``
-    connections are opened, when first needed; a caller waits for one when all are lent. A
-    connection found closed is dropped and another taken; one whose statement failed for any
-    reason but a server's error answer (a cancelled or timed-out wait, a broken socket) is
-    terminated, since its protocol state is unknown. When the server refuses another connection
-    while some are open, callers wait for those, and no other is tried for ``REST_SECONDS``.
-    """
-
-    REST_SECONDS = 5.0
-
-    def __init__(
-        self,
-        connect: Callable[[], Awaitable[asyncpg.Connection]],
-        *,
-        size: int,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._connect = connect
-        self._size = size
-        self._clock = clock
-        self._open_after = 0.0
-        self._idle: list[asyncpg.Connection] = []
-        self._waiting: deque[asyncio.Future[asyncpg.Connection | None]] = deque()
-        self._opened = 0
-        self._closed = False
-
-    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
-        while True:
-            connection = self._idle.pop() if self._idle else await self._take()
-            if not connection.is_closed():
-                break
-            self._drop()
-        try:
-            rows: list[asyncpg.Record] = await connection.fetch(query, *args)
-        except asyncpg.PostgresError:
-            self._give_back(connection)  # the server answered: the connection is sound
-            raise
-        except BaseException:
-            connection.terminate()
-            self._drop()
-            raise
-        self._give_back(connection)
-        return rows
-
-    async def _take(self) -> asyncpg.Connection:
-        if self._closed:
-            raise asyncpg.InterfaceError("the read connections are closed")
-        if self._opened < self._size and (self._opened == 0 or self._clock() >= self._open_after):
-            self._opened += 1
-            try:
-                return await self._connect()
-            except Exception:
-                self._opened -= 1
-                if self._opened == 0:
-                    raise  # nothing open to wait for
-                # The server refuses more (too many clients, say): wait for one of those open,
-                # and leave it alone a while rather than fail every view asking it again.
-                _log.warning(
-                    "could not open a read connection; %d in use", self._opened, exc_info=True
-                )
-                self._open_after = self._clock() + self.REST_SECONDS
-        waiter: asyncio.Future[asyncpg.Connection | None] = (
-            asyncio.get_running_loop().create_future()
-        )
-        self._waiting.append(waiter)
-        try:
-            connection = await waiter
-        except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                # Handed over just as this wait was cancelled: to the next in line.
-                handed = waiter.result()
-                if handed is None:
-                    self._wake(None)
-                else:
-                    self._give_back(handed)
-            raise
-        # None: a connection was dropped and this caller may open one in its place.
-        return connection if connection is not None else await self._take()
-
-    def _wake(self, handed: asyncpg.Connection | None) -> bool:
-        """Hand a connection (or, ``None``, a free place to open one) to the first waiting."""
-        while self._waiting:
-            waiter = self._waiting.popleft()
-            if not waiter.done():
-                waiter.set_result(handed)
-                return True
-        return False
-
-    def _give_back(self, connection: asyncpg.Connection) -> None:
-        if self._wake(connection):
-            return
-        if self._closed:
-            connection.terminate()
-            self._opened -= 1
-        else:
-            self._idle.append(connection)
-
-    def _drop(self) -> None:
-        self._opened -= 1
-        self._wake(None)
-
-    async def close(self) -> None:
-        self._closed = True
-        idle, self._idle = self._idle, []
-        self._opened -= len(idle)
-        for connection in idle:
-            await connection.close(timeout=5)
-        while self._waiting:
-            waiter = self._waiting.popleft()
-            if not waiter.done():
-                waiter.set_exception(asyncpg.InterfaceError("the read connections are closed"))
-
-
 class ReadModelQueries:
     """The hottest screen's read on plain asyncpg connections: one statement, no transaction
     around it (the ORM session's BEGIN/ROLLBACK and its per-statement overhead cost a third of
     the screen's time in bench/portal.py)."""
 
-    def __init__(self, connections: ReadConnections) -> None:
-        self._connections = connections
+    def __init__(self, pool: StatementPool) -> None:
+        self._pool = pool
 
     @classmethod
     async def open(cls, dsn: str, *, size: int) -> ReadModelQueries:
@@ -254,22 +131,22 @@ class ReadModelQueries:
             )
             return connection
 
-        queries = cls(ReadConnections(connect, size=size))
-        await queries._connections.fetch("SELECT 1")  # fail at start-up, not on the first view
+        queries = cls(StatementPool(dsn, size=size, connect=connect))
+        await queries._pool.fetch("SELECT 1")  # fail at start-up, not on the first view
         return queries
 
     async def close(self) -> None:
-        await self._connections.close()
+        await self._pool.close()
 
     async def lines_of(self, *, customer_id: str) -> Sequence[Mapping[str, Any]]:
         """The customer's lines with their balance copies; records read by column name."""
         if trace.get_current_span().is_recording():
-            rows = await self._connections.fetch(_LINES_OF_RAW, customer_id)
+            rows = await self._pool.fetch(_LINES_OF_RAW, customer_id)
         else:
             # A trace nobody records gets no statement span: making one was a tenth of the
             # screen's time (bench/portal.py); sampled requests still show the statement.
             with suppress_instrumentation():
-                rows = await self._connections.fetch(_LINES_OF_RAW, customer_id)
+                rows = await self._pool.fetch(_LINES_OF_RAW, customer_id)
         return cast(Sequence[Mapping[str, Any]], rows)
 
 
