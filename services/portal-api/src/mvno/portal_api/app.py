@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import cast
 
 import limits
 from fastapi import FastAPI, Request
@@ -19,7 +21,7 @@ from mvno.portal_api.domain.model import NotAllowed, NotFound, PortalError
 from mvno.portal_api.integration import UpstreamRefused, Upstreams, UpstreamUnavailable
 from mvno.portal_api.live import Announcements
 from mvno.portal_api.protection import PortalEdge, RateLimits
-from mvno.portal_api.repository import ReadModelQueries
+from mvno.portal_api.repository import PortalUnitOfWork, ReadModelQueries
 from mvno.portal_api.screens import Context, LinesAnswers, renew_seconds
 from mvno.portal_api.settings import PortalApiSettings
 
@@ -61,10 +63,12 @@ def create_app(settings: PortalApiSettings | None = None) -> FastAPI:
         routers=[api.router],
         background=[listen],
         resources=[open_resources],
+        unit_of_work_kind=PortalUnitOfWork,
     )
     app.state.portal = context = Context(
         settings=settings,
-        unit_of_work=app.state.infrastructure.unit_of_work,
+        # Made by create_service_app as unit_of_work_kind says.
+        unit_of_work=cast(Callable[[], PortalUnitOfWork], app.state.infrastructure.unit_of_work),
         upstreams=upstreams,
         announcements=announcements,
         answers=answers,

@@ -4,10 +4,10 @@ Run by ``mvno-portal-api consume``. An event type without a handler is acknowled
 """
 
 from mvno.common.bus.consumer import Handler
-from mvno.common.db import UnitOfWork
 from mvno.portal_api import handlers
+from mvno.portal_api.repository import PortalUnitOfWork
 
-HANDLERS: dict[str, Handler[UnitOfWork]] = {
+HANDLERS: dict[str, Handler[PortalUnitOfWork]] = {
     "orders.order.state_changed.v1": handlers.order_state_changed,
     "orders.subscription.activated.v1": handlers.subscription_changed,
     "orders.subscription.suspended.v1": handlers.subscription_changed,

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mvno.common.bus.envelope import ReceivedEvent
-from mvno.common.db import UnitOfWork
 from mvno.common.events.base import EventData
 from mvno.common.events.orders import (
     OrderStateChanged,
@@ -32,7 +31,7 @@ from mvno.portal_api.domain.model import (
     order_request,
     suspension_request,
 )
-from mvno.portal_api.repository import PortalRepository
+from mvno.portal_api.repository import PortalUnitOfWork
 from mvno.portal_api.schemas import OrderView
 from mvno.portal_api.screens import Context, order_view
 
@@ -44,10 +43,10 @@ _CONTRACTS: dict[str, type[EventData]] = {
 }
 
 
-async def order_state_changed(uow: UnitOfWork, event: ReceivedEvent) -> None:
+async def order_state_changed(uow: PortalUnitOfWork, event: ReceivedEvent) -> None:
     changed = OrderStateChanged.model_validate(event.data)
     at = event.time or datetime.now(UTC)
-    repository = PortalRepository(uow.session)
+    repository = uow.portal
     known = await repository.order_for_update(order_id=changed.order_id)
     if known is not None and known["sequence"] >= changed.sequence:
         return  # a newer state is already shown
@@ -78,7 +77,7 @@ async def order_state_changed(uow: UnitOfWork, event: ReceivedEvent) -> None:
     )
 
 
-async def subscription_changed(uow: UnitOfWork, event: ReceivedEvent) -> None:
+async def subscription_changed(uow: PortalUnitOfWork, event: ReceivedEvent) -> None:
     data = event.data
     at = event.time or datetime.now(UTC)
     values: dict[str, Any] = {
@@ -108,7 +107,7 @@ async def subscription_changed(uow: UnitOfWork, event: ReceivedEvent) -> None:
         values |= {"offering_id": changed.offering_id, "payment_type": changed.payment_type}
     else:
         _CONTRACTS[event.type].model_validate(data)
-    repository = PortalRepository(uow.session)
+    repository = uow.portal
     await repository.apply_subscription_event(values=values)
     await repository.announce(
         {
@@ -125,10 +124,10 @@ def _require(data: Mapping[str, Any], *names: str) -> None:
         raise ValueError(f"the event lacks {', '.join(missing)}")
 
 
-async def balance_moved(uow: UnitOfWork, event: ReceivedEvent) -> None:
+async def balance_moved(uow: PortalUnitOfWork, event: ReceivedEvent) -> None:
     """Usage, a low balance, a depleted or expired bundle: the copy must be asked for again."""
     _require(event.data, "subscription_id", "customer_id")
-    repository = PortalRepository(uow.session)
+    repository = uow.portal
     await repository.invalidate_balances(
         subscription_ids=[str(event.data["subscription_id"])], at=event.time or datetime.now(UTC)
     )
@@ -141,9 +140,9 @@ async def balance_moved(uow: UnitOfWork, event: ReceivedEvent) -> None:
     )
 
 
-async def catalogue_changed(uow: UnitOfWork, event: ReceivedEvent) -> None:
+async def catalogue_changed(uow: PortalUnitOfWork, event: ReceivedEvent) -> None:
     """The offers on sale changed: every replica drops its cached copy."""
-    await PortalRepository(uow.session).announce({"topic": "catalog"})
+    await uow.portal.announce({"topic": "catalog"})
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -160,21 +159,21 @@ def line_of(row: Mapping[str, Any] | None) -> Line | None:
     )
 
 
-async def find_line(uow: UnitOfWork, *, customer_id: str, subscription_id: str) -> Line | None:
-    row = await PortalRepository(uow.session).line(
-        customer_id=customer_id, subscription_id=subscription_id
-    )
+async def find_line(
+    uow: PortalUnitOfWork, *, customer_id: str, subscription_id: str
+) -> Line | None:
+    row = await uow.portal.line(customer_id=customer_id, subscription_id=subscription_id)
     return line_of(row)
 
 
 async def record_placed_order(
-    uow: UnitOfWork, *, customer_id: str, channel: str, answer: Mapping[str, Any]
+    uow: PortalUnitOfWork, *, customer_id: str, channel: str, answer: Mapping[str, Any]
 ) -> None:
     """Show an order placed through the portal at once, before its first event arrives."""
     now = datetime.now(UTC)
     placed_at = _parse_time(answer.get("orderDate")) or now
     items = order_items_from_answer(answer)
-    repository = PortalRepository(uow.session)
+    repository = uow.portal
     written = await repository.apply_order(
         values={
             "order_id": answer["id"],
@@ -245,8 +244,6 @@ async def _place(
         )
         await uow.commit()
     async with context.unit_of_work() as uow:
-        row = await PortalRepository(uow.session).order(
-            customer_id=customer_id, order_id=answer["id"]
-        )
+        row = await uow.portal.order(customer_id=customer_id, order_id=answer["id"])
     assert row is not None
     return order_view(row)

@@ -1,123 +1,53 @@
-"""The read model's reads and writes. Methods never commit: the unit of work does."""
+"""The read model's reads and writes (SQL in :mod:`mvno.portal_api.statements`), reached through
+the unit of work (``uow.portal``). Methods never commit: the unit of work does."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any, cast
 
 import asyncpg
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from pydantic_core import from_json
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from mvno.common.db import StatementPool
+from mvno.common.db import StatementPool, UnitOfWork
+from mvno.portal_api.statements import (
+    ANNOUNCE,
+    APPLY_ORDER,
+    APPLY_SUBSCRIPTION_EVENT,
+    INVALIDATE_BALANCE_COPIES,
+    LINE_OF_CUSTOMER,
+    LINES_OF_CUSTOMER,
+    LOCK_ORDER,
+    ORDER_OF_CUSTOMER,
+    ORDERS_OF_CUSTOMER,
+    PUT_BALANCE_COPY,
+    PUT_USAGE_COPY,
+    REPLACE_ORDER_ITEMS,
+    USAGE_COPY,
+)
 from mvno.portal_api.tables import CHANGE_CHANNEL
 
-# Plain SQL compiled once: these run on every screen and every event.
-_LINES_OF = text(
-    "SELECT s.subscription_id, s.customer_id, s.msisdn, s.offering_id, s.payment_type, "
-    "s.sim_kind, s.status, s.order_id, s.activated_at, s.updated_at, "
-    "b.buckets, b.fetched_at, b.invalidated_at "
-    "FROM subscriptions s LEFT JOIN balance_copies b USING (subscription_id) "
-    "WHERE s.customer_id = :customer_id ORDER BY s.activated_at NULLS LAST, s.subscription_id"
-)
-_LINE = text(
-    "SELECT s.subscription_id, s.customer_id, s.msisdn, s.offering_id, s.payment_type, "
-    "s.sim_kind, s.status, s.order_id, s.activated_at, s.updated_at, "
-    "b.buckets, b.fetched_at, b.invalidated_at "
-    "FROM subscriptions s LEFT JOIN balance_copies b USING (subscription_id) "
-    "WHERE s.customer_id = :customer_id AND s.subscription_id = :subscription_id"
-)
-# A lifecycle event's status applies only when it is newer than the last one applied (SQS
-# reorders); what only ``activated`` and ``tariff_changed`` carry fills in whenever it comes.
-_APPLY_SUBSCRIPTION = text(
-    "INSERT INTO subscriptions AS s (subscription_id, customer_id, msisdn, offering_id, "
-    "payment_type, sim_kind, status, sequence, order_id, activated_at, updated_at) "
-    "VALUES (:subscription_id, :customer_id, :msisdn, :offering_id, :payment_type, :sim_kind, "
-    ":status, :sequence, :order_id, :activated_at, :updated_at) "
-    "ON CONFLICT (subscription_id) DO UPDATE SET "
-    "msisdn = COALESCE(excluded.msisdn, s.msisdn), "
-    "sim_kind = COALESCE(excluded.sim_kind, s.sim_kind), "
-    "activated_at = COALESCE(excluded.activated_at, s.activated_at), "
-    "order_id = COALESCE(s.order_id, excluded.order_id), "
-    "offering_id = CASE WHEN excluded.offering_id IS NOT NULL "
-    "  AND (excluded.sequence > s.sequence OR s.offering_id IS NULL) "
-    "  THEN excluded.offering_id ELSE s.offering_id END, "
-    "payment_type = CASE WHEN excluded.payment_type IS NOT NULL "
-    "  AND (excluded.sequence > s.sequence OR s.payment_type IS NULL) "
-    "  THEN excluded.payment_type ELSE s.payment_type END, "
-    "status = CASE WHEN excluded.sequence > s.sequence THEN excluded.status ELSE s.status END, "
-    "sequence = GREATEST(s.sequence, excluded.sequence), "
-    "updated_at = GREATEST(s.updated_at, excluded.updated_at) "
-    "RETURNING subscription_id"
-)
-_APPLY_ORDER = text(
-    "INSERT INTO orders AS o (order_id, customer_id, channel, state, sequence, items, "
-    "failed_step, failure_reason, placed_at, updated_at) "
-    "VALUES (:order_id, :customer_id, :channel, :state, :sequence, CAST(:items AS jsonb), "
-    ":failed_step, :failure_reason, :placed_at, :updated_at) "
-    "ON CONFLICT (order_id) DO UPDATE SET "
-    "state = excluded.state, sequence = excluded.sequence, items = excluded.items, "
-    "failed_step = excluded.failed_step, failure_reason = excluded.failure_reason, "
-    "placed_at = LEAST(o.placed_at, excluded.placed_at), updated_at = excluded.updated_at "
-    "WHERE excluded.sequence > o.sequence "
-    "RETURNING order_id"
-)
-_ORDERS_OF = text(
-    "SELECT order_id, customer_id, channel, state, sequence, items, failed_step, "
-    "failure_reason, placed_at, updated_at, count(*) OVER () AS total FROM orders "
-    "WHERE customer_id = :customer_id ORDER BY placed_at DESC, order_id DESC "
-    "OFFSET :offset LIMIT :limit"
-)
-_ORDER = text(
-    "SELECT order_id, customer_id, channel, state, sequence, items, failed_step, "
-    "failure_reason, placed_at, updated_at FROM orders "
-    "WHERE customer_id = :customer_id AND order_id = :order_id"
-)
-_ORDER_FOR_UPDATE = text(
-    "SELECT order_id, customer_id, channel, state, sequence, items, failed_step, "
-    "failure_reason, placed_at, updated_at FROM orders WHERE order_id = :order_id FOR UPDATE"
-)
-_REPLACE_ITEMS = text("UPDATE orders SET items = CAST(:items AS jsonb) WHERE order_id = :order_id")
-_PUT_BALANCE = text(
-    "INSERT INTO balance_copies (subscription_id, buckets, fetched_at) "
-    "VALUES (:subscription_id, CAST(:buckets AS jsonb), :fetched_at) "
-    "ON CONFLICT (subscription_id) DO UPDATE SET buckets = excluded.buckets, "
-    "fetched_at = excluded.fetched_at "
-    "WHERE balance_copies.fetched_at <= excluded.fetched_at"
-)
-_INVALIDATE_BALANCE = text(
-    "UPDATE balance_copies SET invalidated_at = :at WHERE subscription_id = ANY(:ids)"
-)
-_PUT_USAGE = text(
-    "INSERT INTO usage_copies (subscription_id, date_from, date_to, days, fetched_at) "
-    "VALUES (:subscription_id, :date_from, :date_to, CAST(:days AS jsonb), :fetched_at) "
-    "ON CONFLICT (subscription_id, date_from, date_to) DO UPDATE SET days = excluded.days, "
-    "fetched_at = excluded.fetched_at"
-)
-_USAGE = text(
-    "SELECT days, fetched_at FROM usage_copies WHERE subscription_id = :subscription_id "
-    "AND date_from = :date_from AND date_to = :date_to"
-)
-_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
+# The hot read passes its one parameter by position (no mapping built per view).
+assert LINES_OF_CUSTOMER.names == ("customer_id",)
 
 
-_LINES_OF_RAW = (
-    "SELECT s.subscription_id, s.msisdn, s.offering_id, s.payment_type, s.sim_kind, s.status, "
-    "s.activated_at, b.buckets, b.fetched_at, b.invalidated_at "
-    "FROM subscriptions s LEFT JOIN balance_copies b USING (subscription_id) "
-    "WHERE s.customer_id = $1 ORDER BY s.activated_at NULLS LAST, s.subscription_id"
-)
+class PortalUnitOfWork(UnitOfWork):
+    """A unit of work offering the read model's repository: ``uow.portal``."""
+
+    @cached_property
+    def portal(self) -> PortalRepository:
+        return PortalRepository(self.connection)
 
 
 class ReadModelQueries:
-    """The hottest screen's read on plain asyncpg connections: one statement, no transaction
-    around it (the ORM session's BEGIN/ROLLBACK and its per-statement overhead cost a third of
-    the screen's time in bench/portal.py)."""
+    """The "my lines" read on the portal's own :class:`~mvno.common.db.StatementPool`: one
+    statement in autocommit, no transaction or session around it, as it runs on every uncached
+    view; ``jsonb`` is decoded by pydantic's parser."""
 
     def __init__(self, pool: StatementPool) -> None:
         self._pool = pool
@@ -141,34 +71,31 @@ class ReadModelQueries:
     async def lines_of(self, *, customer_id: str) -> Sequence[Mapping[str, Any]]:
         """The customer's lines with their balance copies; records read by column name."""
         if trace.get_current_span().is_recording():
-            rows = await self._pool.fetch(_LINES_OF_RAW, customer_id)
+            rows = await self._pool.fetch(LINES_OF_CUSTOMER.sql, customer_id)
         else:
-            # A trace nobody records gets no statement span: making one was a tenth of the
-            # screen's time (bench/portal.py); sampled requests still show the statement.
+            # A trace nobody records gets no statement span (making one is a sizeable share of
+            # this view's cost); sampled requests still show the statement.
             with suppress_instrumentation():
-                rows = await self._pool.fetch(_LINES_OF_RAW, customer_id)
+                rows = await self._pool.fetch(LINES_OF_CUSTOMER.sql, customer_id)
         return cast(Sequence[Mapping[str, Any]], rows)
 
 
 class PortalRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    """The read model's rows, on a unit of work's connection (in its transaction)."""
+
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._connection = connection
 
     # --- subscriptions --------------------------------------------------------------------------
 
     async def apply_subscription_event(self, *, values: Mapping[str, Any]) -> None:
-        await self._session.execute(_APPLY_SUBSCRIPTION, dict(values))
-
-    async def lines_of(self, *, customer_id: str) -> Sequence[Mapping[str, Any]]:
-        result = await self._session.execute(_LINES_OF, {"customer_id": customer_id})
-        return [dict(row._mapping) for row in result]
+        await APPLY_SUBSCRIPTION_EVENT.execute(self._connection, **values)
 
     async def line(self, *, customer_id: str, subscription_id: str) -> Mapping[str, Any] | None:
-        result = await self._session.execute(
-            _LINE, {"customer_id": customer_id, "subscription_id": subscription_id}
+        row = await LINE_OF_CUSTOMER.fetchrow(
+            self._connection, customer_id=customer_id, subscription_id=subscription_id
         )
-        row = result.first()
-        return None if row is None else dict(row._mapping)
+        return None if row is None else dict(row)
 
     # --- orders ---------------------------------------------------------------------------------
 
@@ -176,52 +103,50 @@ class PortalRepository:
         """Write the order unless a newer state is already known; whether it was written."""
         params = dict(values)
         params["items"] = json.dumps(params["items"])
-        result = await self._session.execute(_APPLY_ORDER, params)
-        return result.first() is not None
+        return await APPLY_ORDER.fetchrow(self._connection, **params) is not None
 
     async def replace_items(self, *, order_id: str, items: Sequence[Mapping[str, Any]]) -> None:
-        await self._session.execute(
-            _REPLACE_ITEMS, {"order_id": order_id, "items": json.dumps(list(items))}
+        await REPLACE_ORDER_ITEMS.execute(
+            self._connection, order_id=order_id, items=json.dumps(list(items))
         )
 
     async def order_for_update(self, *, order_id: str) -> Mapping[str, Any] | None:
-        row = (await self._session.execute(_ORDER_FOR_UPDATE, {"order_id": order_id})).first()
-        return None if row is None else dict(row._mapping)
+        row = await LOCK_ORDER.fetchrow(self._connection, order_id=order_id)
+        return None if row is None else dict(row)
 
     async def orders_of(
         self, *, customer_id: str, offset: int, limit: int
     ) -> tuple[Sequence[Mapping[str, Any]], int | None]:
-        result = await self._session.execute(
-            _ORDERS_OF, {"customer_id": customer_id, "offset": offset, "limit": limit}
-        )
-        rows = [dict(row._mapping) for row in result]
+        rows = [
+            dict(row)
+            for row in await ORDERS_OF_CUSTOMER.fetch(
+                self._connection, customer_id=customer_id, offset=offset, limit=limit
+            )
+        ]
         return rows, (int(rows[0]["total"]) if rows else None)
 
     async def order(self, *, customer_id: str, order_id: str) -> Mapping[str, Any] | None:
-        result = await self._session.execute(
-            _ORDER, {"customer_id": customer_id, "order_id": order_id}
+        row = await ORDER_OF_CUSTOMER.fetchrow(
+            self._connection, customer_id=customer_id, order_id=order_id
         )
-        row = result.first()
-        return None if row is None else dict(row._mapping)
+        return None if row is None else dict(row)
 
     # --- copies of billing-sync's answers ---------------------------------------------------------
 
     async def put_balance_copy(
         self, *, subscription_id: str, buckets: Sequence[Mapping[str, Any]], fetched_at: datetime
     ) -> None:
-        await self._session.execute(
-            _PUT_BALANCE,
-            {
-                "subscription_id": subscription_id,
-                "buckets": json.dumps(list(buckets)),
-                "fetched_at": fetched_at,
-            },
+        await PUT_BALANCE_COPY.execute(
+            self._connection,
+            subscription_id=subscription_id,
+            buckets=json.dumps(list(buckets)),
+            fetched_at=fetched_at,
         )
 
     async def invalidate_balances(self, *, subscription_ids: Sequence[str], at: datetime) -> None:
         if subscription_ids:
-            await self._session.execute(
-                _INVALIDATE_BALANCE, {"ids": list(subscription_ids), "at": at}
+            await INVALIDATE_BALANCE_COPIES.execute(
+                self._connection, subscription_ids=list(subscription_ids), at=at
             )
 
     async def put_usage_copy(
@@ -233,32 +158,30 @@ class PortalRepository:
         days: Sequence[Mapping[str, Any]],
         fetched_at: datetime,
     ) -> None:
-        await self._session.execute(
-            _PUT_USAGE,
-            {
-                "subscription_id": subscription_id,
-                "date_from": date_from,
-                "date_to": date_to,
-                "days": json.dumps(list(days)),
-                "fetched_at": fetched_at,
-            },
+        await PUT_USAGE_COPY.execute(
+            self._connection,
+            subscription_id=subscription_id,
+            date_from=date_from,
+            date_to=date_to,
+            days=json.dumps(list(days)),
+            fetched_at=fetched_at,
         )
 
     async def usage_copy(
         self, *, subscription_id: str, date_from: date, date_to: date
     ) -> tuple[list[dict[str, Any]], datetime] | None:
-        row = (
-            await self._session.execute(
-                _USAGE,
-                {"subscription_id": subscription_id, "date_from": date_from, "date_to": date_to},
-            )
-        ).first()
-        return None if row is None else (list(row.days), row.fetched_at)
+        row = await USAGE_COPY.fetchrow(
+            self._connection,
+            subscription_id=subscription_id,
+            date_from=date_from,
+            date_to=date_to,
+        )
+        return None if row is None else (list(row["days"]), row["fetched_at"])
 
     # --- telling the API replicas -----------------------------------------------------------------
 
     async def announce(self, payload: Mapping[str, Any]) -> None:
         """NOTIFY every replica at commit (never before: PostgreSQL holds it until then)."""
-        await self._session.execute(
-            _NOTIFY, {"channel": CHANGE_CHANNEL, "payload": json.dumps(dict(payload))}
+        await ANNOUNCE.execute(
+            self._connection, channel=CHANGE_CHANNEL, payload=json.dumps(dict(payload))
         )

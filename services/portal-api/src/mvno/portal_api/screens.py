@@ -20,7 +20,6 @@ from typing import Any
 import segno
 from pydantic_core import to_json
 
-from mvno.common.db import UnitOfWork
 from mvno.portal_api.domain.model import (
     FINAL_ORDER_STATES,
     BalanceSummary,
@@ -31,7 +30,7 @@ from mvno.portal_api.domain.model import (
 )
 from mvno.portal_api.integration import Upstreams, UpstreamUnavailable
 from mvno.portal_api.live import Announcements
-from mvno.portal_api.repository import PortalRepository, ReadModelQueries
+from mvno.portal_api.repository import PortalUnitOfWork, ReadModelQueries
 from mvno.portal_api.schemas import (
     EsimRead,
     Freshness,
@@ -140,7 +139,7 @@ class _KeptAnswer:
 @dataclass
 class Context:
     settings: PortalApiSettings
-    unit_of_work: Callable[[], UnitOfWork]
+    unit_of_work: Callable[[], PortalUnitOfWork]
     upstreams: Upstreams
     announcements: Announcements
     answers: LinesAnswers
@@ -191,9 +190,7 @@ def renew_seconds(settings: PortalApiSettings) -> float:
 
 async def line(context: Context, *, customer_id: str, line_id: str) -> LineRead:
     async with context.unit_of_work() as uow:
-        row = await PortalRepository(uow.session).line(
-            customer_id=customer_id, subscription_id=line_id
-        )
+        row = await uow.portal.line(customer_id=customer_id, subscription_id=line_id)
     if row is None:
         raise NotFound(f"you have no line {line_id}")
     views, _, _ = await _with_balances(context, [row])
@@ -328,7 +325,7 @@ async def _fetch_and_keep(
     buckets = await context.upstreams.buckets(subscription_id)
     try:
         async with context.unit_of_work() as uow:
-            await PortalRepository(uow.session).put_balance_copy(
+            await uow.portal.put_balance_copy(
                 subscription_id=subscription_id, buckets=buckets, fetched_at=now
             )
             await uow.commit()
@@ -382,9 +379,7 @@ async def usage(
     context: Context, *, customer_id: str, line_id: str, date_from: date, date_to: date
 ) -> UsageRead:
     async with context.unit_of_work() as uow:
-        row = await PortalRepository(uow.session).line(
-            customer_id=customer_id, subscription_id=line_id
-        )
+        row = await uow.portal.line(customer_id=customer_id, subscription_id=line_id)
     if row is None:
         raise NotFound(f"you have no line {line_id}")
     now = datetime.now(UTC)
@@ -395,7 +390,7 @@ async def usage(
     except UpstreamUnavailable as error:
         _log.info("usage of a line unavailable: %s", error)
         async with context.unit_of_work() as uow:
-            copy = await PortalRepository(uow.session).usage_copy(
+            copy = await uow.portal.usage_copy(
                 subscription_id=line_id, date_from=date_from, date_to=date_to
             )
         if copy is None:
@@ -404,7 +399,7 @@ async def usage(
             (days, as_of), status = copy, "stale"
     else:
         async with context.unit_of_work() as uow:
-            await PortalRepository(uow.session).put_usage_copy(
+            await uow.portal.put_usage_copy(
                 subscription_id=line_id,
                 date_from=date_from,
                 date_to=date_to,
@@ -445,9 +440,7 @@ def _usage_day(day: Mapping[str, Any]) -> UsageDayRead:
 
 async def esim(context: Context, *, customer_id: str, line_id: str) -> EsimRead:
     async with context.unit_of_work() as uow:
-        row = await PortalRepository(uow.session).line(
-            customer_id=customer_id, subscription_id=line_id
-        )
+        row = await uow.portal.line(customer_id=customer_id, subscription_id=line_id)
     if row is None:
         raise NotFound(f"you have no line {line_id}")
     if row["sim_kind"] not in (None, "eSIM"):
@@ -494,20 +487,18 @@ def order_view(row: Mapping[str, Any]) -> OrderView:
 
 async def orders(context: Context, *, customer_id: str, offset: int, limit: int) -> OrdersRead:
     async with context.unit_of_work() as uow:
-        rows, total = await PortalRepository(uow.session).orders_of(
+        rows, total = await uow.portal.orders_of(
             customer_id=customer_id, offset=offset, limit=limit
         )
     if total is None and offset > 0:
         async with context.unit_of_work() as uow:
-            _, total = await PortalRepository(uow.session).orders_of(
-                customer_id=customer_id, offset=0, limit=1
-            )
+            _, total = await uow.portal.orders_of(customer_id=customer_id, offset=0, limit=1)
     return OrdersRead(orders=[order_view(row) for row in rows], total=total or 0)
 
 
 async def order(context: Context, *, customer_id: str, order_id: str) -> OrderView:
     async with context.unit_of_work() as uow:
-        row = await PortalRepository(uow.session).order(customer_id=customer_id, order_id=order_id)
+        row = await uow.portal.order(customer_id=customer_id, order_id=order_id)
     if row is None:
         raise NotFound(f"you have no order {order_id}")
     return order_view(row)
