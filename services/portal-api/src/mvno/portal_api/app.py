@@ -20,10 +20,11 @@ from mvno.portal_api import api
 from mvno.portal_api.domain.model import NotAllowed, NotFound, PortalError
 from mvno.portal_api.integration import UpstreamRefused, Upstreams, UpstreamUnavailable
 from mvno.portal_api.live import Announcements
-from mvno.portal_api.protection import PortalEdge, RateLimits
+from mvno.portal_api.protection import CustomerLimits, PortalEdge, RateLimits
 from mvno.portal_api.repository import PortalUnitOfWork, ReadModelQueries
 from mvno.portal_api.screens import Context, LinesAnswers, renew_seconds
 from mvno.portal_api.settings import PortalApiSettings
+from mvno.portal_api.shortcut import Shortcut
 
 WEB = Path(__file__).parent / "web"
 
@@ -51,6 +52,7 @@ def create_app(settings: PortalApiSettings | None = None) -> FastAPI:
 
     async def open_resources(stack: AsyncExitStack) -> None:
         stack.push_async_callback(upstreams.aclose)
+        context.tokens = app.state.token_validator  # made by the service's lifespan before this
         context.queries = await ReadModelQueries.open(dsn, size=settings.database_pool_size)
         stack.push_async_callback(context.queries.close)
 
@@ -65,6 +67,7 @@ def create_app(settings: PortalApiSettings | None = None) -> FastAPI:
         resources=[open_resources],
         unit_of_work_kind=PortalUnitOfWork,
     )
+    rate_limits = RateLimits()
     app.state.portal = context = Context(
         settings=settings,
         # Made by create_service_app as unit_of_work_kind says.
@@ -72,14 +75,15 @@ def create_app(settings: PortalApiSettings | None = None) -> FastAPI:
         upstreams=upstreams,
         announcements=announcements,
         answers=answers,
+        limits=CustomerLimits(
+            counters=rate_limits,
+            views=limits.parse(settings.rate_limit_per_customer),
+            orders=limits.parse(settings.rate_limit_orders_per_customer),
+        ),
     )
-    rate_limits = RateLimits()
-    app.state.rate_limits = rate_limits
-    app.state.customer_limit = limits.parse(settings.rate_limit_per_customer)
-    app.state.order_limit = limits.parse(settings.rate_limit_orders_per_customer)
+    app.add_middleware(Shortcut, routes=api.router.routes)
     app.add_middleware(
         PortalEdge,
-        portal=app,
         rate_limits=rate_limits,
         limit_per_address=settings.rate_limit_per_ip,
         hsts_seconds=settings.hsts_seconds,

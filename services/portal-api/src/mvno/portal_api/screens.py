@@ -20,6 +20,7 @@ from typing import Any
 import segno
 from pydantic_core import to_json
 
+from mvno.common.auth.tokens import TokenValidator
 from mvno.portal_api.domain.model import (
     FINAL_ORDER_STATES,
     BalanceSummary,
@@ -30,6 +31,7 @@ from mvno.portal_api.domain.model import (
 )
 from mvno.portal_api.integration import Upstreams, UpstreamUnavailable
 from mvno.portal_api.live import Announcements
+from mvno.portal_api.protection import CustomerLimits
 from mvno.portal_api.repository import PortalUnitOfWork, ReadModelQueries
 from mvno.portal_api.schemas import (
     EsimRead,
@@ -143,8 +145,11 @@ class Context:
     upstreams: Upstreams
     announcements: Announcements
     answers: LinesAnswers
+    limits: CustomerLimits
     queries: ReadModelQueries | None = None
     """Opened with the app (a pool); the hottest screen reads through it."""
+    tokens: TokenValidator | None = None
+    """The app's token validator, set at start-up: the tokens it verified lately."""
     refreshing: dict[str, asyncio.Future[list[dict[str, Any]]]] = field(default_factory=dict)
     """Lines whose balances are being asked for right now, so that requests share one call."""
     last_offers: list[dict[str, Any]] | None = None
