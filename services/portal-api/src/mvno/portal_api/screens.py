@@ -34,9 +34,12 @@ from mvno.portal_api.live import Announcements
 from mvno.portal_api.protection import CustomerLimits
 from mvno.portal_api.repository import PortalUnitOfWork, ReadModelQueries
 from mvno.portal_api.schemas import (
+    AllowanceRead,
+    BalanceRead,
     EsimRead,
     Freshness,
     LineRead,
+    LinesRead,
     MoneyRead,
     OfferRead,
     OffersRead,
@@ -45,10 +48,17 @@ from mvno.portal_api.schemas import (
     OrderView,
     UsageDayRead,
     UsageRead,
+    wire_keys,
 )
 from mvno.portal_api.settings import PortalApiSettings
 
 _log = logging.getLogger(__name__)
+
+# "My lines" is rendered from plain dicts (no models built per view); their keys come from the
+# response models, and tests hold the bytes to the models' own dump.
+_LINES, _LINE, _BALANCE, _ALLOWANCE, _MONEY = (
+    wire_keys(model) for model in (LinesRead, LineRead, BalanceRead, AllowanceRead, MoneyRead)
+)
 
 
 class LinesAnswers:
@@ -208,7 +218,7 @@ def render_lines(views: list[dict[str, Any]], missing: list[str]) -> bytes:
     models: the views are made here from the read model's rows, so validating them again cost a
     tenth of the uncached screen (bench/portal.py); tests hold it byte for byte to
     ``LinesRead.model_dump_json(by_alias=True)``."""
-    return to_json({"lines": views, "degraded": bool(missing), "missing": missing})
+    return to_json({_LINES.lines: views, _LINES.degraded: bool(missing), _LINES.missing: missing})
 
 
 async def _with_balances(
@@ -280,14 +290,14 @@ async def _with_balances(
             balance = _no_balance("unavailable", None)
         views.append(
             {
-                "id": subscription_id,
-                "msisdn": row["msisdn"],
-                "status": row["status"],
-                "simKind": row["sim_kind"],
-                "paymentType": row["payment_type"],
-                "offeringId": row["offering_id"],
-                "activatedAt": row["activated_at"],
-                "balance": balance,
+                _LINE.id: subscription_id,
+                _LINE.msisdn: row["msisdn"],
+                _LINE.status: row["status"],
+                _LINE.sim_kind: row["sim_kind"],
+                _LINE.payment_type: row["payment_type"],
+                _LINE.offering_id: row["offering_id"],
+                _LINE.activated_at: row["activated_at"],
+                _LINE.balance: balance,
             }
         )
     return views, (["balances"] if stale else []), good_until
@@ -343,25 +353,25 @@ async def _fetch_and_keep(
 def _balance(status: Freshness, as_of: datetime | None, summary: BalanceSummary) -> dict[str, Any]:
     """A ``BalanceRead`` by alias, as a dict."""
     return {
-        "status": status,
-        "asOf": as_of,
-        "airtime": (
-            {"amount": float(summary.airtime), "currency": "ZAR"}
+        _BALANCE.status: status,
+        _BALANCE.as_of: as_of,
+        _BALANCE.airtime: (
+            {_MONEY.amount: float(summary.airtime), _MONEY.currency: "ZAR"}
             if summary.airtime is not None
             else None
         ),
-        "dataMB": float(summary.data_mb),
-        "voiceMinutes": float(summary.voice_minutes),
-        "sms": float(summary.sms),
-        "allowances": [
+        _BALANCE.data_mb: float(summary.data_mb),
+        _BALANCE.voice_minutes: float(summary.voice_minutes),
+        _BALANCE.sms: float(summary.sms),
+        _BALANCE.allowances: [
             {
-                "name": a.name,
-                "usageType": a.usage_type,
-                "remaining": float(a.remaining),
-                "initial": float(a.initial),
-                "units": a.units,
-                "expiresAt": None if a.expires_at is None else str(a.expires_at),
-                "status": a.status,
+                _ALLOWANCE.name: a.name,
+                _ALLOWANCE.usage_type: a.usage_type,
+                _ALLOWANCE.remaining: float(a.remaining),
+                _ALLOWANCE.initial: float(a.initial),
+                _ALLOWANCE.units: a.units,
+                _ALLOWANCE.expires_at: None if a.expires_at is None else str(a.expires_at),
+                _ALLOWANCE.status: a.status,
             }
             for a in summary.allowances
         ],
@@ -370,13 +380,13 @@ def _balance(status: Freshness, as_of: datetime | None, summary: BalanceSummary)
 
 def _no_balance(status: Freshness, as_of: datetime | None) -> dict[str, Any]:
     return {
-        "status": status,
-        "asOf": as_of,
-        "airtime": None,
-        "dataMB": None,
-        "voiceMinutes": None,
-        "sms": None,
-        "allowances": [],
+        _BALANCE.status: status,
+        _BALANCE.as_of: as_of,
+        _BALANCE.airtime: None,
+        _BALANCE.data_mb: None,
+        _BALANCE.voice_minutes: None,
+        _BALANCE.sms: None,
+        _BALANCE.allowances: [],
     }
 
 
