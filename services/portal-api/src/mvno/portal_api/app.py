@@ -17,8 +17,8 @@ from mvno.common.db import asyncpg_dsn
 from mvno.common.problems import problem_response
 from mvno.common.service import create_service_app
 from mvno.portal_api import api
+from mvno.portal_api.clients import UpstreamRefused, Upstreams, UpstreamUnavailable
 from mvno.portal_api.domain.model import NotAllowed, NotFound, PortalError
-from mvno.portal_api.integration import UpstreamRefused, Upstreams, UpstreamUnavailable
 from mvno.portal_api.live import Announcements
 from mvno.portal_api.protection import CustomerLimits, PortalEdge, RateLimits
 from mvno.portal_api.repository import PortalUnitOfWork, ReadModelQueries

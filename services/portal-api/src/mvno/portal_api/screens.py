@@ -21,6 +21,7 @@ import segno
 from pydantic_core import to_json
 
 from mvno.common.auth.tokens import TokenValidator
+from mvno.portal_api.clients import Upstreams, UpstreamUnavailable
 from mvno.portal_api.domain.model import (
     FINAL_ORDER_STATES,
     BalanceSummary,
@@ -29,7 +30,6 @@ from mvno.portal_api.domain.model import (
     order_title,
     summarise_balances,
 )
-from mvno.portal_api.integration import Upstreams, UpstreamUnavailable
 from mvno.portal_api.live import Announcements
 from mvno.portal_api.protection import CustomerLimits
 from mvno.portal_api.repository import PortalUnitOfWork, ReadModelQueries
