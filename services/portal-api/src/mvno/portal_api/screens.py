@@ -215,8 +215,8 @@ async def line(context: Context, *, customer_id: str, line_id: str) -> LineRead:
 def render_lines(views: list[dict[str, Any]], missing: list[str]) -> bytes:
     """The "my lines" answer's JSON: ``LinesRead`` by alias, from views shaped as ``LineRead`` by
     alias (:func:`_with_balances`). Serialised by pydantic's own serialiser without building the
-    models: the views are made here from the read model's rows, so validating them again cost a
-    tenth of the uncached screen (bench/portal.py); tests hold it byte for byte to
+    models: the views are made here from the read model's rows, so validating them again would
+    only repeat work on the hottest screen; tests hold it byte for byte to
     ``LinesRead.model_dump_json(by_alias=True)``."""
     return to_json({_LINES.lines: views, _LINES.degraded: bool(missing), _LINES.missing: missing})
 
@@ -230,8 +230,8 @@ async def _with_balances(
 
     Copies that would age within ``ahead`` seconds are asked for again in the background and
     shown as they are (current): no view waits for billing-sync while its copy is still good, so
-    only a missing, aged or invalidated copy holds a view (bench/portal.py: every view arriving
-    during that one call waited for it once per freshness period, the p99 at 200 req/s).
+    only a missing, aged or invalidated copy holds a view (otherwise every view arriving during
+    that one call would wait for it, once per freshness period).
     """
     now = datetime.now(UTC)
     fresh_for = context.settings.balance_fresh_seconds
@@ -246,7 +246,7 @@ async def _with_balances(
             fresh_for=fresh_for,
         )
 
-    # By position, not ``row in due``: that compared whole rows, field by field, on every view.
+    # Kept by position: looking a row up in a list would compare whole rows, field by field.
     due = [due_at(row, now) for row in rows]
     asked = [row for row, is_due in zip(rows, due, strict=True) if is_due]
     if ahead > 0 and not resting:
