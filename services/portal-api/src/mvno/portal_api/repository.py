@@ -32,8 +32,9 @@ from mvno.portal_api.statements import (
 )
 from mvno.portal_api.tables import CHANGE_CHANNEL
 
-# The hot read passes its one parameter by position (no mapping built per view).
-assert LINES_OF_CUSTOMER.names == ("customer_id",)
+if LINES_OF_CUSTOMER.names != ("customer_id",):
+    # The hot read passes its one parameter by position (no mapping built per view).
+    raise TypeError(f"LINES_OF_CUSTOMER takes {LINES_OF_CUSTOMER.names}, not (customer_id,)")
 
 
 class PortalUnitOfWork(UnitOfWork):
