@@ -39,6 +39,7 @@ from mvno.devstack.servers import serve_app
 from mvno.portal_api.__main__ import MIGRATIONS
 from mvno.portal_api.app import create_app
 from mvno.portal_api.consumer import HANDLERS
+from mvno.portal_api.repository import PortalUnitOfWork
 from mvno.portal_api.settings import PortalApiSettings
 
 API = "/portal/v1"
@@ -256,7 +257,9 @@ async def portal(
             queue_url=provisioned.queue_urls["portal-api"],
             dlq_url=provisioned.dlq_urls["portal-api"],
             handlers=HANDLERS,
-            unit_of_work=unit_of_work_factory(engine, source="urn:mvno:portal-api"),
+            unit_of_work=unit_of_work_factory(
+                engine, source="urn:mvno:portal-api", kind=PortalUnitOfWork
+            ),
             settings=ConsumerSettings(wait_time_seconds=1, dlq_poll_interval=3600),
         )
         consuming = asyncio.create_task(consumer.run(stop))

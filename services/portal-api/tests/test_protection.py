@@ -106,7 +106,7 @@ async def test_a_known_tokens_my_lines_answer_is_the_same_limited_and_protected(
     portal: PortalWorld, strict: httpx.AsyncClient
 ) -> None:
     # One token asked again and again, as a portal refreshing its screen does: the first answer
-    # verifies it, the next ones are answered before routing (MyLinesFastPath).
+    # verifies it, the next ones are answered before routing (shortcut.Shortcut).
     alice = portal.customer("customer-alice")
     first = await strict.get(f"{API}/lines", headers=alice)
     again = await strict.get(f"{API}/lines", headers=alice)

@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from mvno.portal_api.schemas import LineRead, LinesRead
+import pytest
+
+from mvno.portal_api.schemas import BalanceRead, LineRead, LinesRead, wire_keys
 from mvno.portal_api.screens import _with_balances, render_lines
 
 BUCKETS = [
@@ -99,3 +101,10 @@ def test_a_screen_with_every_balance_current_is_not_degraded() -> None:
 
 def test_a_customer_without_lines_gets_an_empty_screen() -> None:
     assert render_lines([], []) == as_pydantic_would([], [])
+
+
+def test_the_rendered_keys_are_the_models_aliases() -> None:
+    keys = wire_keys(BalanceRead)
+    assert (keys.as_of, keys.data_mb, keys.voice_minutes) == ("asOf", "dataMB", "voiceMinutes")
+    with pytest.raises(AttributeError):
+        keys.data_gb  # noqa: B018  # a key the model does not have is an error, not a new key

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from mvno.common.service import run_cli
 from mvno.portal_api.consumer import HANDLERS
+from mvno.portal_api.repository import PortalUnitOfWork
 from mvno.portal_api.settings import PortalApiSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -21,6 +22,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         default_port=8000,
         consumer="portal-api",
         handlers=HANDLERS,
+        unit_of_work_kind=PortalUnitOfWork,
     )
 
 

@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import httpx
-import limits
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -19,7 +18,6 @@ from mvno.common.auth import CurrentPrincipal
 from mvno.common.problems import Problem, problem_responses
 from mvno.common.tmf import PAGE_HEADERS, PathId, page_headers
 from mvno.portal_api import handlers, screens
-from mvno.portal_api.protection import RateLimits
 from mvno.portal_api.schemas import (
     DemoSessionCreate,
     DemoSessionRead,
@@ -34,6 +32,7 @@ from mvno.portal_api.schemas import (
     UsageRead,
 )
 from mvno.portal_api.screens import Context
+from mvno.portal_api.shortcut import at_once
 
 router = APIRouter(prefix="/portal/v1", tags=["portal"])
 
@@ -48,9 +47,7 @@ async def get_context(request: Request) -> Context:
 ContextDep = Annotated[Context, Depends(get_context)]
 
 
-async def current_customer(
-    request: Request, principal: CurrentPrincipal, context: ContextDep
-) -> str:
+async def current_customer(principal: CurrentPrincipal, context: ContextDep) -> str:
     """The signed-in customer's id (the token's ``sub``), within their rate limit."""
     if not principal.has_scopes(context.settings.customer_scope):
         raise Problem(
@@ -59,8 +56,7 @@ async def current_customer(
             "This needs a customer's portal token.",
             headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'},
         )
-    rate_limits: RateLimits = request.app.state.rate_limits
-    rate_limits.check(request.app.state.customer_limit, "customer", principal.subject)
+    context.limits.check_request(principal.subject)
     return principal.subject
 
 
@@ -89,12 +85,35 @@ async def me(customer: Customer) -> MeRead:
     return MeRead(customer_id=customer)
 
 
+async def _my_lines_at_once(request: Request) -> dict[str, Any] | None:
+    """``my_lines``' arguments for a bodiless request whose bearer token was verified before and
+    has the portal scope, within the customer's limit (429 past it); ``None`` for any other
+    request, which the normal way verifies and answers (401, 403, 413)."""
+    context = await get_context(request)
+    principal = None
+    for name, value in request.scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token and context.tokens is not None:
+                principal = context.tokens.remembered(token.strip())
+        elif name in _BODY_FRAMING:
+            return None  # a body to count and limit: the body limit is on the normal way
+    if principal is None or not principal.has_scopes(context.settings.customer_scope):
+        return None
+    context.limits.check_request(principal.subject)
+    return {"customer": principal.subject, "context": context}
+
+
+_BODY_FRAMING = (b"content-length", b"transfer-encoding")
+
+
 @router.get(
     "/lines",
     response_model=LinesRead,
     responses=problem_responses(401, 403, 429),
     summary="My lines, each with its balance and bundles",
 )
+@at_once(_my_lines_at_once)
 async def my_lines(customer: Customer, context: ContextDep) -> Response:
     # Rendered once, as documented by LinesRead (FastAPI would validate the model a second time).
     return Response(
@@ -154,12 +173,11 @@ async def my_esim(line_id: PathId, customer: Customer, context: ContextDep) -> J
 )
 async def suspend_line(
     line_id: PathId,
-    request: Request,
     customer: Customer,
     context: ContextDep,
     idempotency_key: IdempotencyKey = None,
 ) -> OrderView:
-    await _check_order_limit(request, customer)
+    context.limits.check_order(customer)
     return await handlers.suspend_line(
         context,
         customer_id=customer,
@@ -196,12 +214,11 @@ async def my_orders(
 )
 async def buy(
     body: PurchaseCreate,
-    request: Request,
     customer: Customer,
     context: ContextDep,
     idempotency_key: IdempotencyKey = None,
 ) -> OrderView:
-    await _check_order_limit(request, customer)
+    context.limits.check_order(customer)
     return await handlers.place_purchase(
         context,
         customer_id=customer,
@@ -300,9 +317,3 @@ async def demo_session(body: DemoSessionCreate, context: ContextDep) -> DemoSess
     return DemoSessionRead(
         access_token=str(token["access_token"]), expires_in=int(token.get("expires_in", 3600))
     )
-
-
-async def _check_order_limit(request: Request, customer: str) -> None:
-    rate_limits: RateLimits = request.app.state.rate_limits
-    limit: limits.RateLimitItem = request.app.state.order_limit
-    rate_limits.check(limit, "orders", customer)

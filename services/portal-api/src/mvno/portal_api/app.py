@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import cast
 
 import limits
 from fastapi import FastAPI, Request
@@ -15,13 +17,14 @@ from mvno.common.db import asyncpg_dsn
 from mvno.common.problems import problem_response
 from mvno.common.service import create_service_app
 from mvno.portal_api import api
+from mvno.portal_api.clients import UpstreamRefused, Upstreams, UpstreamUnavailable
 from mvno.portal_api.domain.model import NotAllowed, NotFound, PortalError
-from mvno.portal_api.integration import UpstreamRefused, Upstreams, UpstreamUnavailable
 from mvno.portal_api.live import Announcements
-from mvno.portal_api.protection import PortalEdge, RateLimits
-from mvno.portal_api.repository import ReadModelQueries
+from mvno.portal_api.protection import CustomerLimits, PortalEdge, RateLimits
+from mvno.portal_api.repository import PortalUnitOfWork, ReadModelQueries
 from mvno.portal_api.screens import Context, LinesAnswers, renew_seconds
 from mvno.portal_api.settings import PortalApiSettings
+from mvno.portal_api.shortcut import Shortcut
 
 WEB = Path(__file__).parent / "web"
 
@@ -49,6 +52,7 @@ def create_app(settings: PortalApiSettings | None = None) -> FastAPI:
 
     async def open_resources(stack: AsyncExitStack) -> None:
         stack.push_async_callback(upstreams.aclose)
+        context.tokens = app.state.token_validator  # made by the service's lifespan before this
         context.queries = await ReadModelQueries.open(dsn, size=settings.database_pool_size)
         stack.push_async_callback(context.queries.close)
 
@@ -61,21 +65,25 @@ def create_app(settings: PortalApiSettings | None = None) -> FastAPI:
         routers=[api.router],
         background=[listen],
         resources=[open_resources],
+        unit_of_work_kind=PortalUnitOfWork,
     )
+    rate_limits = RateLimits()
     app.state.portal = context = Context(
         settings=settings,
-        unit_of_work=app.state.infrastructure.unit_of_work,
+        # Made by create_service_app as unit_of_work_kind says.
+        unit_of_work=cast(Callable[[], PortalUnitOfWork], app.state.infrastructure.unit_of_work),
         upstreams=upstreams,
         announcements=announcements,
         answers=answers,
+        limits=CustomerLimits(
+            counters=rate_limits,
+            views=limits.parse(settings.rate_limit_per_customer),
+            orders=limits.parse(settings.rate_limit_orders_per_customer),
+        ),
     )
-    rate_limits = RateLimits()
-    app.state.rate_limits = rate_limits
-    app.state.customer_limit = limits.parse(settings.rate_limit_per_customer)
-    app.state.order_limit = limits.parse(settings.rate_limit_orders_per_customer)
+    app.add_middleware(Shortcut, routes=api.router.routes)
     app.add_middleware(
         PortalEdge,
-        portal=app,
         rate_limits=rate_limits,
         limit_per_address=settings.rate_limit_per_ip,
         hsts_seconds=settings.hsts_seconds,

@@ -10,14 +10,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
 
 import limits
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mvno.common.problems import Problem, problem_response
-from mvno.common.request_ids import REQUEST_ID_HEADER, take_request_id
-from mvno.portal_api import screens
 
 _PORTAL_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -38,9 +36,9 @@ class RateLimits:
 
     Each key counts the hits of the current fixed window and of the one before it; a hit is
     allowed while the previous window's count, weighted by how much of it the sliding window
-    still covers, plus the current one stays under the limit (the ``limits`` library's sliding
-    window counter, whose asyncio storage cost two coroutines and a lock per hit, two hits per
-    screen: bench/portal.py). Counters of keys not seen for two windows are purged now and then.
+    still covers, plus the current one stays under the limit: the ``limits`` library's sliding
+    window counter, counted synchronously in a dict (no coroutine or lock per hit, as every
+    request is counted twice). Counters of keys not seen for two windows are purged now and then.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -78,6 +76,24 @@ class RateLimits:
         self._next_purge = now + 60
 
 
+@dataclass(frozen=True)
+class CustomerLimits:
+    """The limits a route applies to the signed-in customer (the per-address one is the edge's),
+    counted in the replica's :class:`RateLimits`."""
+
+    counters: RateLimits
+    views: limits.RateLimitItem
+    """Every request of a customer."""
+    orders: limits.RateLimitItem
+    """Purchases and suspensions, on top of ``views``."""
+
+    def check_request(self, customer_id: str) -> None:
+        self.counters.check(self.views, "customer", customer_id)
+
+    def check_order(self, customer_id: str) -> None:
+        self.counters.check(self.orders, "orders", customer_id)
+
+
 class _Counter:
     __slots__ = ("current", "previous", "started")
 
@@ -106,32 +122,19 @@ class _Counter:
 
 
 class PortalEdge:
-    """The portal's outermost middleware, one layer for what every answer needs: the security
-    headers (CSP with frame-ancestors, HSTS, nosniff, Referrer-Policy and friends) and the
-    per-address limit (429; health probes exempt).
-
-    It also answers the hottest screen, ``GET /portal/v1/lines`` without a body and with a token
-    verified before, itself: no routing, no dependency solving, no second validation, and no send
-    wrapper per layer (bench/portal.py). The per-customer limit is counted as the route would,
-    the request id taken as :class:`~mvno.common.request_ids.RequestIdMiddleware` takes it, and the
-    answer carries the same headers. Anything else (an unknown, expired or under-scoped token,
-    a request with a body, another path) goes the normal way, which answers 401/403 and verifies
-    the token.
-    """
-
-    LINES = "/portal/v1/lines"
+    """The portal's outermost middleware: the security headers on every answer (CSP with
+    frame-ancestors, HSTS, nosniff, Referrer-Policy and friends) and the per-address limit (429;
+    health probes exempt), in one layer with one send wrapper."""
 
     def __init__(
         self,
         app: ASGIApp,
         *,
-        portal: Any,
         rate_limits: RateLimits,
         limit_per_address: str,
         hsts_seconds: int,
     ) -> None:
         self.app = app
-        self._portal = portal  # the FastAPI app: its state holds what is opened at start-up
         self._limits = rate_limits
         self._address_limit = limits.parse(limit_per_address)
         common = [
@@ -165,66 +168,7 @@ class PortalEdge:
             except Problem as problem:
                 await _refuse(problem, scope, receive, _adding(send, extra))
                 return
-        if path == self.LINES and scope["method"] == "GET":
-            principal = self._known_customer(scope)
-            if principal is not None:
-                await self._my_lines(principal.subject, scope, receive, send, extra)
-                return
         await self.app(scope, receive, _adding(send, extra))
-
-    def _known_customer(self, scope: Scope) -> Any:
-        """The principal of a bodiless request's bearer token verified before, with the portal
-        scope; ``None`` otherwise (the normal way then decides)."""
-        validator = getattr(self._portal.state, "token_validator", None)
-        if validator is None:
-            return None
-        principal = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                scheme, _, token = value.decode("latin-1").partition(" ")
-                if scheme.lower() == "bearer" and token:
-                    principal = validator.remembered(token.strip())
-            elif name in _BODY_FRAMING:
-                return None  # a body to count and limit: the body limit is on the normal way
-        if principal is None or not principal.has_scopes(
-            self._portal.state.portal.settings.customer_scope
-        ):
-            return None
-        return principal
-
-    async def _my_lines(
-        self,
-        customer_id: str,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        extra: list[tuple[bytes, bytes]],
-    ) -> None:
-        state = self._portal.state
-        request_id = take_request_id(scope)
-        headers = [*extra, (_REQUEST_ID, request_id)]
-        try:
-            state.rate_limits.check(state.customer_limit, "customer", customer_id)
-        except Problem as problem:
-            await _refuse(problem, scope, receive, _adding(send, headers))
-            return
-        body = await screens.lines(state.portal, customer_id=customer_id)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    *headers,
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
-
-_REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
-_BODY_FRAMING = (b"content-length", b"transfer-encoding")
 
 
 def _adding(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:

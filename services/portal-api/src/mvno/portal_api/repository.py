@@ -1,249 +1,57 @@
-"""The read model's reads and writes. Methods never commit: the unit of work does."""
+"""The read model's reads and writes (SQL in :mod:`mvno.portal_api.statements`), reached through
+the unit of work (``uow.portal``). Methods never commit: the unit of work does."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
-import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any, cast
 
 import asyncpg
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from pydantic_core import from_json
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from mvno.common.db import StatementPool, UnitOfWork
+from mvno.portal_api.statements import (
+    ANNOUNCE,
+    APPLY_ORDER,
+    APPLY_SUBSCRIPTION_EVENT,
+    INVALIDATE_BALANCE_COPIES,
+    LINE_OF_CUSTOMER,
+    LINES_OF_CUSTOMER,
+    LOCK_ORDER,
+    ORDER_OF_CUSTOMER,
+    ORDERS_OF_CUSTOMER,
+    PUT_BALANCE_COPY,
+    PUT_USAGE_COPY,
+    REPLACE_ORDER_ITEMS,
+    USAGE_COPY,
+)
 from mvno.portal_api.tables import CHANGE_CHANNEL
 
-_log = logging.getLogger(__name__)
-
-# Plain SQL compiled once: these run on every screen and every event.
-_LINES_OF = text(
-    "SELECT s.subscription_id, s.customer_id, s.msisdn, s.offering_id, s.payment_type, "
-    "s.sim_kind, s.status, s.order_id, s.activated_at, s.updated_at, "
-    "b.buckets, b.fetched_at, b.invalidated_at "
-    "FROM subscriptions s LEFT JOIN balance_copies b USING (subscription_id) "
-    "WHERE s.customer_id = :customer_id ORDER BY s.activated_at NULLS LAST, s.subscription_id"
-)
-_LINE = text(
-    "SELECT s.subscription_id, s.customer_id, s.msisdn, s.offering_id, s.payment_type, "
-    "s.sim_kind, s.status, s.order_id, s.activated_at, s.updated_at, "
-    "b.buckets, b.fetched_at, b.invalidated_at "
-    "FROM subscriptions s LEFT JOIN balance_copies b USING (subscription_id) "
-    "WHERE s.customer_id = :customer_id AND s.subscription_id = :subscription_id"
-)
-# A lifecycle event's status applies only when it is newer than the last one applied (SQS
-# reorders); what only ``activated`` and ``tariff_changed`` carry fills in whenever it comes.
-_APPLY_SUBSCRIPTION = text(
-    "INSERT INTO subscriptions AS s (subscription_id, customer_id, msisdn, offering_id, "
-    "payment_type, sim_kind, status, sequence, order_id, activated_at, updated_at) "
-    "VALUES (:subscription_id, :customer_id, :msisdn, :offering_id, :payment_type, :sim_kind, "
-    ":status, :sequence, :order_id, :activated_at, :updated_at) "
-    "ON CONFLICT (subscription_id) DO UPDATE SET "
-    "msisdn = COALESCE(excluded.msisdn, s.msisdn), "
-    "sim_kind = COALESCE(excluded.sim_kind, s.sim_kind), "
-    "activated_at = COALESCE(excluded.activated_at, s.activated_at), "
-    "order_id = COALESCE(s.order_id, excluded.order_id), "
-    "offering_id = CASE WHEN excluded.offering_id IS NOT NULL "
-    "  AND (excluded.sequence > s.sequence OR s.offering_id IS NULL) "
-    "  THEN excluded.offering_id ELSE s.offering_id END, "
-    "payment_type = CASE WHEN excluded.payment_type IS NOT NULL "
-    "  AND (excluded.sequence > s.sequence OR s.payment_type IS NULL) "
-    "  THEN excluded.payment_type ELSE s.payment_type END, "
-    "status = CASE WHEN excluded.sequence > s.sequence THEN excluded.status ELSE s.status END, "
-    "sequence = GREATEST(s.sequence, excluded.sequence), "
-    "updated_at = GREATEST(s.updated_at, excluded.updated_at) "
-    "RETURNING subscription_id"
-)
-_APPLY_ORDER = text(
-    "INSERT INTO orders AS o (order_id, customer_id, channel, state, sequence, items, "
-    "failed_step, failure_reason, placed_at, updated_at) "
-    "VALUES (:order_id, :customer_id, :channel, :state, :sequence, CAST(:items AS jsonb), "
-    ":failed_step, :failure_reason, :placed_at, :updated_at) "
-    "ON CONFLICT (order_id) DO UPDATE SET "
-    "state = excluded.state, sequence = excluded.sequence, items = excluded.items, "
-    "failed_step = excluded.failed_step, failure_reason = excluded.failure_reason, "
-    "placed_at = LEAST(o.placed_at, excluded.placed_at), updated_at = excluded.updated_at "
-    "WHERE excluded.sequence > o.sequence "
-    "RETURNING order_id"
-)
-_ORDERS_OF = text(
-    "SELECT order_id, customer_id, channel, state, sequence, items, failed_step, "
-    "failure_reason, placed_at, updated_at, count(*) OVER () AS total FROM orders "
-    "WHERE customer_id = :customer_id ORDER BY placed_at DESC, order_id DESC "
-    "OFFSET :offset LIMIT :limit"
-)
-_ORDER = text(
-    "SELECT order_id, customer_id, channel, state, sequence, items, failed_step, "
-    "failure_reason, placed_at, updated_at FROM orders "
-    "WHERE customer_id = :customer_id AND order_id = :order_id"
-)
-_ORDER_FOR_UPDATE = text(
-    "SELECT order_id, customer_id, channel, state, sequence, items, failed_step, "
-    "failure_reason, placed_at, updated_at FROM orders WHERE order_id = :order_id FOR UPDATE"
-)
-_REPLACE_ITEMS = text("UPDATE orders SET items = CAST(:items AS jsonb) WHERE order_id = :order_id")
-_PUT_BALANCE = text(
-    "INSERT INTO balance_copies (subscription_id, buckets, fetched_at) "
-    "VALUES (:subscription_id, CAST(:buckets AS jsonb), :fetched_at) "
-    "ON CONFLICT (subscription_id) DO UPDATE SET buckets = excluded.buckets, "
-    "fetched_at = excluded.fetched_at "
-    "WHERE balance_copies.fetched_at <= excluded.fetched_at"
-)
-_INVALIDATE_BALANCE = text(
-    "UPDATE balance_copies SET invalidated_at = :at WHERE subscription_id = ANY(:ids)"
-)
-_PUT_USAGE = text(
-    "INSERT INTO usage_copies (subscription_id, date_from, date_to, days, fetched_at) "
-    "VALUES (:subscription_id, :date_from, :date_to, CAST(:days AS jsonb), :fetched_at) "
-    "ON CONFLICT (subscription_id, date_from, date_to) DO UPDATE SET days = excluded.days, "
-    "fetched_at = excluded.fetched_at"
-)
-_USAGE = text(
-    "SELECT days, fetched_at FROM usage_copies WHERE subscription_id = :subscription_id "
-    "AND date_from = :date_from AND date_to = :date_to"
-)
-_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
+if LINES_OF_CUSTOMER.names != ("customer_id",):
+    # The hot read passes its one parameter by position (no mapping built per view).
+    raise TypeError(f"LINES_OF_CUSTOMER takes {LINES_OF_CUSTOMER.names}, not (customer_id,)")
 
 
-_LINES_OF_RAW = (
-    "SELECT s.subscription_id, s.msisdn, s.offering_id, s.payment_type, s.sim_kind, s.status, "
-    "s.activated_at, b.buckets, b.fetched_at, b.invalidated_at "
-    "FROM subscriptions s LEFT JOIN balance_copies b USING (subscription_id) "
-    "WHERE s.customer_id = $1 ORDER BY s.activated_at NULLS LAST, s.subscription_id"
-)
+class PortalUnitOfWork(UnitOfWork):
+    """A unit of work offering the read model's repository: ``uow.portal``."""
 
-
-class ReadConnections:
-    """A few asyncpg connections lent out one statement at a time, for the hottest read.
-
-    asyncpg's pool costs a task per release (``asyncio.shield``), a queue and a proxy per
-    acquire, a tenth of the uncached "my lines" screen (bench/portal.py); a single statement in
-    autocommit needs none of it: no transaction, no session state to reset. At most ``size``
-    connections are opened, when first needed; a caller waits for one when all are lent. A
-    connection found closed is dropped and another taken; one whose statement failed for any
-    reason but a server's error answer (a cancelled or timed-out wait, a broken socket) is
-    terminated, since its protocol state is unknown. When the server refuses another connection
-    while some are open, callers wait for those, and no other is tried for ``REST_SECONDS``.
-    """
-
-    REST_SECONDS = 5.0
-
-    def __init__(
-        self,
-        connect: Callable[[], Awaitable[asyncpg.Connection]],
-        *,
-        size: int,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._connect = connect
-        self._size = size
-        self._clock = clock
-        self._open_after = 0.0
-        self._idle: list[asyncpg.Connection] = []
-        self._waiting: deque[asyncio.Future[asyncpg.Connection | None]] = deque()
-        self._opened = 0
-        self._closed = False
-
-    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
-        while True:
-            connection = self._idle.pop() if self._idle else await self._take()
-            if not connection.is_closed():
-                break
-            self._drop()
-        try:
-            rows: list[asyncpg.Record] = await connection.fetch(query, *args)
-        except asyncpg.PostgresError:
-            self._give_back(connection)  # the server answered: the connection is sound
-            raise
-        except BaseException:
-            connection.terminate()
-            self._drop()
-            raise
-        self._give_back(connection)
-        return rows
-
-    async def _take(self) -> asyncpg.Connection:
-        if self._closed:
-            raise asyncpg.InterfaceError("the read connections are closed")
-        if self._opened < self._size and (self._opened == 0 or self._clock() >= self._open_after):
-            self._opened += 1
-            try:
-                return await self._connect()
-            except Exception:
-                self._opened -= 1
-                if self._opened == 0:
-                    raise  # nothing open to wait for
-                # The server refuses more (too many clients, say): wait for one of those open,
-                # and leave it alone a while rather than fail every view asking it again.
-                _log.warning(
-                    "could not open a read connection; %d in use", self._opened, exc_info=True
-                )
-                self._open_after = self._clock() + self.REST_SECONDS
-        waiter: asyncio.Future[asyncpg.Connection | None] = (
-            asyncio.get_running_loop().create_future()
-        )
-        self._waiting.append(waiter)
-        try:
-            connection = await waiter
-        except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                # Handed over just as this wait was cancelled: to the next in line.
-                handed = waiter.result()
-                if handed is None:
-                    self._wake(None)
-                else:
-                    self._give_back(handed)
-            raise
-        # None: a connection was dropped and this caller may open one in its place.
-        return connection if connection is not None else await self._take()
-
-    def _wake(self, handed: asyncpg.Connection | None) -> bool:
-        """Hand a connection (or, ``None``, a free place to open one) to the first waiting."""
-        while self._waiting:
-            waiter = self._waiting.popleft()
-            if not waiter.done():
-                waiter.set_result(handed)
-                return True
-        return False
-
-    def _give_back(self, connection: asyncpg.Connection) -> None:
-        if self._wake(connection):
-            return
-        if self._closed:
-            connection.terminate()
-            self._opened -= 1
-        else:
-            self._idle.append(connection)
-
-    def _drop(self) -> None:
-        self._opened -= 1
-        self._wake(None)
-
-    async def close(self) -> None:
-        self._closed = True
-        idle, self._idle = self._idle, []
-        self._opened -= len(idle)
-        for connection in idle:
-            await connection.close(timeout=5)
-        while self._waiting:
-            waiter = self._waiting.popleft()
-            if not waiter.done():
-                waiter.set_exception(asyncpg.InterfaceError("the read connections are closed"))
+    @cached_property
+    def portal(self) -> PortalRepository:
+        return PortalRepository(self.connection)
 
 
 class ReadModelQueries:
-    """The hottest screen's read on plain asyncpg connections: one statement, no transaction
-    around it (the ORM session's BEGIN/ROLLBACK and its per-statement overhead cost a third of
-    the screen's time in bench/portal.py)."""
+    """The "my lines" read on the portal's own :class:`~mvno.common.db.StatementPool`: one
+    statement in autocommit, no transaction or session around it, as it runs on every uncached
+    view; ``jsonb`` is decoded by pydantic's parser."""
 
-    def __init__(self, connections: ReadConnections) -> None:
-        self._connections = connections
+    def __init__(self, pool: StatementPool) -> None:
+        self._pool = pool
 
     @classmethod
     async def open(cls, dsn: str, *, size: int) -> ReadModelQueries:
@@ -254,44 +62,41 @@ class ReadModelQueries:
             )
             return connection
 
-        queries = cls(ReadConnections(connect, size=size))
-        await queries._connections.fetch("SELECT 1")  # fail at start-up, not on the first view
+        queries = cls(StatementPool(dsn, size=size, connect=connect))
+        await queries._pool.fetch("SELECT 1")  # fail at start-up, not on the first view
         return queries
 
     async def close(self) -> None:
-        await self._connections.close()
+        await self._pool.close()
 
     async def lines_of(self, *, customer_id: str) -> Sequence[Mapping[str, Any]]:
         """The customer's lines with their balance copies; records read by column name."""
         if trace.get_current_span().is_recording():
-            rows = await self._connections.fetch(_LINES_OF_RAW, customer_id)
+            rows = await self._pool.fetch(LINES_OF_CUSTOMER.sql, customer_id)
         else:
-            # A trace nobody records gets no statement span: making one was a tenth of the
-            # screen's time (bench/portal.py); sampled requests still show the statement.
+            # A trace nobody records gets no statement span: nobody would see it, and this is
+            # the hottest read; sampled requests still show the statement.
             with suppress_instrumentation():
-                rows = await self._connections.fetch(_LINES_OF_RAW, customer_id)
+                rows = await self._pool.fetch(LINES_OF_CUSTOMER.sql, customer_id)
         return cast(Sequence[Mapping[str, Any]], rows)
 
 
 class PortalRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    """The read model's rows, on a unit of work's connection (in its transaction)."""
+
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._connection = connection
 
     # --- subscriptions --------------------------------------------------------------------------
 
     async def apply_subscription_event(self, *, values: Mapping[str, Any]) -> None:
-        await self._session.execute(_APPLY_SUBSCRIPTION, dict(values))
-
-    async def lines_of(self, *, customer_id: str) -> Sequence[Mapping[str, Any]]:
-        result = await self._session.execute(_LINES_OF, {"customer_id": customer_id})
-        return [dict(row._mapping) for row in result]
+        await APPLY_SUBSCRIPTION_EVENT.execute(self._connection, **values)
 
     async def line(self, *, customer_id: str, subscription_id: str) -> Mapping[str, Any] | None:
-        result = await self._session.execute(
-            _LINE, {"customer_id": customer_id, "subscription_id": subscription_id}
+        row = await LINE_OF_CUSTOMER.fetchrow(
+            self._connection, customer_id=customer_id, subscription_id=subscription_id
         )
-        row = result.first()
-        return None if row is None else dict(row._mapping)
+        return None if row is None else dict(row)
 
     # --- orders ---------------------------------------------------------------------------------
 
@@ -299,52 +104,50 @@ class PortalRepository:
         """Write the order unless a newer state is already known; whether it was written."""
         params = dict(values)
         params["items"] = json.dumps(params["items"])
-        result = await self._session.execute(_APPLY_ORDER, params)
-        return result.first() is not None
+        return await APPLY_ORDER.fetchrow(self._connection, **params) is not None
 
     async def replace_items(self, *, order_id: str, items: Sequence[Mapping[str, Any]]) -> None:
-        await self._session.execute(
-            _REPLACE_ITEMS, {"order_id": order_id, "items": json.dumps(list(items))}
+        await REPLACE_ORDER_ITEMS.execute(
+            self._connection, order_id=order_id, items=json.dumps(list(items))
         )
 
     async def order_for_update(self, *, order_id: str) -> Mapping[str, Any] | None:
-        row = (await self._session.execute(_ORDER_FOR_UPDATE, {"order_id": order_id})).first()
-        return None if row is None else dict(row._mapping)
+        row = await LOCK_ORDER.fetchrow(self._connection, order_id=order_id)
+        return None if row is None else dict(row)
 
     async def orders_of(
         self, *, customer_id: str, offset: int, limit: int
     ) -> tuple[Sequence[Mapping[str, Any]], int | None]:
-        result = await self._session.execute(
-            _ORDERS_OF, {"customer_id": customer_id, "offset": offset, "limit": limit}
-        )
-        rows = [dict(row._mapping) for row in result]
+        rows = [
+            dict(row)
+            for row in await ORDERS_OF_CUSTOMER.fetch(
+                self._connection, customer_id=customer_id, offset=offset, limit=limit
+            )
+        ]
         return rows, (int(rows[0]["total"]) if rows else None)
 
     async def order(self, *, customer_id: str, order_id: str) -> Mapping[str, Any] | None:
-        result = await self._session.execute(
-            _ORDER, {"customer_id": customer_id, "order_id": order_id}
+        row = await ORDER_OF_CUSTOMER.fetchrow(
+            self._connection, customer_id=customer_id, order_id=order_id
         )
-        row = result.first()
-        return None if row is None else dict(row._mapping)
+        return None if row is None else dict(row)
 
     # --- copies of billing-sync's answers ---------------------------------------------------------
 
     async def put_balance_copy(
         self, *, subscription_id: str, buckets: Sequence[Mapping[str, Any]], fetched_at: datetime
     ) -> None:
-        await self._session.execute(
-            _PUT_BALANCE,
-            {
-                "subscription_id": subscription_id,
-                "buckets": json.dumps(list(buckets)),
-                "fetched_at": fetched_at,
-            },
+        await PUT_BALANCE_COPY.execute(
+            self._connection,
+            subscription_id=subscription_id,
+            buckets=json.dumps(list(buckets)),
+            fetched_at=fetched_at,
         )
 
     async def invalidate_balances(self, *, subscription_ids: Sequence[str], at: datetime) -> None:
         if subscription_ids:
-            await self._session.execute(
-                _INVALIDATE_BALANCE, {"ids": list(subscription_ids), "at": at}
+            await INVALIDATE_BALANCE_COPIES.execute(
+                self._connection, subscription_ids=list(subscription_ids), at=at
             )
 
     async def put_usage_copy(
@@ -356,32 +159,30 @@ class PortalRepository:
         days: Sequence[Mapping[str, Any]],
         fetched_at: datetime,
     ) -> None:
-        await self._session.execute(
-            _PUT_USAGE,
-            {
-                "subscription_id": subscription_id,
-                "date_from": date_from,
-                "date_to": date_to,
-                "days": json.dumps(list(days)),
-                "fetched_at": fetched_at,
-            },
+        await PUT_USAGE_COPY.execute(
+            self._connection,
+            subscription_id=subscription_id,
+            date_from=date_from,
+            date_to=date_to,
+            days=json.dumps(list(days)),
+            fetched_at=fetched_at,
         )
 
     async def usage_copy(
         self, *, subscription_id: str, date_from: date, date_to: date
     ) -> tuple[list[dict[str, Any]], datetime] | None:
-        row = (
-            await self._session.execute(
-                _USAGE,
-                {"subscription_id": subscription_id, "date_from": date_from, "date_to": date_to},
-            )
-        ).first()
-        return None if row is None else (list(row.days), row.fetched_at)
+        row = await USAGE_COPY.fetchrow(
+            self._connection,
+            subscription_id=subscription_id,
+            date_from=date_from,
+            date_to=date_to,
+        )
+        return None if row is None else (list(row["days"]), row["fetched_at"])
 
     # --- telling the API replicas -----------------------------------------------------------------
 
     async def announce(self, payload: Mapping[str, Any]) -> None:
         """NOTIFY every replica at commit (never before: PostgreSQL holds it until then)."""
-        await self._session.execute(
-            _NOTIFY, {"channel": CHANGE_CHANNEL, "payload": json.dumps(dict(payload))}
+        await ANNOUNCE.execute(
+            self._connection, channel=CHANGE_CHANNEL, payload=json.dumps(dict(payload))
         )

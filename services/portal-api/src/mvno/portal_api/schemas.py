@@ -33,6 +33,20 @@ class Output(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
+def wire_keys(model: type[BaseModel]) -> Any:
+    """The JSON keys of ``model``'s fields (their aliases), as attributes named like the fields
+    (``wire_keys(LineRead).sim_kind == "simKind"``), for answers rendered from plain dicts: a key
+    the model does not have is an ``AttributeError``, not a silent drift."""
+    return _WireKeys(model)
+
+
+class _WireKeys:
+    # A plain instance: its attributes are read as fast as a dict literal's constant keys.
+    def __init__(self, model: type[BaseModel]) -> None:
+        for name, field in model.model_fields.items():
+            setattr(self, name, field.alias or name)
+
+
 # --- requests ------------------------------------------------------------------------------------
 
 

@@ -20,7 +20,8 @@ from typing import Any
 import segno
 from pydantic_core import to_json
 
-from mvno.common.db import UnitOfWork
+from mvno.common.auth.tokens import TokenValidator
+from mvno.portal_api.clients import Upstreams, UpstreamUnavailable
 from mvno.portal_api.domain.model import (
     FINAL_ORDER_STATES,
     BalanceSummary,
@@ -29,13 +30,16 @@ from mvno.portal_api.domain.model import (
     order_title,
     summarise_balances,
 )
-from mvno.portal_api.integration import Upstreams, UpstreamUnavailable
 from mvno.portal_api.live import Announcements
-from mvno.portal_api.repository import PortalRepository, ReadModelQueries
+from mvno.portal_api.protection import CustomerLimits
+from mvno.portal_api.repository import PortalUnitOfWork, ReadModelQueries
 from mvno.portal_api.schemas import (
+    AllowanceRead,
+    BalanceRead,
     EsimRead,
     Freshness,
     LineRead,
+    LinesRead,
     MoneyRead,
     OfferRead,
     OffersRead,
@@ -44,10 +48,17 @@ from mvno.portal_api.schemas import (
     OrderView,
     UsageDayRead,
     UsageRead,
+    wire_keys,
 )
 from mvno.portal_api.settings import PortalApiSettings
 
 _log = logging.getLogger(__name__)
+
+# "My lines" is rendered from plain dicts (no models built per view); their keys come from the
+# response models, and tests hold the bytes to the models' own dump.
+_LINES, _LINE, _BALANCE, _ALLOWANCE, _MONEY = (
+    wire_keys(model) for model in (LinesRead, LineRead, BalanceRead, AllowanceRead, MoneyRead)
+)
 
 
 class LinesAnswers:
@@ -140,12 +151,15 @@ class _KeptAnswer:
 @dataclass
 class Context:
     settings: PortalApiSettings
-    unit_of_work: Callable[[], UnitOfWork]
+    unit_of_work: Callable[[], PortalUnitOfWork]
     upstreams: Upstreams
     announcements: Announcements
     answers: LinesAnswers
+    limits: CustomerLimits
     queries: ReadModelQueries | None = None
     """Opened with the app (a pool); the hottest screen reads through it."""
+    tokens: TokenValidator | None = None
+    """The app's token validator, set at start-up: the tokens it verified lately."""
     refreshing: dict[str, asyncio.Future[list[dict[str, Any]]]] = field(default_factory=dict)
     """Lines whose balances are being asked for right now, so that requests share one call."""
     last_offers: list[dict[str, Any]] | None = None
@@ -191,9 +205,7 @@ def renew_seconds(settings: PortalApiSettings) -> float:
 
 async def line(context: Context, *, customer_id: str, line_id: str) -> LineRead:
     async with context.unit_of_work() as uow:
-        row = await PortalRepository(uow.session).line(
-            customer_id=customer_id, subscription_id=line_id
-        )
+        row = await uow.portal.line(customer_id=customer_id, subscription_id=line_id)
     if row is None:
         raise NotFound(f"you have no line {line_id}")
     views, _, _ = await _with_balances(context, [row])
@@ -203,10 +215,10 @@ async def line(context: Context, *, customer_id: str, line_id: str) -> LineRead:
 def render_lines(views: list[dict[str, Any]], missing: list[str]) -> bytes:
     """The "my lines" answer's JSON: ``LinesRead`` by alias, from views shaped as ``LineRead`` by
     alias (:func:`_with_balances`). Serialised by pydantic's own serialiser without building the
-    models: the views are made here from the read model's rows, so validating them again cost a
-    tenth of the uncached screen (bench/portal.py); tests hold it byte for byte to
+    models: the views are made here from the read model's rows, so validating them again would
+    only repeat work on the hottest screen; tests hold it byte for byte to
     ``LinesRead.model_dump_json(by_alias=True)``."""
-    return to_json({"lines": views, "degraded": bool(missing), "missing": missing})
+    return to_json({_LINES.lines: views, _LINES.degraded: bool(missing), _LINES.missing: missing})
 
 
 async def _with_balances(
@@ -218,8 +230,8 @@ async def _with_balances(
 
     Copies that would age within ``ahead`` seconds are asked for again in the background and
     shown as they are (current): no view waits for billing-sync while its copy is still good, so
-    only a missing, aged or invalidated copy holds a view (bench/portal.py: every view arriving
-    during that one call waited for it once per freshness period, the p99 at 200 req/s).
+    only a missing, aged or invalidated copy holds a view (otherwise every view arriving during
+    that one call would wait for it, once per freshness period).
     """
     now = datetime.now(UTC)
     fresh_for = context.settings.balance_fresh_seconds
@@ -234,7 +246,7 @@ async def _with_balances(
             fresh_for=fresh_for,
         )
 
-    # By position, not ``row in due``: that compared whole rows, field by field, on every view.
+    # Kept by position: looking a row up in a list would compare whole rows, field by field.
     due = [due_at(row, now) for row in rows]
     asked = [row for row, is_due in zip(rows, due, strict=True) if is_due]
     if ahead > 0 and not resting:
@@ -278,14 +290,14 @@ async def _with_balances(
             balance = _no_balance("unavailable", None)
         views.append(
             {
-                "id": subscription_id,
-                "msisdn": row["msisdn"],
-                "status": row["status"],
-                "simKind": row["sim_kind"],
-                "paymentType": row["payment_type"],
-                "offeringId": row["offering_id"],
-                "activatedAt": row["activated_at"],
-                "balance": balance,
+                _LINE.id: subscription_id,
+                _LINE.msisdn: row["msisdn"],
+                _LINE.status: row["status"],
+                _LINE.sim_kind: row["sim_kind"],
+                _LINE.payment_type: row["payment_type"],
+                _LINE.offering_id: row["offering_id"],
+                _LINE.activated_at: row["activated_at"],
+                _LINE.balance: balance,
             }
         )
     return views, (["balances"] if stale else []), good_until
@@ -328,7 +340,7 @@ async def _fetch_and_keep(
     buckets = await context.upstreams.buckets(subscription_id)
     try:
         async with context.unit_of_work() as uow:
-            await PortalRepository(uow.session).put_balance_copy(
+            await uow.portal.put_balance_copy(
                 subscription_id=subscription_id, buckets=buckets, fetched_at=now
             )
             await uow.commit()
@@ -341,25 +353,25 @@ async def _fetch_and_keep(
 def _balance(status: Freshness, as_of: datetime | None, summary: BalanceSummary) -> dict[str, Any]:
     """A ``BalanceRead`` by alias, as a dict."""
     return {
-        "status": status,
-        "asOf": as_of,
-        "airtime": (
-            {"amount": float(summary.airtime), "currency": "ZAR"}
+        _BALANCE.status: status,
+        _BALANCE.as_of: as_of,
+        _BALANCE.airtime: (
+            {_MONEY.amount: float(summary.airtime), _MONEY.currency: "ZAR"}
             if summary.airtime is not None
             else None
         ),
-        "dataMB": float(summary.data_mb),
-        "voiceMinutes": float(summary.voice_minutes),
-        "sms": float(summary.sms),
-        "allowances": [
+        _BALANCE.data_mb: float(summary.data_mb),
+        _BALANCE.voice_minutes: float(summary.voice_minutes),
+        _BALANCE.sms: float(summary.sms),
+        _BALANCE.allowances: [
             {
-                "name": a.name,
-                "usageType": a.usage_type,
-                "remaining": float(a.remaining),
-                "initial": float(a.initial),
-                "units": a.units,
-                "expiresAt": None if a.expires_at is None else str(a.expires_at),
-                "status": a.status,
+                _ALLOWANCE.name: a.name,
+                _ALLOWANCE.usage_type: a.usage_type,
+                _ALLOWANCE.remaining: float(a.remaining),
+                _ALLOWANCE.initial: float(a.initial),
+                _ALLOWANCE.units: a.units,
+                _ALLOWANCE.expires_at: None if a.expires_at is None else str(a.expires_at),
+                _ALLOWANCE.status: a.status,
             }
             for a in summary.allowances
         ],
@@ -368,13 +380,13 @@ def _balance(status: Freshness, as_of: datetime | None, summary: BalanceSummary)
 
 def _no_balance(status: Freshness, as_of: datetime | None) -> dict[str, Any]:
     return {
-        "status": status,
-        "asOf": as_of,
-        "airtime": None,
-        "dataMB": None,
-        "voiceMinutes": None,
-        "sms": None,
-        "allowances": [],
+        _BALANCE.status: status,
+        _BALANCE.as_of: as_of,
+        _BALANCE.airtime: None,
+        _BALANCE.data_mb: None,
+        _BALANCE.voice_minutes: None,
+        _BALANCE.sms: None,
+        _BALANCE.allowances: [],
     }
 
 
@@ -382,9 +394,7 @@ async def usage(
     context: Context, *, customer_id: str, line_id: str, date_from: date, date_to: date
 ) -> UsageRead:
     async with context.unit_of_work() as uow:
-        row = await PortalRepository(uow.session).line(
-            customer_id=customer_id, subscription_id=line_id
-        )
+        row = await uow.portal.line(customer_id=customer_id, subscription_id=line_id)
     if row is None:
         raise NotFound(f"you have no line {line_id}")
     now = datetime.now(UTC)
@@ -395,7 +405,7 @@ async def usage(
     except UpstreamUnavailable as error:
         _log.info("usage of a line unavailable: %s", error)
         async with context.unit_of_work() as uow:
-            copy = await PortalRepository(uow.session).usage_copy(
+            copy = await uow.portal.usage_copy(
                 subscription_id=line_id, date_from=date_from, date_to=date_to
             )
         if copy is None:
@@ -404,7 +414,7 @@ async def usage(
             (days, as_of), status = copy, "stale"
     else:
         async with context.unit_of_work() as uow:
-            await PortalRepository(uow.session).put_usage_copy(
+            await uow.portal.put_usage_copy(
                 subscription_id=line_id,
                 date_from=date_from,
                 date_to=date_to,
@@ -445,9 +455,7 @@ def _usage_day(day: Mapping[str, Any]) -> UsageDayRead:
 
 async def esim(context: Context, *, customer_id: str, line_id: str) -> EsimRead:
     async with context.unit_of_work() as uow:
-        row = await PortalRepository(uow.session).line(
-            customer_id=customer_id, subscription_id=line_id
-        )
+        row = await uow.portal.line(customer_id=customer_id, subscription_id=line_id)
     if row is None:
         raise NotFound(f"you have no line {line_id}")
     if row["sim_kind"] not in (None, "eSIM"):
@@ -494,20 +502,18 @@ def order_view(row: Mapping[str, Any]) -> OrderView:
 
 async def orders(context: Context, *, customer_id: str, offset: int, limit: int) -> OrdersRead:
     async with context.unit_of_work() as uow:
-        rows, total = await PortalRepository(uow.session).orders_of(
+        rows, total = await uow.portal.orders_of(
             customer_id=customer_id, offset=offset, limit=limit
         )
     if total is None and offset > 0:
         async with context.unit_of_work() as uow:
-            _, total = await PortalRepository(uow.session).orders_of(
-                customer_id=customer_id, offset=0, limit=1
-            )
+            _, total = await uow.portal.orders_of(customer_id=customer_id, offset=0, limit=1)
     return OrdersRead(orders=[order_view(row) for row in rows], total=total or 0)
 
 
 async def order(context: Context, *, customer_id: str, order_id: str) -> OrderView:
     async with context.unit_of_work() as uow:
-        row = await PortalRepository(uow.session).order(customer_id=customer_id, order_id=order_id)
+        row = await uow.portal.order(customer_id=customer_id, order_id=order_id)
     if row is None:
         raise NotFound(f"you have no order {order_id}")
     return order_view(row)
