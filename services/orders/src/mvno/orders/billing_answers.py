@@ -5,17 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from mvno.common.bus.envelope import ReceivedEvent
-from mvno.common.db import UnitOfWork
 from mvno.common.events.billing import AccountCreated
-from mvno.orders.repository import OrdersRepository
+from mvno.orders.unit_of_work import OrdersUnitOfWork
 
 
-async def account_created(uow: UnitOfWork, event: ReceivedEvent) -> None:
+async def account_created(uow: OrdersUnitOfWork, event: ReceivedEvent) -> None:
     """Record the account and wake the order waiting for it at once (its timer made due now:
     a provisioning worker's next look at the timers, a fifth of a second apart, takes it up)."""
     created = AccountCreated.model_validate(event.data)
-    repository = OrdersRepository(uow.session)
-    await repository.record_billing_account(
+    await uow.inventory.record_billing_account(
         values={
             "subscription_id": created.subscription_id,
             "billing_account_id": created.billing_account_id,
@@ -24,4 +22,4 @@ async def account_created(uow: UnitOfWork, event: ReceivedEvent) -> None:
         }
     )
     if created.order_id:
-        await repository.wake(order_id=created.order_id, at=datetime.now(UTC))
+        await uow.timers.wake(order_id=created.order_id, at=datetime.now(UTC))

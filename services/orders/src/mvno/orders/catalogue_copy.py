@@ -17,10 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from mvno.common.bus.envelope import ReceivedEvent
-from mvno.common.db import UnitOfWork
 from mvno.common.events.catalog import (
     OfferingLaunched,
     OfferingPrice,
@@ -28,9 +25,10 @@ from mvno.common.events.catalog import (
     PriceChanged,
 )
 from mvno.common.notifications import NotifiedCache
+from mvno.orders.catalogue.repository import CatalogueRepository
 from mvno.orders.domain.catalogue import OfferingCopy
-from mvno.orders.repository import OrdersRepository
-from mvno.orders.tables import CATALOGUE_CHANGED, offering_copies
+from mvno.orders.tables import CATALOGUE_CHANGED
+from mvno.orders.unit_of_work import OrdersUnitOfWork
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -43,7 +41,7 @@ class CatalogueCopyCache:
         self._held: NotifiedCache[str, OfferingCopy | None] = NotifiedCache(dsn, CATALOGUE_CHANGED)
 
     async def offerings(
-        self, reads: Callable[[], Awaitable[OrdersRepository]], offering_ids: Iterable[str]
+        self, reads: Callable[[], Awaitable[CatalogueRepository]], offering_ids: Iterable[str]
     ) -> dict[str, OfferingCopy]:
         """The offerings of ``offering_ids`` the copy has, reading only what is not held (through
         the repository ``reads`` gives, called only then)."""
@@ -63,17 +61,6 @@ def _version(value: str) -> tuple[int, str]:
     return (int(value), value) if value.isdigit() else (0, value)
 
 
-async def _current(uow: UnitOfWork, offering_id: str) -> tuple[str, str] | None:
-    row = (
-        await uow.session.execute(
-            select(offering_copies.c.status, offering_copies.c.version).where(
-                offering_copies.c.offering_id == offering_id
-            )
-        )
-    ).first()
-    return None if row is None else (row.status, row.version)
-
-
 def _price_values(offering_id: str, price: OfferingPrice) -> dict[str, Any]:
     return {
         "price_id": price.price_id,
@@ -89,12 +76,12 @@ def _price_values(offering_id: str, price: OfferingPrice) -> dict[str, Any]:
     }
 
 
-async def offering_launched(uow: UnitOfWork, event: ReceivedEvent) -> None:
+async def offering_launched(uow: OrdersUnitOfWork, event: ReceivedEvent) -> None:
     launched = OfferingLaunched.model_validate(event.data)
-    current = await _current(uow, launched.offering_id)
+    current = await uow.catalogue.status_and_version(offering_id=launched.offering_id)
     if current and current[0] == "retired" and _version(current[1]) >= _version(launched.version):
         return  # its retirement arrived first
-    repository = OrdersRepository(uow.session)
+    repository = uow.catalogue
     await repository.put_offering(
         values={
             "offering_id": launched.offering_id,
@@ -115,11 +102,11 @@ async def offering_launched(uow: UnitOfWork, event: ReceivedEvent) -> None:
         await repository.put_price(values=_price_values(launched.offering_id, price))
 
 
-async def offering_retired(uow: UnitOfWork, event: ReceivedEvent) -> None:
+async def offering_retired(uow: OrdersUnitOfWork, event: ReceivedEvent) -> None:
     retired = OfferingRetired.model_validate(event.data)
     at = event.time or datetime.now(UTC)
-    repository = OrdersRepository(uow.session)
-    if await _current(uow, retired.offering_id) is None:
+    repository = uow.catalogue
+    if await uow.catalogue.status_and_version(offering_id=retired.offering_id) is None:
         # A tombstone, so the launch still on its way does not make it sellable.
         await repository.put_offering(
             values={
@@ -141,9 +128,9 @@ async def offering_retired(uow: UnitOfWork, event: ReceivedEvent) -> None:
     await repository.retire_offering(offering_id=retired.offering_id, at=at)
 
 
-async def price_changed(uow: UnitOfWork, event: ReceivedEvent) -> None:
+async def price_changed(uow: OrdersUnitOfWork, event: ReceivedEvent) -> None:
     changed = PriceChanged.model_validate(event.data)
-    repository = OrdersRepository(uow.session)
+    repository = uow.catalogue
     await repository.put_price(values=_price_values(changed.offering_id, changed.price))
     if changed.replaces_price_id:
         await repository.close_price(

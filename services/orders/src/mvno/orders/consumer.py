@@ -5,8 +5,9 @@ Run by ``mvno-orders consume``. An event type without a handler is acknowledged 
 
 from mvno.common.bus.consumer import Handler
 from mvno.orders import billing_answers, catalogue_copy
+from mvno.orders.unit_of_work import OrdersUnitOfWork
 
-HANDLERS: dict[str, Handler] = {
+HANDLERS: dict[str, Handler[OrdersUnitOfWork]] = {
     "catalog.offering.launched.v1": catalogue_copy.offering_launched,
     "catalog.offering.retired.v1": catalogue_copy.offering_retired,
     "catalog.price.changed.v1": catalogue_copy.price_changed,
