@@ -60,8 +60,7 @@ from mvno.devstack.infrastructure import (
     with_database,
 )
 from mvno.devstack.processes import ProcessGroup, wait_until_ready
-from mvno.orders.billing_answers import account_created
-from mvno.orders.consumer import HANDLERS
+from mvno.orders.consumer import HANDLERS, account_created
 from mvno.orders.settings import OrdersSettings
 from mvno.orders.unit_of_work import OrdersUnitOfWork
 

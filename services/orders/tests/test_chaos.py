@@ -31,7 +31,7 @@ from mvno.common.events.billing import AccountCreated
 from mvno.devstack.infrastructure import free_port
 from mvno.devstack.processes import wait_until_ready
 from mvno.devstack.testing import running_service, service_environment
-from mvno.orders.billing_answers import account_created
+from mvno.orders.consumer import account_created
 from mvno.orders.settings import OrdersSettings
 from mvno.orders.unit_of_work import OrdersUnitOfWork
 

@@ -15,7 +15,7 @@ from mvno.common.db import StatementPool, asyncpg_dsn, unit_of_work_factory
 from mvno.common.problems import problem_response
 from mvno.common.service import create_service_app
 from mvno.orders import api
-from mvno.orders.catalogue_copy import CatalogueCopyCache
+from mvno.orders.catalogue.cache import CatalogueCopyCache
 from mvno.orders.domain.model import CannotCancel, CannotResubmit, OrderRejected
 from mvno.orders.handlers import KeyInFlight, KeyReused, OrderNotFound, OrdersContext
 from mvno.orders.hub import api as hub_api

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from mvno.common.bus.envelope import new_event
 from mvno.common.crypto import FieldCipher, Sealed
 from mvno.common.events.orders import ProvisioningStepDue
+from mvno.orders.catalogue.cache import CatalogueCopyCache
 from mvno.orders.catalogue.repository import CatalogueRepository
-from mvno.orders.catalogue_copy import CatalogueCopyCache
 from mvno.orders.domain import model
 from mvno.orders.domain.model import Order, PlaceOrder, RicaDetails
 from mvno.orders.hub.delivery import enqueue_notifications, notifications
