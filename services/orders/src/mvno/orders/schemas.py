@@ -247,8 +247,8 @@ class OrderRead(TmfOutput):
 def order_answer(order: Order) -> dict[str, Any]:
     """``order`` as its answer, the members :class:`OrderRead` documents by their TMF names and
     those without a value left out (as :func:`~mvno.common.tmf.dump` of an ``OrderRead`` gives
-    it: a test holds the two equal). Built as plain data, in a third of the time the models
-    take to build and check: the intake renders one per order placed."""
+    it: a test holds the two equal). Built as plain data rather than through the models, whose
+    building and checking cost more: the intake renders one per order placed."""
     items = [
         _present(
             {

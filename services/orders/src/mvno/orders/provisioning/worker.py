@@ -90,11 +90,10 @@ async def run_due_timers(
 
     Each look (every ``timer_poll_seconds``) takes as many due timers as this worker has room
     for, in one statement that moves them a lease ahead so that no other worker takes them too
-    (:meth:`TimersRepository.take_due_timers`), and runs those orders' next steps. Until November 2026
-    a due timer became a work item on the bus instead: each one an outbox row, a share of a
-    PublishBatch, a ReceiveMessage and a delete, about 5 ms of CPU per order at 10 orders/s for
-    the wake-up that billing-sync's answer brings every new line (bench/orders.py). On stop, the
-    orders taken are finished within the grace; an order cut short is taken up again when its
+    (:meth:`TimersRepository.take_due_timers`), and runs those orders' next steps here: a due
+    timer is not turned into a work item on the bus, which would cost an outbox row, a publish, a
+    receive and a delete for every wake-up (billing-sync's answer wakes every new line). On stop,
+    the orders taken are finished within the grace; an order cut short is taken up again when its
     lease runs out.
     """
     running: set[asyncio.Task[None]] = set()
@@ -162,9 +161,8 @@ async def run(settings: OrdersSettings, stop: asyncio.Event | None = None) -> No
                 visibility_timeout=settings.provisioning_visibility_seconds,
                 # A work item's handler runs a whole run of steps, and at a steady rate each is
                 # done before the next arrives, so deletes come one by one: held up to a second
-                # they go out together (the item stays hidden meanwhile). About one
-                # DeleteMessageBatch per work item became one per five at 10 orders/s
-                # (bench/orders.py); each costs about 3 ms of botocore's CPU.
+                # they go out together, several to a DeleteMessageBatch (the item stays hidden
+                # meanwhile), and each call costs the worker CPU.
                 delete_linger_seconds=1.0,
                 delete_linger_when_idle=True,
             ),
