@@ -60,9 +60,9 @@ from mvno.devstack.infrastructure import (
     with_database,
 )
 from mvno.devstack.processes import ProcessGroup, wait_until_ready
-from mvno.orders.billing_answers import account_created
-from mvno.orders.consumer import HANDLERS
+from mvno.orders.consumer import HANDLERS, account_created
 from mvno.orders.settings import OrdersSettings
+from mvno.orders.unit_of_work import OrdersUnitOfWork
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
@@ -126,7 +126,8 @@ async def prepare_orders(settings: OrdersSettings) -> None:
     engine = create_engine(settings)
     try:
         event = decode(new_event(launched, source="urn:mvno:catalog").body)
-        async with unit_of_work_factory(engine, source="urn:mvno:orders")() as uow:
+        units = unit_of_work_factory(engine, source="urn:mvno:orders", kind=OrdersUnitOfWork)
+        async with units() as uow:
             await HANDLERS[event.type](uow, event)
             await uow.commit()
     finally:
@@ -137,7 +138,9 @@ async def billing_stand_in(
     settings: OrdersSettings, sqs: Any, url: str, stop: asyncio.Event
 ) -> None:
     engine = create_engine(settings)
-    unit_of_work = unit_of_work_factory(engine, source="urn:mvno:billing-sync")
+    unit_of_work = unit_of_work_factory(
+        engine, source="urn:mvno:billing-sync", kind=OrdersUnitOfWork
+    )
     try:
         while not stop.is_set():
             answer = await sqs.receive_message(

@@ -36,6 +36,7 @@ from mvno.orders.__main__ import MIGRATIONS
 from mvno.orders.app import create_app
 from mvno.orders.consumer import HANDLERS
 from mvno.orders.settings import OrdersSettings
+from mvno.orders.unit_of_work import OrdersUnitOfWork
 
 PREFIX = "/tmf-api/productOrderingManagement/v4"
 LAUNCHED = datetime(2026, 1, 1, tzinfo=UTC)
@@ -84,7 +85,8 @@ async def deliver(settings: OrdersSettings, data: Any, *, source: str = "urn:mvn
     event = decode(new_event(data, source=source).body)
     engine = create_engine(settings)
     try:
-        async with unit_of_work_factory(engine, source="urn:mvno:orders")() as uow:
+        units = unit_of_work_factory(engine, source="urn:mvno:orders", kind=OrdersUnitOfWork)
+        async with units() as uow:
             await HANDLERS[event.type](uow, event)
             await uow.commit()
     finally:

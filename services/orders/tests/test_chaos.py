@@ -31,8 +31,9 @@ from mvno.common.events.billing import AccountCreated
 from mvno.devstack.infrastructure import free_port
 from mvno.devstack.processes import wait_until_ready
 from mvno.devstack.testing import running_service, service_environment
-from mvno.orders.billing_answers import account_created
+from mvno.orders.consumer import account_created
 from mvno.orders.settings import OrdersSettings
+from mvno.orders.unit_of_work import OrdersUnitOfWork
 
 ORDERS = 200
 PLACING_SECONDS = 15.0
@@ -84,7 +85,9 @@ async def answer_activations(
 ) -> None:
     """Act as billing-sync: an account for every activated line."""
     engine = create_engine(settings)
-    unit_of_work = unit_of_work_factory(engine, source="urn:mvno:billing-sync")
+    unit_of_work = unit_of_work_factory(
+        engine, source="urn:mvno:billing-sync", kind=OrdersUnitOfWork
+    )
     try:
         while not stop.is_set():
             answer = await sqs.receive_message(

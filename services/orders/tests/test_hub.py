@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 from starlette.applications import Starlette
@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mvno.common.db import unit_of_work_factory
 from mvno.common.events.orders import OrderItemProgress, OrderStateChanged
 from mvno.common.service import migrate
 from mvno.devstack.infrastructure import free_port
@@ -44,9 +45,15 @@ from mvno.orders.hub.domain import (
     InvalidQuery,
     new_secret,
 )
-from mvno.orders.hub.repository import HubRepository
 from mvno.orders.hub.tables import webhook_deliveries
 from mvno.orders.settings import OrdersSettings
+from mvno.orders.unit_of_work import OrdersUnitOfWork
+
+
+def units_of_work(engine: AsyncEngine) -> Callable[[], OrdersUnitOfWork]:
+    """Units of work of the orders' kind on ``engine``, as the service opens them."""
+    return unit_of_work_factory(engine, source="urn:mvno:orders", kind=OrdersUnitOfWork)
+
 
 PREFIX = "/tmf-api/productOrderingManagement/v4"
 SCOPE = "orders:write"
@@ -145,10 +152,12 @@ class World:
         placed_by: str = "channel-app",
     ) -> int:
         """Enqueue ``event``'s notifications and commit, as the order handlers do."""
-        async with AsyncSession(self.engine) as session, session.begin():
-            return await enqueue_notifications(
-                session, event, event_id=event_id or str(uuid.uuid4()), client_id=placed_by
+        async with units_of_work(self.engine)() as uow:
+            owed = await enqueue_notifications(
+                uow.hubs, event, event_id=event_id or str(uuid.uuid4()), client_id=placed_by
             )
+            await uow.commit()
+            return owed
 
 
 def order_event(state: str = "inProgress", *, channel: str = "app") -> OrderStateChanged:
@@ -476,9 +485,9 @@ class OrderChangeFailed(Exception):
 
 
 async def _owe_then_fail(world: World, event: OrderStateChanged) -> None:
-    async with AsyncSession(world.engine) as session, session.begin():
+    async with units_of_work(world.engine)() as uow:
         owed = await enqueue_notifications(
-            session, event, event_id=str(uuid.uuid4()), client_id="channel-app"
+            uow.hubs, event, event_id=str(uuid.uuid4()), client_id="channel-app"
         )
         raise OrderChangeFailed(owed)  # the order's own write failed after its webhooks were owed
 
@@ -504,11 +513,12 @@ async def test_several_workers_never_deliver_one_webhook_twice(start_world: Star
     world = await start_world(hub_delivery_concurrency=4)
     hub = await world.register("/app")
     for _ in range(3):
-        async with AsyncSession(world.engine) as session, session.begin():
+        async with units_of_work(world.engine)() as uow:
             for _ in range(20):
                 await enqueue_notifications(
-                    session, order_event(), event_id=str(uuid.uuid4()), client_id="channel-app"
+                    uow.hubs, order_event(), event_id=str(uuid.uuid4()), client_id="channel-app"
                 )
+            await uow.commit()
     stop = asyncio.Event()
     # Two more replicas' workers beside the app's own, all claiming from the same table.
     others = [asyncio.create_task(DeliveryWorker(world.settings).run(stop)) for _ in range(2)]
@@ -578,17 +588,16 @@ async def test_a_production_worker_does_not_call_a_callback_it_may_no_longer_cal
     stop = asyncio.Event()
     worker = asyncio.create_task(DeliveryWorker(settings).run(stop))
     try:
-        async with AsyncSession(engine) as session, session.begin():
-            await HubRepository(session).add(hub=hub)
+        async with units_of_work(engine)() as uow:
+            await uow.hubs.add(hub=hub)
             await enqueue_notifications(
-                session, order_event(), event_id=str(uuid.uuid4()), client_id="channel-app"
+                uow.hubs, order_event(), event_id=str(uuid.uuid4()), client_id="channel-app"
             )
+            await uow.commit()
 
         async def refused() -> Delivery | None:
-            async with AsyncSession(engine) as session:
-                _, [delivery] = await HubRepository(session).deliveries(
-                    hub_id=hub.id, offset=0, limit=1
-                )
+            async with units_of_work(engine)() as uow:
+                _, [delivery] = await uow.hubs.deliveries(hub_id=hub.id, offset=0, limit=1)
             return delivery if delivery.status == "failed" else None
 
         delivery = await until(refused, what="the refused attempt")
@@ -619,27 +628,26 @@ async def test_a_webhook_whose_worker_died_during_its_last_attempt_is_marked_fai
     )
     engine = create_async_engine(orders_database)
     try:
-        async with AsyncSession(engine) as session, session.begin():
-            await HubRepository(session).add(hub=hub)
+        async with units_of_work(engine)() as uow:
+            await uow.hubs.add(hub=hub)
             await enqueue_notifications(
-                session, order_event(), event_id=str(uuid.uuid4()), client_id="channel-app"
+                uow.hubs, order_event(), event_id=str(uuid.uuid4()), client_id="channel-app"
             )
             # As a worker leaves it when it dies after claiming the third attempt, once the
             # lease on that attempt has run out.
-            await session.execute(
+            await uow.session.execute(
                 update(webhook_deliveries).values(
                     attempts=3, next_attempt_at=func.now() - text("interval '1 second'")
                 )
             )
+            await uow.commit()
         stop = asyncio.Event()
         worker = asyncio.create_task(DeliveryWorker(settings).run(stop))
         try:
 
             async def abandoned() -> Delivery | None:
-                async with AsyncSession(engine) as session:
-                    _, [delivery] = await HubRepository(session).deliveries(
-                        hub_id=hub.id, offset=0, limit=1
-                    )
+                async with units_of_work(engine)() as uow:
+                    _, [delivery] = await uow.hubs.deliveries(hub_id=hub.id, offset=0, limit=1)
                 return delivery if delivery.status == "failed" else None
 
             delivery = await until(abandoned, what="the abandoned webhook marked failed")

@@ -384,7 +384,7 @@ async def test_a_step_saved_without_a_transaction_is_dropped_when_the_order_move
     lands, the second finds the order at another version and writes nothing, timer included."""
     from datetime import UTC, datetime, timedelta
 
-    from mvno.orders.repository import OrderSteps
+    from mvno.orders.provisioning.store import AloneSteps
 
     response = await orders.api.post(
         "/productOrder",
@@ -405,7 +405,7 @@ async def test_a_step_saved_without_a_transaction_is_dropped_when_the_order_move
         lease = timedelta(seconds=orders.settings.provisioning_visibility_seconds)
         assert fallback is not None
         assert abs(fallback - (placed_at + lease)) < timedelta(seconds=1)
-        steps = OrderSteps(connection)
+        steps = AloneSteps(connection)
         first, version = await steps.load_order(order_id=order_id)
         second, same_version = await steps.load_order(order_id=order_id)
         assert same_version == version
@@ -471,7 +471,7 @@ async def test_a_due_timer_is_taken_by_one_look_only_and_moved_a_lease_ahead(ord
     timer moves on by a lease in the same statement (a worker dying with it leaves it due then)."""
     from datetime import UTC, datetime, timedelta
 
-    from mvno.orders.repository import OrderSteps
+    from mvno.orders.provisioning.repository import TimersRepository
 
     response = await orders.api.post(
         "/productOrder",
@@ -491,7 +491,9 @@ async def test_a_due_timer_is_taken_by_one_look_only_and_moved_a_lease_ahead(ord
         lease_until = at + timedelta(seconds=30)
         taken = await asyncio.gather(
             *(
-                OrderSteps(connection).take_due_timers(at=at, lease_until=lease_until, limit=10)
+                TimersRepository(connection).take_due_timers(
+                    at=at, lease_until=lease_until, limit=10
+                )
                 for connection in connections
             )
         )
@@ -501,7 +503,7 @@ async def test_a_due_timer_is_taken_by_one_look_only_and_moved_a_lease_ahead(ord
         )
         assert due == lease_until
         assert (
-            await OrderSteps(connections[0]).take_due_timers(
+            await TimersRepository(connections[0]).take_due_timers(
                 at=datetime.now(UTC), lease_until=lease_until, limit=10
             )
             == []

@@ -9,6 +9,7 @@ from mvno.common.service import run_cli
 from mvno.common.settings import ServiceSettings
 from mvno.orders.consumer import HANDLERS
 from mvno.orders.settings import OrdersSettings
+from mvno.orders.unit_of_work import OrdersUnitOfWork
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SETTINGS = OrdersSettings
@@ -48,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         default_port=8002,
         consumer="orders",
         handlers=HANDLERS,
+        unit_of_work_kind=OrdersUnitOfWork,
         commands={"provision": ("run a provisioning worker until SIGTERM", _provision)},
     )
 

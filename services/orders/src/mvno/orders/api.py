@@ -33,7 +33,7 @@ from mvno.common.tmf import (
 from mvno.orders import handlers
 from mvno.orders.domain.model import Channel, Order, OrderState
 from mvno.orders.handlers import OrdersContext
-from mvno.orders.repository import OrderFilter, OrdersRepository
+from mvno.orders.repository import OrderFilter
 from mvno.orders.schemas import (
     INVENTORY_PREFIX,
     PREFIX,
@@ -146,7 +146,7 @@ async def place_order(
 async def get_order(order_id: PathId, principal: CurrentPrincipal, context: Context) -> Response:
     _need_any_scope(principal)
     async with context.unit_of_work() as uow:
-        order = await OrdersRepository(uow.session).get_order(order_id=order_id)
+        order = await uow.orders.get_order(order_id=order_id)
     readable_by = _readable_by(principal)
     if order is None or (readable_by is not None and order.client_id != readable_by):
         raise Problem(404, "not-found", f"there is no order {order_id}")
@@ -179,7 +179,7 @@ async def list_orders(
             raise Problem(400, "bad-request", "order dates need a time zone, e.g. ...T10:00:00Z")
     selected = parse_fields(fields, _ALLOWED_FIELDS)
     async with context.unit_of_work() as uow:
-        total, found = await OrdersRepository(uow.session).list_orders(
+        total, found = await uow.orders.list_orders(
             where=OrderFilter(
                 state=state, channel=channel, customer_id=customer_id, since=since, until=until
             ),
@@ -252,7 +252,7 @@ async def list_products(
 ) -> JSONResponse:
     _need_inventory_scope(principal)
     async with context.unit_of_work() as uow:
-        total, lines = await OrdersRepository(uow.session).list_subscriptions(
+        total, lines = await uow.inventory.list_subscriptions(
             customer_id=customer_id, status=status, offset=offset, limit=limit
         )
     items = [dump(ProductRead.of(line)) for line in lines]
@@ -270,7 +270,7 @@ async def get_product(
 ) -> JSONResponse:
     _need_inventory_scope(principal)
     async with context.unit_of_work() as uow:
-        line = await OrdersRepository(uow.session).get_subscription(subscription_id=product_id)
+        line = await uow.inventory.get_subscription(subscription_id=product_id)
     if line is None:
         raise Problem(404, "not-found", f"there is no product {product_id}")
     return JSONResponse(dump(ProductRead.of(line)))

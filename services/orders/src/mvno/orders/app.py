@@ -11,18 +11,19 @@ from fastapi.responses import JSONResponse
 from mvno.common.aws import aws_client
 from mvno.common.bus.envelope import event_source
 from mvno.common.crypto import FieldCipher
-from mvno.common.db import StatementPool, asyncpg_dsn
+from mvno.common.db import StatementPool, asyncpg_dsn, unit_of_work_factory
 from mvno.common.problems import problem_response
 from mvno.common.service import create_service_app
 from mvno.orders import api
-from mvno.orders.catalogue_copy import CatalogueCopyCache
+from mvno.orders.catalogue.cache import CatalogueCopyCache
 from mvno.orders.domain.model import CannotCancel, CannotResubmit, OrderRejected
 from mvno.orders.handlers import KeyInFlight, KeyReused, OrderNotFound, OrdersContext
 from mvno.orders.hub import api as hub_api
 from mvno.orders.hub.delivery import DeliveryWorker
 from mvno.orders.hub.directory import HubDirectory
-from mvno.orders.repository import OrderIntake
+from mvno.orders.intake.repository import OrderIntake
 from mvno.orders.settings import OrdersSettings
+from mvno.orders.unit_of_work import OrdersUnitOfWork, reads_factory
 
 
 def create_app(settings: OrdersSettings | None = None) -> FastAPI:
@@ -54,12 +55,16 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         producer="orders",
         resources=[open_cipher, open_intake],
         background=[DeliveryWorker(settings).run, catalogue.follow_changes, hubs.follow_changes],
+        unit_of_work_kind=OrdersUnitOfWork,
     )
-    # Same pool; every statement its own transaction (no BEGIN or COMMIT round trips).
-    autocommit = app.state.infrastructure.engine.execution_options(isolation_level="AUTOCOMMIT")
     context = OrdersContext(
-        unit_of_work=app.state.infrastructure.unit_of_work,
-        connect=autocommit.connect,
+        unit_of_work=unit_of_work_factory(
+            app.state.infrastructure.engine,
+            source=event_source(settings.service_name),
+            kind=OrdersUnitOfWork,
+        ),
+        # Same pool; every statement its own transaction (no BEGIN or COMMIT round trips).
+        reads=reads_factory(app.state.infrastructure.engine),
         source=event_source(settings.service_name),
         hubs=hubs,
         catalogue=catalogue,

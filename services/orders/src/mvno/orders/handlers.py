@@ -10,20 +10,18 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from mvno.common.bus.envelope import new_event
 from mvno.common.crypto import FieldCipher, Sealed
-from mvno.common.db import UnitOfWork
 from mvno.common.events.orders import ProvisioningStepDue
-from mvno.orders.catalogue_copy import CatalogueCopyCache
+from mvno.orders.catalogue.cache import CatalogueCopyCache
+from mvno.orders.catalogue.repository import CatalogueRepository
 from mvno.orders.domain import model
 from mvno.orders.domain.model import Order, PlaceOrder, RicaDetails
 from mvno.orders.hub.delivery import enqueue_notifications, notifications
 from mvno.orders.hub.directory import HubDirectory, HubQueries
-from mvno.orders.hub.repository import HubRepository
+from mvno.orders.intake.repository import IdempotencyRecord, OrderIntake
 from mvno.orders.integration import state_changes
-from mvno.orders.repository import IdempotencyRecord, OrderIntake, OrdersRepository
+from mvno.orders.unit_of_work import OrdersReads, OrdersUnitOfWork
 
 IDEMPOTENCY_KEY_LIFETIME = timedelta(hours=24)
 
@@ -48,10 +46,10 @@ class SubscriptionNotFound(Exception):
 class OrdersContext:
     """What the handlers need, built once by the composition root."""
 
-    unit_of_work: Callable[[], UnitOfWork]
-    connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]]
-    """A connection whose every statement is its own transaction (the intake's reads of what is
-    not held in memory)."""
+    unit_of_work: Callable[[], OrdersUnitOfWork]
+    reads: Callable[[], AbstractAsyncContextManager[OrdersReads]]
+    """Reads whose every statement is its own transaction (the intake's reads of what is not
+    held in memory)."""
     source: str
     """The CloudEvents source of the events the handlers write themselves."""
     hubs: HubDirectory
@@ -101,18 +99,21 @@ async def place_order(
     intake = context.intake
     at = now()
     async with AsyncExitStack() as stack:
-        opened: list[OrdersRepository] = []
+        opened: list[OrdersReads] = []
 
-        async def reads() -> OrdersRepository:
+        async def reads() -> OrdersReads:
             if not opened:
-                opened.append(OrdersRepository(await stack.enter_async_context(context.connect())))
+                opened.append(await stack.enter_async_context(context.reads()))
             return opened[0]
 
+        async def catalogue() -> CatalogueRepository:
+            return (await reads()).catalogue
+
         offering_ids = [i.offering_id for i in command.items if i.offering_id]
-        offerings = await context.catalogue.offerings(reads, offering_ids)
+        offerings = await context.catalogue.offerings(catalogue, offering_ids)
         line_ids = [i.subscription_id for i in command.items if i.subscription_id]
         lines = (
-            await (await reads()).subscriptions_of(
+            await (await reads()).inventory.subscriptions_of(
                 customer_id=command.customer_id, subscription_ids=line_ids
             )
             if line_ids
@@ -130,7 +131,7 @@ async def place_order(
             return _replay(earlier, request_hash, earlier_hash)
 
         async def hub_queries(client_id: str) -> HubQueries:
-            return await (await reads()).hub_queries(client_id)
+            return tuple(await (await reads()).hubs.queries(owner=client_id))
 
         hubs = await context.hubs.of(order.client_id, hub_queries)
     personal = order.rica.personal_fields() if order.rica else {}
@@ -184,7 +185,7 @@ async def resubmit_documents(
     if context.cipher is None:
         raise RuntimeError("personal data cannot be sealed: no KMS key configured")
     async with context.unit_of_work() as uow:
-        repository = OrdersRepository(uow.session)
+        repository = uow.orders
         order = await repository.get_order(order_id=order_id, for_update=True)
         if order is None or (client_id is not None and order.client_id != client_id):
             raise OrderNotFound(order_id)
@@ -213,11 +214,10 @@ async def esim_activation_code(context: OrdersContext, *, subscription_id: str) 
     if context.cipher is None:
         raise RuntimeError("personal data cannot be opened: no KMS key configured")
     async with context.unit_of_work() as uow:
-        repository = OrdersRepository(uow.session)
-        line = await repository.get_subscription(subscription_id=subscription_id)
+        line = await uow.inventory.get_subscription(subscription_id=subscription_id)
         if line is None or not line["secrets"] or line["order_id"] is None:
             raise SubscriptionNotFound(subscription_id)
-        item_id = await repository.item_of_subscription(
+        item_id = await uow.inventory.item_of_subscription(
             order_id=line["order_id"], subscription_id=subscription_id
         )
     if item_id is None:
@@ -232,18 +232,17 @@ async def esim_activation_code(context: OrdersContext, *, subscription_id: str) 
 
 async def cancel_order(context: OrdersContext, *, order_id: str, client_id: str | None) -> Order:
     async with context.unit_of_work() as uow:
-        repository = OrdersRepository(uow.session)
-        order = await repository.get_order(order_id=order_id, for_update=True)
+        order = await uow.orders.get_order(order_id=order_id, for_update=True)
         if order is None or (client_id is not None and order.client_id != client_id):
             raise OrderNotFound(order_id)
         order.cancel(now())
-        await repository.save_order(order=order)
+        await uow.orders.save_order(order=order)
         await announce(uow, order)
         await uow.commit()
         return order
 
 
-async def announce(uow: UnitOfWork, order: Order, hubs: HubDirectory | None = None) -> None:
+async def announce(uow: OrdersUnitOfWork, order: Order, hubs: HubDirectory | None = None) -> None:
     """Publish the order's new states on the bus and owe them to its channel's hubs, in the
     caller's transaction; the hubs are read through ``hubs`` when the caller holds them."""
     changes = state_changes(order)
@@ -251,12 +250,12 @@ async def announce(uow: UnitOfWork, order: Order, hubs: HubDirectory | None = No
     if changes and hubs is not None:
 
         async def read(client_id: str) -> HubQueries:
-            return tuple(await HubRepository(uow.session).queries(owner=client_id))
+            return tuple(await uow.hubs.queries(owner=client_id))
 
         known = await hubs.of(order.client_id, read)
     for change in changes:
         published = uow.publish(change)
         await enqueue_notifications(
-            uow.session, change, event_id=published.id, client_id=order.client_id, hubs=known
+            uow.hubs, change, event_id=published.id, client_id=order.client_id, hubs=known
         )
     order.changes.clear()

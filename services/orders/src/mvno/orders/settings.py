@@ -32,18 +32,16 @@ class OrdersSettings(ServiceSettings):
     """How long a taken work item stays hidden; a crashed worker's item is retaken after it."""
     relay_enabled: bool = False
     """Whether the API relays the outbox as well. Off: the provisioning workers relay it (each
-    runs a relay whatever this says, and at least two run), and the API's event loop only serves.
-    Each event relayed costs the relaying process a share of a PublishBatch call (botocore's CPU,
-    a few milliseconds per call on these cores), two events per accepted order; ``bench/orders.py
-    --api-relays`` measures the API with its relay on. On for an API running alone."""
+    runs a relay whatever this says, and at least two run), and the API's event loop only serves:
+    each event relayed costs the relaying process CPU for its share of a PublishBatch call, and
+    every accepted order makes two. On for an API running alone."""
     outbox_coalesce_seconds: float = Field(default=0.1, ge=0, le=1)
-    """Longer than other services' 5 ms: at 10 orders/s the relay published about one event per
-    PublishBatch, each batch costing the process that relays 3-4 ms of botocore's CPU
-    (bench/orders.py: 3.8 batches per order at 5 ms, 1.8 at 50 ms, 1.2 at 100 ms). An order's
-    saga takes two relay hops before it completes (its work item, its line's activation for
-    billing-sync), so this adds up to 0.2 s to it; its target is 1 s (p50 0.43 s at 100 ms).
-    Orders' outbox does not notify at commit (migration 0008): the listening relay looks for due
-    rows every this many seconds instead, so an event waits at most this long, on average half."""
+    """Longer than other services' default, so that one PublishBatch carries several events
+    (each call costs the relaying process CPU). An order's saga takes two relay hops before it
+    completes (its work item, its line's activation for billing-sync), so up to twice this is
+    added to its time: keep it well inside the saga's latency target. Orders' outbox does not
+    notify at commit (migration 0008): the listening relay looks for due rows every this many
+    seconds instead, so an event waits at most this long."""
     provisioning_concurrency: int = Field(default=10, ge=1, le=100)
     """Work items one worker runs at once (each holds one order's lock and one connection)."""
 

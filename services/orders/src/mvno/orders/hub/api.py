@@ -6,11 +6,11 @@ deletes only its own hubs: another client's hub answers 404, as one that does no
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from mvno.common.auth.dependencies import require_scopes
@@ -18,6 +18,7 @@ from mvno.common.auth.tokens import Principal
 from mvno.common.problems import Problem, problem_responses
 from mvno.common.service import Infrastructure, get_infrastructure
 from mvno.common.tmf import PAGE_HEADERS, page_headers
+from mvno.orders.handlers import OrdersContext
 from mvno.orders.hub import handlers
 from mvno.orders.hub.domain import PREFIX, HubError, HubNotFound
 from mvno.orders.hub.schemas import (
@@ -26,6 +27,7 @@ from mvno.orders.hub.schemas import (
     EventSubscriptionInput,
     WebhookDeliveryRead,
 )
+from mvno.orders.unit_of_work import OrdersUnitOfWork
 
 WRITE_SCOPE = "orders:write"
 
@@ -33,6 +35,14 @@ router = APIRouter(prefix=PREFIX, tags=["events subscription"])
 
 Client = Annotated[Principal, Depends(require_scopes(WRITE_SCOPE))]
 InfrastructureDep = Annotated[Infrastructure, Depends(get_infrastructure)]
+
+
+async def get_units_of_work(request: Request) -> Callable[[], OrdersUnitOfWork]:
+    context: OrdersContext = request.app.state.orders
+    return context.unit_of_work
+
+
+UnitsOfWork = Annotated[Callable[[], OrdersUnitOfWork], Depends(get_units_of_work)]
 
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -71,11 +81,14 @@ def _as_problems() -> Iterator[None]:
     summary="Register a listener: order notifications are POSTed to its callback, signed",
 )
 async def register_listener(
-    body: EventSubscriptionInput, client: Client, infrastructure: InfrastructureDep
+    body: EventSubscriptionInput,
+    client: Client,
+    infrastructure: InfrastructureDep,
+    units: UnitsOfWork,
 ) -> JSONResponse:
     with _as_problems():
         hub = await handlers.register_hub(
-            infrastructure.unit_of_work,
+            units,
             owner=handlers.owner_of(client),
             callback=body.callback,
             query=body.query,
@@ -95,13 +108,9 @@ async def register_listener(
     responses=problem_responses(401, 403, 404, 422, 503),
     summary="Get a listener you registered (without its secret)",
 )
-async def get_listener(
-    hub_id: str, client: Client, infrastructure: InfrastructureDep
-) -> JSONResponse:
+async def get_listener(hub_id: str, client: Client, units: UnitsOfWork) -> JSONResponse:
     with _as_problems():
-        hub = await handlers.get_hub(
-            infrastructure.unit_of_work, hub_id=hub_id, owner=handlers.owner_of(client)
-        )
+        hub = await handlers.get_hub(units, hub_id=hub_id, owner=handlers.owner_of(client))
     return JSONResponse(EventSubscription.of(hub).dump(), headers=_NO_STORE)
 
 
@@ -112,13 +121,9 @@ async def get_listener(
     responses=problem_responses(401, 403, 404, 422, 503),
     summary="Unregister a listener; notifications not yet delivered to it are dropped",
 )
-async def unregister_listener(
-    hub_id: str, client: Client, infrastructure: InfrastructureDep
-) -> Response:
+async def unregister_listener(hub_id: str, client: Client, units: UnitsOfWork) -> Response:
     with _as_problems():
-        await handlers.unregister_hub(
-            infrastructure.unit_of_work, hub_id=hub_id, owner=handlers.owner_of(client)
-        )
+        await handlers.unregister_hub(units, hub_id=hub_id, owner=handlers.owner_of(client))
     return Response(status_code=204)
 
 
@@ -132,12 +137,13 @@ async def list_deliveries(
     hub_id: str,
     client: Client,
     infrastructure: InfrastructureDep,
+    units: UnitsOfWork,
     offset: Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")] = 0,
     limit: Annotated[int, Query(ge=1, le=200, description="Items to return at most.")] = 50,
 ) -> JSONResponse:
     with _as_problems():
         total, deliveries = await handlers.delivery_log(
-            infrastructure.unit_of_work,
+            units,
             hub_id=hub_id,
             owner=handlers.owner_of(client),
             offset=offset,

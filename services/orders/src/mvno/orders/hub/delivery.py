@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from standardwebhooks import Webhook
 
 from mvno.common.events.orders import OrderStateChanged
@@ -66,7 +66,7 @@ _ERROR_LIMIT = 500
 
 
 async def enqueue_notifications(
-    session: AsyncSession,
+    repository: HubRepository,
     event: OrderStateChanged,
     *,
     event_id: str,
@@ -80,9 +80,8 @@ async def enqueue_notifications(
     :class:`~mvno.orders.hub.directory.HubDirectory`). The caller commits (with the order change
     ``event`` announces). ``event_id`` becomes the
     notification's ``eventId``; handling the same event id twice owes nothing more. Returns how
-    many webhooks were newly owed.
+    many webhooks were newly owed. ``repository`` is the caller's unit of work's (``uow.hubs``).
     """
-    repository = HubRepository(session)
     if hubs is None:  # not known to the caller: read them
         hubs = await repository.queries(owner=client_id)
     owed = notifications(event, event_id=event_id, hubs=hubs)

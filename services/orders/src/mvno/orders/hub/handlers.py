@@ -6,12 +6,11 @@ import uuid
 from collections.abc import Callable
 
 from mvno.common.auth.tokens import Principal
-from mvno.common.db import UnitOfWork
 from mvno.orders.hub.callbacks import check_callback
 from mvno.orders.hub.domain import Delivery, EventQuery, Hub, HubNotFound, new_secret
-from mvno.orders.hub.repository import HubRepository
+from mvno.orders.unit_of_work import OrdersUnitOfWork
 
-UnitOfWorkFactory = Callable[[], UnitOfWork]
+UnitOfWorkFactory = Callable[[], OrdersUnitOfWork]
 
 
 def owner_of(principal: Principal) -> str:
@@ -37,7 +36,7 @@ async def register_hub(
         id=str(uuid.uuid4()), owner=owner, callback=callback, query=query, secret=new_secret()
     )
     async with unit_of_work() as uow:
-        await HubRepository(uow.session).add(hub=hub)
+        await uow.hubs.add(hub=hub)
         await uow.commit()
     return hub
 
@@ -45,7 +44,7 @@ async def register_hub(
 async def get_hub(unit_of_work: UnitOfWorkFactory, *, hub_id: str, owner: str) -> Hub:
     hub_id = _known_form(hub_id)
     async with unit_of_work() as uow:
-        hub = await HubRepository(uow.session).get(hub_id=hub_id, owner=owner)
+        hub = await uow.hubs.get(hub_id=hub_id, owner=owner)
     if hub is None:
         raise HubNotFound(f"There is no hub {hub_id}.")
     return hub
@@ -54,7 +53,7 @@ async def get_hub(unit_of_work: UnitOfWorkFactory, *, hub_id: str, owner: str) -
 async def unregister_hub(unit_of_work: UnitOfWorkFactory, *, hub_id: str, owner: str) -> None:
     hub_id = _known_form(hub_id)
     async with unit_of_work() as uow:
-        if not await HubRepository(uow.session).remove(hub_id=hub_id, owner=owner):
+        if not await uow.hubs.remove(hub_id=hub_id, owner=owner):
             raise HubNotFound(f"There is no hub {hub_id}.")
         await uow.commit()
 
@@ -64,10 +63,9 @@ async def delivery_log(
 ) -> tuple[int, list[Delivery]]:
     hub_id = _known_form(hub_id)
     async with unit_of_work() as uow:
-        repository = HubRepository(uow.session)
-        if await repository.get(hub_id=hub_id, owner=owner) is None:
+        if await uow.hubs.get(hub_id=hub_id, owner=owner) is None:
             raise HubNotFound(f"There is no hub {hub_id}.")
-        return await repository.deliveries(hub_id=hub_id, offset=offset, limit=limit)
+        return await uow.hubs.deliveries(hub_id=hub_id, offset=offset, limit=limit)
 
 
 def _known_form(hub_id: str) -> str:

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from mvno.common.db import driver_connection
 from mvno.orders.hub.domain import Delivery, Hub
+from mvno.orders.hub.statements import HUBS_OF_CLIENT
 from mvno.orders.hub.tables import hub_subscriptions, webhook_deliveries
 
 
 class HubRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(
+        self, session: AsyncSession | AsyncConnection, connection: asyncpg.Connection
+    ) -> None:
         self._session = session
+        self._connection = connection
 
     async def add(self, *, hub: Hub) -> None:
         await self._session.execute(
@@ -63,10 +67,7 @@ class HubRepository:
         Filtered by the caller: a client has a handful of hubs, so this stays small, and the
         query language stays free of what SQL can express.
         """
-        driver = await driver_connection(self._session)  # at every state change of every order
-        rows = await driver.fetch(
-            "SELECT id, query FROM hub_subscriptions WHERE owner_client_id = $1", owner
-        )
+        rows = await HUBS_OF_CLIENT.fetch(self._connection, owner=owner)
         return [(row["id"], row["query"]) for row in rows]
 
     async def add_deliveries(self, rows: list[dict[str, Any]]) -> int:

@@ -31,10 +31,11 @@ from mvno.common.http import create_partner_session
 from mvno.common.tracing import client_spans_when_sampled
 from mvno.orders.domain.saga import RetryPolicy
 from mvno.orders.hub.directory import HubDirectory
+from mvno.orders.provisioning.clients import Partner
 from mvno.orders.provisioning.executor import Provisioner, now
-from mvno.orders.provisioning.partners import Partner
-from mvno.orders.repository import OrderSteps
+from mvno.orders.provisioning.repository import TimersRepository
 from mvno.orders.settings import OrdersSettings
+from mvno.orders.unit_of_work import OrdersUnitOfWork
 
 CONSUMER = "orders-provisioning"
 STEP_DUE = "orders.provisioning.step_due.v1"
@@ -72,7 +73,9 @@ async def open_provisioner(
             billing_account_timeout=settings.billing_account_timeout_seconds,
             port_in_timeout=settings.port_in_timeout_seconds,
         ),
-        unit_of_work=unit_of_work_factory(engine, source=event_source(settings.service_name)),
+        unit_of_work=unit_of_work_factory(
+            engine, source=event_source(settings.service_name), kind=OrdersUnitOfWork
+        ),
         steps_pool=steps_pool,
         hubs=HubDirectory(asyncpg_dsn(settings.database_url)),
         poll_seconds=max(settings.timer_poll_seconds, 0.5),
@@ -87,14 +90,12 @@ async def run_due_timers(
 
     Each look (every ``timer_poll_seconds``) takes as many due timers as this worker has room
     for, in one statement that moves them a lease ahead so that no other worker takes them too
-    (:meth:`OrderSteps.take_due_timers`), and runs those orders' next steps. Until November 2026
-    a due timer became a work item on the bus instead: each one an outbox row, a share of a
-    PublishBatch, a ReceiveMessage and a delete, about 5 ms of CPU per order at 10 orders/s for
-    the wake-up that billing-sync's answer brings every new line (bench/orders.py). On stop, the
-    orders taken are finished within the grace; an order cut short is taken up again when its
+    (:meth:`TimersRepository.take_due_timers`), and runs those orders' next steps here: a due
+    timer is not turned into a work item on the bus, which would cost an outbox row, a publish, a
+    receive and a delete for every wake-up (billing-sync's answer wakes every new line). On stop,
+    the orders taken are finished within the grace; an order cut short is taken up again when its
     lease runs out.
     """
-    assert provisioner.steps_pool is not None
     running: set[asyncio.Task[None]] = set()
     lease = timedelta(seconds=provisioner.lease_seconds)
     while not stop.is_set():
@@ -105,7 +106,7 @@ async def run_due_timers(
             if room > 0:
                 with client_spans_when_sampled():  # five looks a second, in no trace
                     async with provisioner.steps_pool.acquire() as connection:
-                        taken = await OrderSteps(connection).take_due_timers(
+                        taken = await TimersRepository(connection).take_due_timers(
                             at=at, lease_until=at + lease, limit=room
                         )
         except Exception:
@@ -152,15 +153,16 @@ async def run(settings: OrdersSettings, stop: asyncio.Event | None = None) -> No
             queue_url=found.queue_urls[CONSUMER],
             dlq_url=found.dlq_urls[CONSUMER],
             handlers={STEP_DUE: provisioner.advance},
-            unit_of_work=unit_of_work_factory(engine, source=event_source(settings.service_name)),
+            unit_of_work=unit_of_work_factory(
+                engine, source=event_source(settings.service_name), kind=OrdersUnitOfWork
+            ),
             settings=ConsumerSettings(
                 concurrency=settings.provisioning_concurrency,
                 visibility_timeout=settings.provisioning_visibility_seconds,
                 # A work item's handler runs a whole run of steps, and at a steady rate each is
                 # done before the next arrives, so deletes come one by one: held up to a second
-                # they go out together (the item stays hidden meanwhile). About one
-                # DeleteMessageBatch per work item became one per five at 10 orders/s
-                # (bench/orders.py); each costs about 3 ms of botocore's CPU.
+                # they go out together, several to a DeleteMessageBatch (the item stays hidden
+                # meanwhile), and each call costs the worker CPU.
                 delete_linger_seconds=1.0,
                 delete_linger_when_idle=True,
             ),

@@ -1,0 +1,1 @@
+"""The product inventory (TMF637): the lines orders created, and their billing accounts."""
