@@ -16,13 +16,11 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
-
 from mvno.billing_sync.domain.accounts import BilledLine, Finding, cents, compare, tariff_code
-from mvno.billing_sync.repository import BillingRepository
 from mvno.billing_sync.settings import BillingSyncSettings
 from mvno.billing_sync.sync import open_billing
-from mvno.common.db import UnitOfWork, create_engine
+from mvno.billing_sync.unit_of_work import BillingUnitOfWork
+from mvno.common.db import create_engine
 from mvno.common.events.billing import AccountCreated
 from mvno.common.http import create_partner_session
 from mvno.common.partners import Partner, PartnerError
@@ -56,22 +54,15 @@ async def billed_lines(billing: Partner) -> list[BilledLine]:
             return lines
 
 
-async def reconcile(unit_of_work: Callable[[], UnitOfWork], billing: Partner) -> dict[str, Any]:
+async def reconcile(
+    unit_of_work: Callable[[], BillingUnitOfWork], billing: Partner
+) -> dict[str, Any]:
     run_id = str(uuid.uuid4())
     started = datetime.now(UTC)
     remote = await billed_lines(billing)
     async with unit_of_work() as uow:
-        local = await BillingRepository(uow.session).local_lines()
-        in_flight = set(
-            (
-                await uow.session.execute(
-                    text(
-                        "SELECT DISTINCT subscription_id FROM account_operations "
-                        "WHERE status = 'pending'"
-                    )
-                )
-            ).scalars()
-        )
+        local = await uow.accounts.local_lines()
+        in_flight = await uow.accounts.with_pending_operations()
     report: list[dict[str, Any]] = []
     for finding in compare(local, remote):
         entry: dict[str, Any] = asdict(finding)
@@ -86,15 +77,13 @@ async def reconcile(unit_of_work: Callable[[], UnitOfWork], billing: Partner) ->
         report.append(entry)
         _log.warning("reconciliation: %s", entry)
     async with unit_of_work() as uow:
-        await BillingRepository(uow.session).record_reconciliation(
-            run_id=run_id, started_at=started, findings=report
-        )
+        await uow.accounts.record_reconciliation(run_id=run_id, started_at=started, findings=report)
         await uow.commit()
     return {"run_id": run_id, "lines": len(local), "billed": len(remote), "findings": report}
 
 
 async def _repair(
-    unit_of_work: Callable[[], UnitOfWork], billing: Partner, finding: Finding, run_id: str
+    unit_of_work: Callable[[], BillingUnitOfWork], billing: Partner, finding: Finding, run_id: str
 ) -> None:
     key = f"billing-sync:reconcile:{run_id}:{finding.subscription_id or finding.billing_subscription_id}"
     if finding.drift == "extra":
@@ -103,9 +92,8 @@ async def _repair(
         )
         return
     async with unit_of_work() as uow:
-        repository = BillingRepository(uow.session)
         assert finding.subscription_id is not None
-        line = await repository.subscription(subscription_id=finding.subscription_id)
+        line = await uow.accounts.subscription(subscription_id=finding.subscription_id)
         assert line is not None
         if finding.drift == "wrong_tariff":
             await billing.call(
@@ -115,19 +103,19 @@ async def _repair(
                 json={
                     "tariffCode": tariff_code(line["offering_id"]),
                     "monthlyChargeCents": cents(
-                        await repository.monthly_charge(offering_id=line["offering_id"])
+                        await uow.catalogue.monthly_charge(offering_id=line["offering_id"])
                     ),
                 },
             )
             return
         account_id, billed_id = await open_billing(
             billing,
-            repository,
+            uow,
             line,
             key_prefix=f"reconcile:{run_id}:{finding.subscription_id}",
             offering_id=line["offering_id"],
         )
-        await repository.record_billing(
+        await uow.accounts.record_billing(
             subscription_id=line["subscription_id"],
             billing_account_id=account_id,
             billing_subscription_id=billed_id,

@@ -17,9 +17,8 @@ from contextlib import suppress
 from typing import Any
 
 from mvno.billing_sync.domain.accounts import cents, idempotency_key, retry_delay, tariff_code
-from mvno.billing_sync.repository import BillingRepository
 from mvno.billing_sync.settings import BillingSyncSettings
-from mvno.common.db import UnitOfWork
+from mvno.billing_sync.unit_of_work import BillingUnitOfWork
 from mvno.common.events.billing import AccountCreated, AccountSyncFailed
 from mvno.common.partners import Partner, PartnerError
 
@@ -30,7 +29,7 @@ class AccountSync:
     def __init__(
         self,
         *,
-        unit_of_work: Callable[[], UnitOfWork],
+        unit_of_work: Callable[[], BillingUnitOfWork],
         billing: Partner,
         settings: BillingSyncSettings,
         rng: random.Random | None = None,
@@ -56,31 +55,29 @@ class AccountSync:
         tried = 0
         for _ in range(limit):
             async with self._unit_of_work() as uow:
-                repository = BillingRepository(uow.session)
-                due = await repository.take_due_operations(limit=1)
+                due = await uow.accounts.take_due_operations(limit=1)
                 if not due:
                     break
-                await self._run_one(uow, repository, due[0])
+                await self._run_one(uow, due[0])
                 await uow.commit()
                 tried += 1
         return tried
 
-    async def _run_one(
-        self, uow: UnitOfWork, repository: BillingRepository, op: dict[str, Any]
-    ) -> None:
-        line = await repository.subscription(subscription_id=op["subscription_id"])
+    async def _run_one(self, uow: BillingUnitOfWork, op: dict[str, Any]) -> None:
+        accounts = uow.accounts
+        line = await accounts.subscription(subscription_id=op["subscription_id"])
         if line is None:
             # Its activation has not arrived (SQS reorders); an operation before it waits.
-            await repository.postpone_operation(operation_id=op["id"], delay=1.0)
+            await accounts.postpone_operation(operation_id=op["id"], delay=1.0)
             return
         if op["operation"] != "create" and line["billing_subscription_id"] is None:
-            if await repository.create_failed(subscription_id=op["subscription_id"]):
-                await self._fail(uow, repository, op, line, "the line has no billing account")
+            if await accounts.create_failed(subscription_id=op["subscription_id"]):
+                await self._fail(uow, op, line, "the line has no billing account")
             else:
-                await repository.postpone_operation(operation_id=op["id"], delay=1.0)
+                await accounts.postpone_operation(operation_id=op["id"], delay=1.0)
             return
         try:
-            created = await self._call(repository, op, line)
+            created = await self._call(uow, op, line)
         except PartnerError as error:
             attempts = op["attempts"] + 1
             if error.retryable and attempts < self._settings.sync_attempts:
@@ -98,20 +95,19 @@ class AccountSync:
                     attempts,
                     delay,
                 )
-                await repository.retry_operation(
+                await accounts.retry_operation(
                     operation_id=op["id"], delay=delay, error=error.reason
                 )
             else:
-                await self._fail(uow, repository, op, line, error.reason)
+                await self._fail(uow, op, line, error.reason)
             return
-        await repository.finish_operation(operation_id=op["id"], status="done")
+        await accounts.finish_operation(operation_id=op["id"], status="done")
         if created is not None:
             uow.publish(created)
 
     async def _fail(
         self,
-        uow: UnitOfWork,
-        repository: BillingRepository,
+        uow: BillingUnitOfWork,
         op: dict[str, Any],
         line: dict[str, Any],
         reason: str,
@@ -119,7 +115,7 @@ class AccountSync:
         _log.error(
             "billing %s of %s failed for good: %s", op["operation"], op["subscription_id"], reason
         )
-        await repository.finish_operation(operation_id=op["id"], status="failed", error=reason)
+        await uow.accounts.finish_operation(operation_id=op["id"], status="failed", error=reason)
         uow.publish(
             AccountSyncFailed(
                 subscription_id=op["subscription_id"],
@@ -131,18 +127,18 @@ class AccountSync:
         )
 
     async def _call(
-        self, repository: BillingRepository, op: dict[str, Any], line: dict[str, Any]
+        self, uow: BillingUnitOfWork, op: dict[str, Any], line: dict[str, Any]
     ) -> AccountCreated | None:
         operation = op["operation"]
         if operation == "create":
             account_id, billed_id = await open_billing(
                 self._billing,
-                repository,
+                uow,
                 line,
                 key_prefix=str(op["id"]),
                 offering_id=op["offering_id"] or line["offering_id"],
             )
-            await repository.record_billing(
+            await uow.accounts.record_billing(
                 subscription_id=line["subscription_id"],
                 billing_account_id=account_id,
                 billing_subscription_id=billed_id,
@@ -162,7 +158,7 @@ class AccountSync:
                 json={
                     "tariffCode": tariff_code(offering_id),
                     "monthlyChargeCents": cents(
-                        await repository.monthly_charge(offering_id=offering_id)
+                        await uow.catalogue.monthly_charge(offering_id=offering_id)
                     ),
                 },
             )
@@ -179,7 +175,7 @@ class AccountSync:
 
 async def open_billing(
     billing: Partner,
-    repository: BillingRepository,
+    uow: BillingUnitOfWork,
     line: dict[str, Any],
     *,
     key_prefix: str,
@@ -216,7 +212,7 @@ async def open_billing(
                 "msisdn": line["msisdn"],
                 "tariffCode": tariff_code(offering_id),
                 "monthlyChargeCents": cents(
-                    await repository.monthly_charge(offering_id=offering_id)
+                    await uow.catalogue.monthly_charge(offering_id=offering_id)
                 ),
                 "externalRef": line["subscription_id"],
             },

@@ -22,13 +22,14 @@ from mvno.billing_sync.balances import expire_buckets
 from mvno.billing_sync.reconcile import reconcile
 from mvno.billing_sync.settings import BillingSyncSettings
 from mvno.billing_sync.sync import AccountSync
+from mvno.billing_sync.unit_of_work import BillingUnitOfWork
 from mvno.billing_sync.usage_api import poll_once
 from mvno.billing_sync.usage_files import UsageFileWorker
 from mvno.common.aws import aws_client
 from mvno.common.bus.envelope import event_source
 from mvno.common.bus.relay import OutboxRelay
 from mvno.common.bus.runtime import resolve_until_found, stop_on_signals
-from mvno.common.db import UnitOfWork, create_engine, unit_of_work_factory
+from mvno.common.db import create_engine, unit_of_work_factory
 from mvno.common.http import create_partner_session
 from mvno.common.partners import Partner
 
@@ -52,8 +53,12 @@ def open_partners(settings: BillingSyncSettings, http: aiohttp.ClientSession) ->
     )
 
 
-def units_of_work(engine: AsyncEngine, settings: BillingSyncSettings) -> Callable[[], UnitOfWork]:
-    return unit_of_work_factory(engine, source=event_source(settings.service_name))
+def units_of_work(
+    engine: AsyncEngine, settings: BillingSyncSettings
+) -> Callable[[], BillingUnitOfWork]:
+    return unit_of_work_factory(
+        engine, source=event_source(settings.service_name), kind=BillingUnitOfWork
+    )
 
 
 async def every(
