@@ -16,11 +16,12 @@ from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
+from mvno.billing_sync.clients import BillingPlatform
 from mvno.billing_sync.domain.accounts import cents, idempotency_key, retry_delay, tariff_code
 from mvno.billing_sync.settings import BillingSyncSettings
 from mvno.billing_sync.unit_of_work import BillingUnitOfWork
 from mvno.common.events.billing import AccountCreated, AccountSyncFailed
-from mvno.common.partners import Partner, PartnerError
+from mvno.common.partners import PartnerError
 
 _log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ class AccountSync:
         self,
         *,
         unit_of_work: Callable[[], BillingUnitOfWork],
-        billing: Partner,
+        billing: BillingPlatform,
         settings: BillingSyncSettings,
         rng: random.Random | None = None,
     ) -> None:
@@ -151,21 +152,17 @@ class AccountSync:
             )
         if operation == "change_tariff":
             offering_id = op["offering_id"] or line["offering_id"]
-            await self._billing.call(
-                "POST",
-                f"/subscriptions/{line['billing_subscription_id']}/tariff",
+            await self._billing.change_tariff(
+                billed_line_id=line["billing_subscription_id"],
+                tariff_code=tariff_code(offering_id),
+                monthly_charge_cents=cents(
+                    await uow.catalogue.monthly_charge(offering_id=offering_id)
+                ),
                 key=idempotency_key(op["id"], "tariff"),
-                json={
-                    "tariffCode": tariff_code(offering_id),
-                    "monthlyChargeCents": cents(
-                        await uow.catalogue.monthly_charge(offering_id=offering_id)
-                    ),
-                },
             )
         elif operation == "terminate":
-            await self._billing.call(
-                "POST",
-                f"/subscriptions/{line['billing_subscription_id']}/end",
+            await self._billing.end_line(
+                billed_line_id=line["billing_subscription_id"],
                 key=idempotency_key(op["id"], "end"),
             )
         # suspend / resume: the billing platform bills a barred line as usual (it has no
@@ -174,56 +171,24 @@ class AccountSync:
 
 
 async def open_billing(
-    billing: Partner,
+    billing: BillingPlatform,
     uow: BillingUnitOfWork,
     line: dict[str, Any],
     *,
     key_prefix: str,
     offering_id: str,
 ) -> tuple[str, str]:
-    """The customer's open billing account (opened if missing) billing this line.
-
-    A customer has one open account on the billing platform; a second line joins it. A number the
-    platform already bills for this very line (an earlier attempt whose answer was lost, or a
-    repair) is taken as it is.
-    """
-    try:
-        account = await billing.call(
-            "POST",
-            "/accounts",
-            key=f"billing-sync:{key_prefix}:account",
-            json={
-                "customerRef": line["customer_id"],
-                "name": f"customer {line['customer_id']}",
-                "currency": "ZAR",
-            },
-        )
-        account_id = str(account["id"])
-    except PartnerError as error:
-        if error.slug != "account-exists" or not error.problem.get("accountId"):
-            raise
-        account_id = str(error.problem["accountId"])
-    try:
-        billed = await billing.call(
-            "POST",
-            f"/accounts/{account_id}/subscriptions",
-            key=f"billing-sync:{key_prefix}:subscription",
-            json={
-                "msisdn": line["msisdn"],
-                "tariffCode": tariff_code(offering_id),
-                "monthlyChargeCents": cents(
-                    await uow.catalogue.monthly_charge(offering_id=offering_id)
-                ),
-                "externalRef": line["subscription_id"],
-            },
-        )
-        return account_id, str(billed["id"])
-    except PartnerError as error:
-        if error.slug != "msisdn-billed" or not error.problem.get("subscriptionId"):
-            raise
-        existing = await billing.call("GET", f"/subscriptions/{error.problem['subscriptionId']}")
-        if existing.get("externalRef") != line["subscription_id"]:
-            raise PartnerError(
-                "the number is still billed on another line", retryable=False
-            ) from None
-        return str(existing["accountId"]), str(existing["id"])
+    """The customer's open billing account (opened if missing) billing this line: (account id,
+    billed line id). A customer has one open account on the billing platform; a second line
+    joins it."""
+    account_id = await billing.open_account(
+        customer_id=line["customer_id"], key=f"billing-sync:{key_prefix}:account"
+    )
+    return await billing.bill_line(
+        account_id=account_id,
+        msisdn=line["msisdn"],
+        tariff_code=tariff_code(offering_id),
+        monthly_charge_cents=cents(await uow.catalogue.monthly_charge(offering_id=offering_id)),
+        subscription_id=line["subscription_id"],
+        key=f"billing-sync:{key_prefix}:subscription",
+    )

@@ -11,10 +11,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from mvno.billing_sync.clients import NetworkOperator
 from mvno.billing_sync.domain.usage import InvalidRecord, validate
 from mvno.billing_sync.ingest import Batch, BatchResult, QuarantineRow
 from mvno.billing_sync.unit_of_work import BillingUnitOfWork
-from mvno.common.partners import Partner
 
 SOURCE = "network-usage-api"
 _log = logging.getLogger(__name__)
@@ -25,20 +25,17 @@ def _fields(record: dict[str, Any]) -> list[str]:
 
 
 async def poll_once(
-    unit_of_work: Callable[[], BillingUnitOfWork], network: Partner, *, page_size: int
+    unit_of_work: Callable[[], BillingUnitOfWork], network: NetworkOperator, *, page_size: int
 ) -> list[BatchResult]:
     """Read every page after the stored cursor; one committed batch per non-empty page."""
     results: list[BatchResult] = []
     while True:
         async with unit_of_work() as uow:
             cursor = await uow.usage.lock_cursor(source=SOURCE)
-            page = await network.call(
-                "GET", "/usage-records", params={"cursor": cursor, "limit": page_size}
-            )
-            records: list[dict[str, Any]] = page.get("records", [])
-            if not records:
+            page = await network.usage_records(cursor=cursor, limit=page_size)
+            records, next_cursor = page.records, page.next_cursor
+            if next_cursor is None:
                 return results
-            next_cursor = str(page["nextCursor"])
             batch = Batch(uow, batch_id=f"usage-api:{cursor}-{next_cursor}", source="usage_api")
             await batch.open()
             good: list[tuple[Any, ...]] = []

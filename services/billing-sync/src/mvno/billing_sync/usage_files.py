@@ -38,8 +38,8 @@ async def ensure_usage_bucket(settings: BillingSyncSettings) -> str:
             await sqs.create_queue(
                 QueueName=settings.usage_files_queue,
                 Attributes={
-                    # An ingestion of a large file may take a minute; a crashed worker's file is
-                    # retaken after this, and a file failing five times is parked in the DLQ.
+                    # Longer than the largest file's ingestion takes: a crashed worker's file is
+                    # retaken after it, and a file failing every receive is parked in the DLQ.
                     "VisibilityTimeout": "300",
                     "RedrivePolicy": json.dumps(
                         {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}

@@ -11,14 +11,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack, suppress
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import aiohttp
-from purgatory import AsyncCircuitBreakerFactory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mvno.billing_sync.balances import expire_buckets
+from mvno.billing_sync.clients import open_partners
 from mvno.billing_sync.reconcile import reconcile
 from mvno.billing_sync.settings import BillingSyncSettings
 from mvno.billing_sync.sync import AccountSync
@@ -31,26 +29,8 @@ from mvno.common.bus.relay import OutboxRelay
 from mvno.common.bus.runtime import resolve_until_found, stop_on_signals
 from mvno.common.db import create_engine, unit_of_work_factory
 from mvno.common.http import create_partner_session
-from mvno.common.partners import Partner
 
 _log = logging.getLogger(__name__)
-
-
-@dataclass
-class Partners:
-    billing: Partner
-    network: Partner
-
-
-def open_partners(settings: BillingSyncSettings, http: aiohttp.ClientSession) -> Partners:
-    breakers = AsyncCircuitBreakerFactory(
-        default_threshold=settings.circuit_failure_threshold,
-        default_ttl=settings.circuit_open_seconds,
-    )
-    return Partners(
-        billing=Partner("billing platform", http, settings.billing_platform_url, breakers),
-        network=Partner("network operator", http, settings.network_operator_url, breakers),
-    )
 
 
 def units_of_work(
