@@ -1,13 +1,16 @@
 """Every hand-written statement billing-sync runs, named for what it does, with named parameters.
 
-Two kinds, kept apart below:
+They are the ingestion of a usage batch, whose throughput is a target: the repositories in
+:mod:`mvno.billing_sync.repository` send them as written here. Every other statement is
+SQLAlchemy Core in its repository.
 
 - :class:`~mvno.common.db.Statement` constants run on the unit of work's asyncpg
-  :attr:`~mvno.common.db.UnitOfWork.connection`: the set-based ingestion of a usage batch (a
-  staging table filled by ``COPY``, then a few statements over it), kept on the driver for speed.
+  :attr:`~mvno.common.db.UnitOfWork.connection`: the set-based part (a staging table filled by
+  ``COPY``, then a few statements over it), on the driver for speed.
 - ``text()`` constants run through the unit of work's SQLAlchemy
-  :attr:`~mvno.common.db.UnitOfWork.session`, as they always have (same statements, same round
-  trips); the repositories in :mod:`mvno.billing_sync.repository` are their only callers.
+  :attr:`~mvno.common.db.UnitOfWork.session` in the same transaction: what the batch reads and
+  writes besides (its record, the daily totals, the buckets it consumes and the prices it rates
+  at, the file lock and the usage API's cursor).
 """
 
 from __future__ import annotations
@@ -102,169 +105,13 @@ MOVE_CURSOR = text(
     "UPDATE usage_cursors SET cursor = :cursor, updated_at = now() WHERE source = :source"
 )
 
-COUNT_USAGE_DAYS = text(
-    "SELECT count(*) FROM usage_daily WHERE subscription_id = :subscription_id "
-    "AND (CAST(:since AS date) IS NULL OR usage_date >= :since) "
-    "AND (CAST(:until AS date) IS NULL OR usage_date <= :until)"
-)
-
-USAGE_DAYS_PAGE = text(
-    "SELECT * FROM usage_daily WHERE subscription_id = :subscription_id "
-    "AND (CAST(:since AS date) IS NULL OR usage_date >= :since) "
-    "AND (CAST(:until AS date) IS NULL OR usage_date <= :until) "
-    "ORDER BY usage_date DESC OFFSET :offset LIMIT :limit"
-)
-
-# --- subscriptions and account operations --------------------------------------------------------
-
-ADD_SUBSCRIPTION = text(
-    "INSERT INTO subscriptions (subscription_id, customer_id, msisdn, offering_id, "
-    "payment_type, status, sequence, activated_at, updated_at) VALUES (:subscription_id, "
-    ":customer_id, :msisdn, :offering_id, :payment_type, 'active', :sequence, :at, :at) "
-    "ON CONFLICT DO NOTHING"
-)
-
-QUEUE_OPERATION = text(
-    "INSERT INTO account_operations (subscription_id, sequence, operation, order_id, "
-    "offering_id, status, next_attempt_at, created_at) VALUES (:subscription_id, :sequence, "
-    ":operation, :order_id, :offering_id, 'pending', now(), :at) ON CONFLICT DO NOTHING"
-)
-
-LOCK_SUBSCRIPTION_SEQUENCE = text(
-    "SELECT sequence FROM subscriptions WHERE subscription_id = :subscription_id FOR UPDATE"
-)
-
-OPERATIONS_OF_SUBSCRIPTION = text(
-    "SELECT sequence, operation, offering_id FROM account_operations "
-    "WHERE subscription_id = :subscription_id ORDER BY sequence"
-)
-
-SET_SUBSCRIPTION_STATE = text(
-    "UPDATE subscriptions SET status = :status, sequence = :sequence, "
-    "offering_id = COALESCE(:offering_id, offering_id), updated_at = now() "
-    "WHERE subscription_id = :subscription_id"
-)
-
-# Each the earliest unfinished operation of its subscription, so a line's calls run in order.
-TAKE_DUE_OPERATIONS = text(
-    "SELECT o.* FROM account_operations o WHERE o.status = 'pending' "
-    "AND o.next_attempt_at <= now() AND NOT EXISTS (SELECT 1 FROM account_operations p "
-    "WHERE p.subscription_id = o.subscription_id AND p.status = 'pending' "
-    "AND p.sequence < o.sequence) ORDER BY o.next_attempt_at LIMIT :limit "
-    "FOR UPDATE SKIP LOCKED"
-)
-
-SUBSCRIPTION = text("SELECT * FROM subscriptions WHERE subscription_id = :subscription_id")
-
-CREATE_FAILED = text(
-    "SELECT 1 FROM account_operations WHERE subscription_id = :subscription_id "
-    "AND operation = 'create' AND status = 'failed'"
-)
-
-FINISH_OPERATION = text(
-    "UPDATE account_operations SET status = :status, last_error = :error, "
-    "attempts = attempts + 1, finished_at = now() WHERE id = :operation_id"
-)
-
-RETRY_OPERATION = text(
-    "UPDATE account_operations SET attempts = attempts + 1, last_error = :error, "
-    "next_attempt_at = now() + make_interval(secs => :delay) WHERE id = :operation_id"
-)
-
-POSTPONE_OPERATION = text(
-    "UPDATE account_operations SET next_attempt_at = now() + make_interval(secs => :delay) "
-    "WHERE id = :operation_id"
-)
-
-RECORD_BILLING = text(
-    "UPDATE subscriptions SET billing_account_id = :billing_account_id, "
-    "billing_subscription_id = :billing_subscription_id, updated_at = now() "
-    "WHERE subscription_id = :subscription_id"
-)
-
-LOCAL_LINES = text(
-    "SELECT subscription_id, customer_id, msisdn, offering_id, status FROM subscriptions"
-)
-
-SUBSCRIPTIONS_WITH_PENDING_OPERATIONS = text(
-    "SELECT DISTINCT subscription_id FROM account_operations WHERE status = 'pending'"
-)
-
-RECORD_RECONCILIATION = text(
-    "INSERT INTO reconciliation_runs (id, started_at, finished_at, findings) "
-    "VALUES (:run_id, :started_at, now(), CAST(:findings AS jsonb))"
-)
-
-# --- the catalogue copy --------------------------------------------------------------------------
-
-PUT_OFFERING = text(
-    "INSERT INTO offering_copies (offering_id, version, name, status, payment_type, "
-    "product_kind, updated_at) VALUES (:offering_id, :version, :name, 'launched', "
-    ":payment_type, :product_kind, :at) "
-    "ON CONFLICT (offering_id) DO UPDATE SET version = excluded.version, "
-    "name = excluded.name, status = 'launched', payment_type = excluded.payment_type, "
-    "product_kind = excluded.product_kind, updated_at = excluded.updated_at "
-    "WHERE offering_copies.status <> 'retired'"
-)
-
-RETIRE_OFFERING = text(
-    "INSERT INTO offering_copies (offering_id, version, name, status, payment_type, "
-    "updated_at) VALUES (:offering_id, :version, '', 'retired', 'prepaid', :at) "
-    "ON CONFLICT (offering_id) DO UPDATE SET status = 'retired', updated_at = :at"
-)
-
-PUT_PRICE = text(
-    "INSERT INTO offering_price_copies (price_id, offering_id, price_type, "
-    "recurring_period, unit_of_measure, tax_included_amount, valid_from, valid_to) "
-    "VALUES (:price_id, :offering_id, :price_type, :recurring_period, :unit_of_measure, "
-    ":amount, :valid_from, :valid_to) ON CONFLICT (price_id) DO UPDATE SET "
-    "tax_included_amount = excluded.tax_included_amount, valid_to = excluded.valid_to"
-)
-
-CLOSE_PRICE = text(
-    "UPDATE offering_price_copies SET valid_to = :at WHERE price_id = :price_id "
-    "AND (valid_to IS NULL OR valid_to > :at)"
-)
-
-MONTHLY_CHARGE = text(
-    "SELECT tax_included_amount FROM offering_price_copies WHERE offering_id = :offering_id "
-    "AND price_type = 'recurring' AND valid_from <= now() "
-    "AND (valid_to IS NULL OR valid_to > now()) ORDER BY valid_from DESC LIMIT 1"
-)
+# --- what usage consumes and is rated at ---------------------------------------------------------
 
 USAGE_PRICES_OF_SUBSCRIPTIONS = text(
     "SELECT s.subscription_id, p.unit_of_measure, p.tax_included_amount, "
     "p.valid_from, p.valid_to FROM subscriptions s "
     "JOIN offering_price_copies p ON p.offering_id = s.offering_id "
     "WHERE s.subscription_id = ANY(:subscription_ids) AND p.price_type = 'usage'"
-)
-
-# --- buckets and the airtime balance -------------------------------------------------------------
-
-OPEN_BUCKET = text(
-    "INSERT INTO buckets (id, subscription_id, customer_id, usage_type, units, name, "
-    "offering_id, order_id, order_item_id, initial_amount, remaining, valid_from, "
-    "valid_to, status, created_at) VALUES (:bucket_id, :subscription_id, :customer_id, "
-    ":usage_type, :units, :name, :offering_id, :order_id, :order_item_id, :amount, :amount, "
-    ":valid_from, :valid_to, 'active', :at) ON CONFLICT DO NOTHING"
-)
-
-RECORD_AIRTIME_CREDIT = text(
-    "INSERT INTO airtime_credits (order_id, order_item_id, subscription_id, amount, "
-    "credited_at) VALUES (:order_id, :order_item_id, :subscription_id, :amount, :at) "
-    "ON CONFLICT DO NOTHING RETURNING order_id"
-)
-
-# A top-up that takes the balance back above the threshold re-arms low_notified, so the next
-# crossing is announced again.
-ADD_AIRTIME = text(
-    "INSERT INTO buckets (id, subscription_id, customer_id, usage_type, units, name, "
-    "initial_amount, remaining, valid_from, status, created_at) VALUES (:bucket_id, "
-    ":subscription_id, :customer_id, 'airtime', 'ZAR', 'Airtime', :amount, :amount, :at, "
-    "'active', :at) ON CONFLICT (id) DO UPDATE "
-    "SET initial_amount = buckets.initial_amount + :amount, "
-    "remaining = buckets.remaining + :amount, status = 'active', "
-    "low_notified = buckets.low_notified AND buckets.remaining + :amount < :low_threshold"
 )
 
 ACTIVE_BUCKETS_FOR_UPDATE = text(
@@ -275,18 +122,4 @@ ACTIVE_BUCKETS_FOR_UPDATE = text(
 SAVE_BUCKET = text(
     "UPDATE buckets SET remaining = :remaining, status = :status, "
     "low_notified = :low_notified WHERE id = :bucket_id"
-)
-
-EXPIRE_BUCKETS = text(
-    "UPDATE buckets SET status = 'expired' WHERE id IN (SELECT id FROM buckets "
-    "WHERE status IN ('active', 'depleted') AND valid_to <= :at LIMIT :limit "
-    "FOR UPDATE SKIP LOCKED) RETURNING *"
-)
-
-COUNT_BUCKETS = text("SELECT count(*) FROM buckets WHERE subscription_id = :subscription_id")
-
-BUCKETS_PAGE = text(
-    "SELECT * FROM buckets WHERE subscription_id = :subscription_id "
-    "ORDER BY usage_type = 'airtime' DESC, valid_to NULLS FIRST, created_at, id "
-    "OFFSET :offset LIMIT :limit"
 )

@@ -1,6 +1,7 @@
 """Billing-sync's repositories, one module per aggregate, each reached through the unit of work
 (:class:`~mvno.billing_sync.unit_of_work.BillingUnitOfWork`): ``uow.accounts``, ``uow.catalogue``,
-``uow.buckets``, ``uow.usage``. Their statements are in :mod:`mvno.billing_sync.statements`.
+``uow.buckets``, ``uow.usage``. Their SQL is SQLAlchemy Core on :mod:`mvno.billing_sync.tables`,
+except the usage ingestion's hand-written statements, in :mod:`mvno.billing_sync.statements`.
 Methods never commit: the unit of work does."""
 
 from __future__ import annotations

@@ -7,11 +7,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mvno.billing_sync import statements as sql
 from mvno.billing_sync.domain.allowances import AIRTIME_LOW, Bucket
 from mvno.billing_sync.repository import rows
+from mvno.billing_sync.tables import airtime_credits, buckets
 
 
 class BucketsRepository:
@@ -35,22 +38,25 @@ class BucketsRepository:
         at: datetime,
     ) -> None:
         await self.session.execute(
-            sql.OPEN_BUCKET,
-            {
-                "bucket_id": str(uuid.uuid4()),
-                "subscription_id": subscription_id,
-                "customer_id": customer_id,
-                "usage_type": usage_type,
-                "units": units,
-                "name": name,
-                "offering_id": offering_id,
-                "order_id": order_id,
-                "order_item_id": order_item_id,
-                "amount": amount,
-                "valid_from": valid_from,
-                "valid_to": valid_to,
-                "at": at,
-            },
+            insert(buckets)
+            .values(
+                id=str(uuid.uuid4()),
+                subscription_id=subscription_id,
+                customer_id=customer_id,
+                usage_type=usage_type,
+                units=units,
+                name=name,
+                offering_id=offering_id,
+                order_id=order_id,
+                order_item_id=order_item_id,
+                initial_amount=amount,
+                remaining=amount,
+                valid_from=valid_from,
+                valid_to=valid_to,
+                status="active",
+                created_at=at,
+            )
+            .on_conflict_do_nothing()  # the purchase was delivered before
         )
 
     async def credit_airtime(
@@ -66,28 +72,48 @@ class BucketsRepository:
         """Add a top-up to the line's airtime bucket, once per order item; whether it did."""
         credited = (
             await self.session.execute(
-                sql.RECORD_AIRTIME_CREDIT,
-                {
-                    "order_id": order_id,
-                    "order_item_id": order_item_id,
-                    "subscription_id": subscription_id,
-                    "amount": amount,
-                    "at": at,
-                },
+                insert(airtime_credits)
+                .values(
+                    order_id=order_id,
+                    order_item_id=order_item_id,
+                    subscription_id=subscription_id,
+                    amount=amount,
+                    credited_at=at,
+                )
+                .on_conflict_do_nothing()
+                .returning(airtime_credits.c.order_id)
             )
         ).first()
         if credited is None:
             return False
+        # A top-up that takes the balance back above the threshold re-arms low_notified, so the
+        # next crossing is announced again.
         await self.session.execute(
-            sql.ADD_AIRTIME,
-            {
-                "bucket_id": f"airtime-{subscription_id}",
-                "subscription_id": subscription_id,
-                "customer_id": customer_id,
-                "amount": amount,
-                "at": at,
-                "low_threshold": AIRTIME_LOW,
-            },
+            insert(buckets)
+            .values(
+                id=f"airtime-{subscription_id}",
+                subscription_id=subscription_id,
+                customer_id=customer_id,
+                usage_type="airtime",
+                units="ZAR",
+                name="Airtime",
+                initial_amount=amount,
+                remaining=amount,
+                valid_from=at,
+                status="active",
+                created_at=at,
+            )
+            .on_conflict_do_update(
+                index_elements=[buckets.c.id],
+                set_={
+                    "initial_amount": buckets.c.initial_amount + amount,
+                    "remaining": buckets.c.remaining + amount,
+                    "status": "active",
+                    "low_notified": and_(
+                        buckets.c.low_notified, buckets.c.remaining + amount < AIRTIME_LOW
+                    ),
+                },
+            )
         )
         return True
 
@@ -132,18 +158,42 @@ class BucketsRepository:
         )
 
     async def expire_buckets(self, *, at: datetime, limit: int) -> list[dict[str, Any]]:
-        return rows(await self.session.execute(sql.EXPIRE_BUCKETS, {"at": at, "limit": limit}))
+        due = buckets.alias("due")
+        return rows(
+            await self.session.execute(
+                update(buckets)
+                .where(
+                    buckets.c.id.in_(
+                        select(due.c.id)
+                        .where(due.c.status.in_(("active", "depleted")), due.c.valid_to <= at)
+                        .limit(limit)
+                        .with_for_update(skip_locked=True)
+                    )
+                )
+                .values(status="expired")
+                .returning(buckets)
+            )
+        )
 
     async def bucket_page(
         self, *, subscription_id: str, offset: int, limit: int
     ) -> tuple[int, list[dict[str, Any]]]:
+        of_line = buckets.c.subscription_id == subscription_id
         total = (
-            await self.session.execute(sql.COUNT_BUCKETS, {"subscription_id": subscription_id})
+            await self.session.execute(select(func.count()).select_from(buckets).where(of_line))
         ).scalar_one()
         page = rows(
             await self.session.execute(
-                sql.BUCKETS_PAGE,
-                {"subscription_id": subscription_id, "offset": offset, "limit": limit},
+                select(buckets)
+                .where(of_line)
+                .order_by(
+                    (buckets.c.usage_type == "airtime").desc(),  # airtime first
+                    buckets.c.valid_to.asc().nulls_first(),
+                    buckets.c.created_at,
+                    buckets.c.id,
+                )
+                .offset(offset)
+                .limit(limit)
             )
         )
         return total, page

@@ -12,10 +12,12 @@ from datetime import date
 from typing import Any
 
 import asyncpg
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mvno.billing_sync import statements as sql
 from mvno.billing_sync.repository import rows
+from mvno.billing_sync.tables import usage_daily
 
 
 class UsageRepository:
@@ -95,11 +97,22 @@ class UsageRepository:
         offset: int,
         limit: int,
     ) -> tuple[int, list[dict[str, Any]]]:
-        where: dict[str, Any] = {"subscription_id": subscription_id, "since": since, "until": until}
-        total = (await self.session.execute(sql.COUNT_USAGE_DAYS, where)).scalar_one()
+        days = usage_daily.c
+        where = [days.subscription_id == subscription_id]
+        if since is not None:
+            where.append(days.usage_date >= since)
+        if until is not None:
+            where.append(days.usage_date <= until)
+        total = (
+            await self.session.execute(select(func.count()).select_from(usage_daily).where(*where))
+        ).scalar_one()
         page = rows(
             await self.session.execute(
-                sql.USAGE_DAYS_PAGE, {**where, "offset": offset, "limit": limit}
+                select(usage_daily)
+                .where(*where)
+                .order_by(days.usage_date.desc())
+                .offset(offset)
+                .limit(limit)
             )
         )
         return total, page
