@@ -23,10 +23,11 @@ import httpx
 import pytest
 
 from mvno.billing_sync.__main__ import MIGRATIONS
+from mvno.billing_sync.clients import open_partners
 from mvno.billing_sync.consumer import HANDLERS
 from mvno.billing_sync.settings import BillingSyncSettings
 from mvno.billing_sync.sync import AccountSync
-from mvno.billing_sync.worker import open_partners, units_of_work
+from mvno.billing_sync.worker import units_of_work
 from mvno.common.bus.envelope import decode, new_event
 from mvno.common.db import asyncpg_dsn, create_engine
 from mvno.common.events.base import Allowance, Money

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from mvno.billing_sync.consumer import HANDLERS
 from mvno.billing_sync.settings import BillingSyncSettings
+from mvno.billing_sync.unit_of_work import BillingUnitOfWork
 from mvno.common.service import run_cli
 from mvno.common.settings import ServiceSettings
 
@@ -56,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         default_port=8003,
         consumer="billing-sync",
         handlers=HANDLERS,
+        unit_of_work_kind=BillingUnitOfWork,
         commands={
             "work": ("run the background worker until SIGTERM", _work),
             "reconcile": ("compare with the billing platform once, repair, report", _reconcile),

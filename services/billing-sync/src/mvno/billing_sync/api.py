@@ -6,14 +6,16 @@ portal-api checks that the customer owns the subscription before it asks).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from mvno.billing_sync import reads
 from mvno.billing_sync.schemas import BALANCE_PREFIX, USAGE_PREFIX, BucketRead, UsageRead
+from mvno.billing_sync.unit_of_work import BillingUnitOfWork
 from mvno.common.auth.dependencies import require_scopes
 from mvno.common.auth.tokens import Principal
 from mvno.common.problems import Problem, problem_responses
@@ -25,7 +27,15 @@ READ_SCOPE = "billing:read"
 balance_router = APIRouter(prefix=BALANCE_PREFIX, tags=["balances (TMF654)"])
 usage_router = APIRouter(prefix=USAGE_PREFIX, tags=["usage (TMF635)"])
 
-InfrastructureDep = Annotated[Infrastructure, Depends(get_infrastructure)]
+
+def get_units_of_work(
+    infrastructure: Annotated[Infrastructure, Depends(get_infrastructure)],
+) -> Callable[[], BillingUnitOfWork]:
+    """The app's unit-of-work factory: ``create_app`` builds it with ``BillingUnitOfWork``."""
+    return cast(Callable[[], BillingUnitOfWork], infrastructure.unit_of_work)
+
+
+UnitsOfWork = Annotated[Callable[[], BillingUnitOfWork], Depends(get_units_of_work)]
 Reader = Annotated[Principal, Depends(require_scopes(READ_SCOPE))]
 ProductId = Annotated[
     str,
@@ -56,14 +66,14 @@ def _page(total: int, items: list[dict[str, Any]]) -> JSONResponse:
     summary="A subscription's allowance buckets and airtime balance",
 )
 async def list_buckets(
-    infrastructure: InfrastructureDep,
+    unit_of_work: UnitsOfWork,
     _reader: Reader,
     product_id: ProductId,
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> JSONResponse:
     total, items = await reads.buckets_of(
-        infrastructure.unit_of_work, subscription_id=product_id, offset=offset, limit=limit
+        unit_of_work, subscription_id=product_id, offset=offset, limit=limit
     )
     return _page(total, items)
 
@@ -75,7 +85,7 @@ async def list_buckets(
     summary="A subscription's usage per UTC day, newest first",
 )
 async def list_usage(
-    infrastructure: InfrastructureDep,
+    unit_of_work: UnitsOfWork,
     _reader: Reader,
     product_id: ProductId,
     since: Annotated[date | None, Query(alias="date.gte", description="First day (UTC)")] = None,
@@ -86,7 +96,7 @@ async def list_usage(
     if since and until and since > until:
         raise Problem(400, "bad-request", "date.gte is after date.lte")
     total, items = await reads.usage_of(
-        infrastructure.unit_of_work,
+        unit_of_work,
         subscription_id=product_id,
         since=since,
         until=until,

@@ -4,6 +4,7 @@ from fastapi import FastAPI
 
 from mvno.billing_sync import api
 from mvno.billing_sync.settings import BillingSyncSettings
+from mvno.billing_sync.unit_of_work import BillingUnitOfWork
 from mvno.common.service import create_service_app
 
 
@@ -16,4 +17,5 @@ def create_app(settings: BillingSyncSettings | None = None) -> FastAPI:
         version="0.1.0",
         routers=[api.balance_router, api.usage_router],
         producer="billing",
+        unit_of_work_kind=BillingUnitOfWork,
     )

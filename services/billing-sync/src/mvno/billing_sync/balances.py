@@ -22,8 +22,7 @@ from mvno.billing_sync.domain.allowances import (
     threshold_of,
 )
 from mvno.billing_sync.domain.usage import in_units
-from mvno.billing_sync.repository import BillingRepository
-from mvno.common.db import UnitOfWork
+from mvno.billing_sync.unit_of_work import BillingUnitOfWork
 from mvno.common.events.billing import BalanceRanLow, BundleDepleted, BundleExpired, Quantity
 
 
@@ -45,15 +44,16 @@ def _quantity(amount: Decimal, units: str) -> Quantity:
     return Quantity(amount=amount.quantize(Decimal("0.01")), units=units)
 
 
-async def apply_usage(uow: UnitOfWork, usage: list[DayUsage]) -> dict[tuple[str, date], Decimal]:
+async def apply_usage(
+    uow: BillingUnitOfWork, usage: list[DayUsage]
+) -> dict[tuple[str, date], Decimal]:
     """Consume buckets, charge what is out of bundle; returns the charge per (subscription, day)."""
-    repository = BillingRepository(uow.session)
     subscription_ids = sorted({u.subscription_id for u in usage})
     charges: dict[tuple[str, date], Decimal] = defaultdict(Decimal)
     if not subscription_ids:
         return charges
-    buckets = await repository.buckets_of(subscription_ids=subscription_ids)
-    prices = await repository.usage_prices(subscription_ids=subscription_ids)
+    buckets = await uow.buckets.active_buckets(subscription_ids=subscription_ids)
+    prices = await uow.catalogue.usage_prices(subscription_ids=subscription_ids)
     customers = {u.subscription_id: u.customer_id for u in usage}
     ordered = sorted(usage, key=lambda u: (u.subscription_id, u.day, u.first))
     for item in ordered:
@@ -73,12 +73,12 @@ async def apply_usage(uow: UnitOfWork, usage: list[DayUsage]) -> dict[tuple[str,
                 uow, crossing.kind, crossing.bucket, subscription_id, customers[subscription_id]
             )
         changed += [b for b in own if b.changed]
-    await repository.save_buckets(changed)
+    await uow.buckets.save_buckets(changed)
     return charges
 
 
 def _announce(
-    uow: UnitOfWork, kind: str, bucket: Bucket, subscription_id: str, customer_id: str
+    uow: BillingUnitOfWork, kind: str, bucket: Bucket, subscription_id: str, customer_id: str
 ) -> None:
     units = UNITS[bucket.usage_type]
     if kind == "ran_low":
@@ -105,9 +105,9 @@ def _announce(
         )
 
 
-async def expire_buckets(uow: UnitOfWork, *, at: datetime, limit: int = 500) -> int:
+async def expire_buckets(uow: BillingUnitOfWork, *, at: datetime, limit: int = 500) -> int:
     """Mark buckets past their validity expired and announce each; returns how many."""
-    rows = await BillingRepository(uow.session).expire_buckets(at=at, limit=limit)
+    rows = await uow.buckets.expire_buckets(at=at, limit=limit)
     for row in rows:
         uow.publish(
             BundleExpired(

@@ -7,9 +7,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from mvno.billing_sync.repository import BillingRepository
 from mvno.billing_sync.schemas import BucketRead, UsageRead
-from mvno.common.db import UnitOfWork
+from mvno.billing_sync.unit_of_work import BillingUnitOfWork
 
 Page = tuple[int, list[dict[str, Any]]]
 
@@ -57,10 +56,10 @@ def usage_view(row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def buckets_of(
-    unit_of_work: Callable[[], UnitOfWork], *, subscription_id: str, offset: int, limit: int
+    unit_of_work: Callable[[], BillingUnitOfWork], *, subscription_id: str, offset: int, limit: int
 ) -> tuple[int, list[dict[str, Any]]]:
     async with unit_of_work() as uow:
-        total, rows = await BillingRepository(uow.session).bucket_page(
+        total, rows = await uow.buckets.bucket_page(
             subscription_id=subscription_id, offset=offset, limit=limit
         )
     now = datetime.now(UTC)
@@ -68,7 +67,7 @@ async def buckets_of(
 
 
 async def usage_of(
-    unit_of_work: Callable[[], UnitOfWork],
+    unit_of_work: Callable[[], BillingUnitOfWork],
     *,
     subscription_id: str,
     since: date | None,
@@ -77,7 +76,7 @@ async def usage_of(
     limit: int,
 ) -> tuple[int, list[dict[str, Any]]]:
     async with unit_of_work() as uow:
-        total, rows = await BillingRepository(uow.session).usage_page(
+        total, rows = await uow.usage.usage_page(
             subscription_id=subscription_id, since=since, until=until, offset=offset, limit=limit
         )
     return total, [usage_view(row) for row in rows]

@@ -16,62 +16,28 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
-
-from mvno.billing_sync.domain.accounts import BilledLine, Finding, cents, compare, tariff_code
-from mvno.billing_sync.repository import BillingRepository
+from mvno.billing_sync.clients import BillingPlatform, open_partners
+from mvno.billing_sync.domain.accounts import Finding, cents, compare, tariff_code
 from mvno.billing_sync.settings import BillingSyncSettings
 from mvno.billing_sync.sync import open_billing
-from mvno.common.db import UnitOfWork, create_engine
+from mvno.billing_sync.unit_of_work import BillingUnitOfWork
+from mvno.common.db import create_engine
 from mvno.common.events.billing import AccountCreated
 from mvno.common.http import create_partner_session
-from mvno.common.partners import Partner, PartnerError
+from mvno.common.partners import PartnerError
 
 _log = logging.getLogger(__name__)
 
 
-async def billed_lines(billing: Partner) -> list[BilledLine]:
-    """Every subscription the billing platform knows, page by page."""
-    lines: list[BilledLine] = []
-    cursor: str | None = None
-    while True:
-        params: dict[str, Any] = {"limit": 500}
-        if cursor:
-            params["cursor"] = cursor
-        page = await billing.call("GET", "/accounts", params=params)
-        for account in page["items"]:
-            for sub in account["subscriptions"]:
-                lines.append(
-                    BilledLine(
-                        billing_subscription_id=sub["id"],
-                        billing_account_id=account["id"],
-                        external_ref=sub.get("externalRef"),
-                        msisdn=sub["msisdn"],
-                        tariff_code=sub["tariffCode"],
-                        status=sub["status"],
-                    )
-                )
-        cursor = page.get("nextCursor")
-        if not cursor:
-            return lines
-
-
-async def reconcile(unit_of_work: Callable[[], UnitOfWork], billing: Partner) -> dict[str, Any]:
+async def reconcile(
+    unit_of_work: Callable[[], BillingUnitOfWork], billing: BillingPlatform
+) -> dict[str, Any]:
     run_id = str(uuid.uuid4())
     started = datetime.now(UTC)
-    remote = await billed_lines(billing)
+    remote = await billing.billed_lines()
     async with unit_of_work() as uow:
-        local = await BillingRepository(uow.session).local_lines()
-        in_flight = set(
-            (
-                await uow.session.execute(
-                    text(
-                        "SELECT DISTINCT subscription_id FROM account_operations "
-                        "WHERE status = 'pending'"
-                    )
-                )
-            ).scalars()
-        )
+        local = await uow.accounts.local_lines()
+        in_flight = await uow.accounts.with_pending_operations()
     report: list[dict[str, Any]] = []
     for finding in compare(local, remote):
         entry: dict[str, Any] = asdict(finding)
@@ -86,48 +52,45 @@ async def reconcile(unit_of_work: Callable[[], UnitOfWork], billing: Partner) ->
         report.append(entry)
         _log.warning("reconciliation: %s", entry)
     async with unit_of_work() as uow:
-        await BillingRepository(uow.session).record_reconciliation(
-            run_id=run_id, started_at=started, findings=report
-        )
+        await uow.accounts.record_reconciliation(run_id=run_id, started_at=started, findings=report)
         await uow.commit()
     return {"run_id": run_id, "lines": len(local), "billed": len(remote), "findings": report}
 
 
 async def _repair(
-    unit_of_work: Callable[[], UnitOfWork], billing: Partner, finding: Finding, run_id: str
+    unit_of_work: Callable[[], BillingUnitOfWork],
+    billing: BillingPlatform,
+    finding: Finding,
+    run_id: str,
 ) -> None:
     key = f"billing-sync:reconcile:{run_id}:{finding.subscription_id or finding.billing_subscription_id}"
     if finding.drift == "extra":
-        await billing.call(
-            "POST", f"/subscriptions/{finding.billing_subscription_id}/end", key=key + ":end"
+        await billing.end_line(
+            billed_line_id=str(finding.billing_subscription_id), key=key + ":end"
         )
         return
     async with unit_of_work() as uow:
-        repository = BillingRepository(uow.session)
         assert finding.subscription_id is not None
-        line = await repository.subscription(subscription_id=finding.subscription_id)
+        line = await uow.accounts.subscription(subscription_id=finding.subscription_id)
         assert line is not None
         if finding.drift == "wrong_tariff":
-            await billing.call(
-                "POST",
-                f"/subscriptions/{finding.billing_subscription_id}/tariff",
+            await billing.change_tariff(
+                billed_line_id=str(finding.billing_subscription_id),
+                tariff_code=tariff_code(line["offering_id"]),
+                monthly_charge_cents=cents(
+                    await uow.catalogue.monthly_charge(offering_id=line["offering_id"])
+                ),
                 key=key + ":tariff",
-                json={
-                    "tariffCode": tariff_code(line["offering_id"]),
-                    "monthlyChargeCents": cents(
-                        await repository.monthly_charge(offering_id=line["offering_id"])
-                    ),
-                },
             )
             return
         account_id, billed_id = await open_billing(
             billing,
-            repository,
+            uow,
             line,
             key_prefix=f"reconcile:{run_id}:{finding.subscription_id}",
             offering_id=line["offering_id"],
         )
-        await repository.record_billing(
+        await uow.accounts.record_billing(
             subscription_id=line["subscription_id"],
             billing_account_id=account_id,
             billing_subscription_id=billed_id,
@@ -145,7 +108,7 @@ async def _repair(
 
 async def reconcile_once(settings: BillingSyncSettings) -> dict[str, Any]:
     """One reconciliation with its own connections (the ``reconcile`` command)."""
-    from mvno.billing_sync.worker import open_partners, units_of_work
+    from mvno.billing_sync.worker import units_of_work
 
     engine = create_engine(settings)
     async with AsyncExitStack() as stack:

@@ -16,12 +16,12 @@ from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
+from mvno.billing_sync.clients import BillingPlatform
 from mvno.billing_sync.domain.accounts import cents, idempotency_key, retry_delay, tariff_code
-from mvno.billing_sync.repository import BillingRepository
 from mvno.billing_sync.settings import BillingSyncSettings
-from mvno.common.db import UnitOfWork
+from mvno.billing_sync.unit_of_work import BillingUnitOfWork
 from mvno.common.events.billing import AccountCreated, AccountSyncFailed
-from mvno.common.partners import Partner, PartnerError
+from mvno.common.partners import PartnerError
 
 _log = logging.getLogger(__name__)
 
@@ -30,8 +30,8 @@ class AccountSync:
     def __init__(
         self,
         *,
-        unit_of_work: Callable[[], UnitOfWork],
-        billing: Partner,
+        unit_of_work: Callable[[], BillingUnitOfWork],
+        billing: BillingPlatform,
         settings: BillingSyncSettings,
         rng: random.Random | None = None,
     ) -> None:
@@ -56,31 +56,29 @@ class AccountSync:
         tried = 0
         for _ in range(limit):
             async with self._unit_of_work() as uow:
-                repository = BillingRepository(uow.session)
-                due = await repository.take_due_operations(limit=1)
+                due = await uow.accounts.take_due_operations(limit=1)
                 if not due:
                     break
-                await self._run_one(uow, repository, due[0])
+                await self._run_one(uow, due[0])
                 await uow.commit()
                 tried += 1
         return tried
 
-    async def _run_one(
-        self, uow: UnitOfWork, repository: BillingRepository, op: dict[str, Any]
-    ) -> None:
-        line = await repository.subscription(subscription_id=op["subscription_id"])
+    async def _run_one(self, uow: BillingUnitOfWork, op: dict[str, Any]) -> None:
+        accounts = uow.accounts
+        line = await accounts.subscription(subscription_id=op["subscription_id"])
         if line is None:
             # Its activation has not arrived (SQS reorders); an operation before it waits.
-            await repository.postpone_operation(operation_id=op["id"], delay=1.0)
+            await accounts.postpone_operation(operation_id=op["id"], delay=1.0)
             return
         if op["operation"] != "create" and line["billing_subscription_id"] is None:
-            if await repository.create_failed(subscription_id=op["subscription_id"]):
-                await self._fail(uow, repository, op, line, "the line has no billing account")
+            if await accounts.create_failed(subscription_id=op["subscription_id"]):
+                await self._fail(uow, op, line, "the line has no billing account")
             else:
-                await repository.postpone_operation(operation_id=op["id"], delay=1.0)
+                await accounts.postpone_operation(operation_id=op["id"], delay=1.0)
             return
         try:
-            created = await self._call(repository, op, line)
+            created = await self._call(uow, op, line)
         except PartnerError as error:
             attempts = op["attempts"] + 1
             if error.retryable and attempts < self._settings.sync_attempts:
@@ -98,20 +96,19 @@ class AccountSync:
                     attempts,
                     delay,
                 )
-                await repository.retry_operation(
+                await accounts.retry_operation(
                     operation_id=op["id"], delay=delay, error=error.reason
                 )
             else:
-                await self._fail(uow, repository, op, line, error.reason)
+                await self._fail(uow, op, line, error.reason)
             return
-        await repository.finish_operation(operation_id=op["id"], status="done")
+        await accounts.finish_operation(operation_id=op["id"], status="done")
         if created is not None:
             uow.publish(created)
 
     async def _fail(
         self,
-        uow: UnitOfWork,
-        repository: BillingRepository,
+        uow: BillingUnitOfWork,
         op: dict[str, Any],
         line: dict[str, Any],
         reason: str,
@@ -119,7 +116,7 @@ class AccountSync:
         _log.error(
             "billing %s of %s failed for good: %s", op["operation"], op["subscription_id"], reason
         )
-        await repository.finish_operation(operation_id=op["id"], status="failed", error=reason)
+        await uow.accounts.finish_operation(operation_id=op["id"], status="failed", error=reason)
         uow.publish(
             AccountSyncFailed(
                 subscription_id=op["subscription_id"],
@@ -131,18 +128,18 @@ class AccountSync:
         )
 
     async def _call(
-        self, repository: BillingRepository, op: dict[str, Any], line: dict[str, Any]
+        self, uow: BillingUnitOfWork, op: dict[str, Any], line: dict[str, Any]
     ) -> AccountCreated | None:
         operation = op["operation"]
         if operation == "create":
             account_id, billed_id = await open_billing(
                 self._billing,
-                repository,
+                uow,
                 line,
                 key_prefix=str(op["id"]),
                 offering_id=op["offering_id"] or line["offering_id"],
             )
-            await repository.record_billing(
+            await uow.accounts.record_billing(
                 subscription_id=line["subscription_id"],
                 billing_account_id=account_id,
                 billing_subscription_id=billed_id,
@@ -155,21 +152,17 @@ class AccountSync:
             )
         if operation == "change_tariff":
             offering_id = op["offering_id"] or line["offering_id"]
-            await self._billing.call(
-                "POST",
-                f"/subscriptions/{line['billing_subscription_id']}/tariff",
+            await self._billing.change_tariff(
+                billed_line_id=line["billing_subscription_id"],
+                tariff_code=tariff_code(offering_id),
+                monthly_charge_cents=cents(
+                    await uow.catalogue.monthly_charge(offering_id=offering_id)
+                ),
                 key=idempotency_key(op["id"], "tariff"),
-                json={
-                    "tariffCode": tariff_code(offering_id),
-                    "monthlyChargeCents": cents(
-                        await repository.monthly_charge(offering_id=offering_id)
-                    ),
-                },
             )
         elif operation == "terminate":
-            await self._billing.call(
-                "POST",
-                f"/subscriptions/{line['billing_subscription_id']}/end",
+            await self._billing.end_line(
+                billed_line_id=line["billing_subscription_id"],
                 key=idempotency_key(op["id"], "end"),
             )
         # suspend / resume: the billing platform bills a barred line as usual (it has no
@@ -178,56 +171,24 @@ class AccountSync:
 
 
 async def open_billing(
-    billing: Partner,
-    repository: BillingRepository,
+    billing: BillingPlatform,
+    uow: BillingUnitOfWork,
     line: dict[str, Any],
     *,
     key_prefix: str,
     offering_id: str,
 ) -> tuple[str, str]:
-    """The customer's open billing account (opened if missing) billing this line.
-
-    A customer has one open account on the billing platform; a second line joins it. A number the
-    platform already bills for this very line (an earlier attempt whose answer was lost, or a
-    repair) is taken as it is.
-    """
-    try:
-        account = await billing.call(
-            "POST",
-            "/accounts",
-            key=f"billing-sync:{key_prefix}:account",
-            json={
-                "customerRef": line["customer_id"],
-                "name": f"customer {line['customer_id']}",
-                "currency": "ZAR",
-            },
-        )
-        account_id = str(account["id"])
-    except PartnerError as error:
-        if error.slug != "account-exists" or not error.problem.get("accountId"):
-            raise
-        account_id = str(error.problem["accountId"])
-    try:
-        billed = await billing.call(
-            "POST",
-            f"/accounts/{account_id}/subscriptions",
-            key=f"billing-sync:{key_prefix}:subscription",
-            json={
-                "msisdn": line["msisdn"],
-                "tariffCode": tariff_code(offering_id),
-                "monthlyChargeCents": cents(
-                    await repository.monthly_charge(offering_id=offering_id)
-                ),
-                "externalRef": line["subscription_id"],
-            },
-        )
-        return account_id, str(billed["id"])
-    except PartnerError as error:
-        if error.slug != "msisdn-billed" or not error.problem.get("subscriptionId"):
-            raise
-        existing = await billing.call("GET", f"/subscriptions/{error.problem['subscriptionId']}")
-        if existing.get("externalRef") != line["subscription_id"]:
-            raise PartnerError(
-                "the number is still billed on another line", retryable=False
-            ) from None
-        return str(existing["accountId"]), str(existing["id"])
+    """The customer's open billing account (opened if missing) billing this line: (account id,
+    billed line id). A customer has one open account on the billing platform; a second line
+    joins it."""
+    account_id = await billing.open_account(
+        customer_id=line["customer_id"], key=f"billing-sync:{key_prefix}:account"
+    )
+    return await billing.bill_line(
+        account_id=account_id,
+        msisdn=line["msisdn"],
+        tariff_code=tariff_code(offering_id),
+        monthly_charge_cents=cents(await uow.catalogue.monthly_charge(offering_id=offering_id)),
+        subscription_id=line["subscription_id"],
+        key=f"billing-sync:{key_prefix}:subscription",
+    )

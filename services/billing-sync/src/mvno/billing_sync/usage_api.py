@@ -11,12 +11,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import text
-
+from mvno.billing_sync.clients import NetworkOperator
 from mvno.billing_sync.domain.usage import InvalidRecord, validate
 from mvno.billing_sync.ingest import Batch, BatchResult, QuarantineRow
-from mvno.common.db import UnitOfWork
-from mvno.common.partners import Partner
+from mvno.billing_sync.unit_of_work import BillingUnitOfWork
 
 SOURCE = "network-usage-api"
 _log = logging.getLogger(__name__)
@@ -27,33 +25,17 @@ def _fields(record: dict[str, Any]) -> list[str]:
 
 
 async def poll_once(
-    unit_of_work: Callable[[], UnitOfWork], network: Partner, *, page_size: int
+    unit_of_work: Callable[[], BillingUnitOfWork], network: NetworkOperator, *, page_size: int
 ) -> list[BatchResult]:
     """Read every page after the stored cursor; one committed batch per non-empty page."""
     results: list[BatchResult] = []
     while True:
         async with unit_of_work() as uow:
-            session = uow.session
-            await session.execute(
-                text(
-                    "INSERT INTO usage_cursors (source, cursor, updated_at) "
-                    "VALUES (:s, '0', now()) ON CONFLICT DO NOTHING"
-                ),
-                {"s": SOURCE},
-            )
-            cursor = (
-                await session.execute(
-                    text("SELECT cursor FROM usage_cursors WHERE source = :s FOR UPDATE"),
-                    {"s": SOURCE},
-                )
-            ).scalar_one()
-            page = await network.call(
-                "GET", "/usage-records", params={"cursor": cursor, "limit": page_size}
-            )
-            records: list[dict[str, Any]] = page.get("records", [])
-            if not records:
+            cursor = await uow.usage.lock_cursor(source=SOURCE)
+            page = await network.usage_records(cursor=cursor, limit=page_size)
+            records, next_cursor = page.records, page.next_cursor
+            if next_cursor is None:
                 return results
-            next_cursor = str(page["nextCursor"])
             batch = Batch(uow, batch_id=f"usage-api:{cursor}-{next_cursor}", source="usage_api")
             await batch.open()
             good: list[tuple[Any, ...]] = []
@@ -69,10 +51,7 @@ async def poll_once(
             await batch.quarantine(bad)
             batch.lines = len(records)
             results.append(await batch.finish(cursor_from=cursor, cursor_to=next_cursor))
-            await session.execute(
-                text("UPDATE usage_cursors SET cursor = :c, updated_at = now() WHERE source = :s"),
-                {"c": next_cursor, "s": SOURCE},
-            )
+            await uow.usage.move_cursor(source=SOURCE, cursor=next_cursor)
             await uow.commit()
         _log.info("usage API: %d records after cursor %s", len(records), cursor)
         if len(records) < page_size:

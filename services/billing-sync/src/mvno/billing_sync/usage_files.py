@@ -15,13 +15,12 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
-from sqlalchemy import text
 
 from mvno.billing_sync.domain.usage import HEADER, InvalidRecord, validate
 from mvno.billing_sync.ingest import Batch, BatchResult, QuarantineRow
 from mvno.billing_sync.settings import BillingSyncSettings
+from mvno.billing_sync.unit_of_work import BillingUnitOfWork
 from mvno.common.aws import aws_client
-from mvno.common.db import UnitOfWork
 
 _log = logging.getLogger(__name__)
 
@@ -39,8 +38,8 @@ async def ensure_usage_bucket(settings: BillingSyncSettings) -> str:
             await sqs.create_queue(
                 QueueName=settings.usage_files_queue,
                 Attributes={
-                    # An ingestion of a large file may take a minute; a crashed worker's file is
-                    # retaken after this, and a file failing five times is parked in the DLQ.
+                    # Longer than the largest file's ingestion takes: a crashed worker's file is
+                    # retaken after it, and a file failing every receive is parked in the DLQ.
                     "VisibilityTimeout": "300",
                     "RedrivePolicy": json.dumps(
                         {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}
@@ -139,7 +138,7 @@ class _FileParser:
 
 
 async def ingest_file(
-    unit_of_work: Callable[[], UnitOfWork],
+    unit_of_work: Callable[[], BillingUnitOfWork],
     s3: Any,
     *,
     bucket: str,
@@ -152,15 +151,8 @@ async def ingest_file(
         head = await s3.head_object(Bucket=bucket, Key=key)
         etag = str(head["ETag"]).strip('"')
         # One ingestion of a file version at a time, whichever worker got the notification.
-        await uow.session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
-            {"k": f"usage-file:{bucket}/{key}/{etag}"},
-        )
-        seen = await uow.session.execute(
-            text("SELECT 1 FROM usage_batches WHERE bucket = :b AND object_key = :k AND etag = :e"),
-            {"b": bucket, "k": key, "e": etag},
-        )
-        if seen.first() is not None:
+        await uow.usage.lock_file_version(lock_key=f"usage-file:{bucket}/{key}/{etag}")
+        if await uow.usage.file_version_ingested(bucket=bucket, object_key=key, etag=etag):
             _log.info("usage file s3://%s/%s (%s) was ingested before", bucket, key, etag)
             return None
         batch = Batch(uow, batch_id=str(uuid.uuid4()), source="usage_file")
@@ -210,7 +202,7 @@ class UsageFileWorker:
     def __init__(
         self,
         *,
-        unit_of_work: Callable[[], UnitOfWork],
+        unit_of_work: Callable[[], BillingUnitOfWork],
         s3: Any,
         sqs: Any,
         queue_url: str,

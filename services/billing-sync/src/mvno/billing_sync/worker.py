@@ -11,49 +11,34 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack, suppress
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import aiohttp
-from purgatory import AsyncCircuitBreakerFactory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mvno.billing_sync.balances import expire_buckets
+from mvno.billing_sync.clients import open_partners
 from mvno.billing_sync.reconcile import reconcile
 from mvno.billing_sync.settings import BillingSyncSettings
 from mvno.billing_sync.sync import AccountSync
+from mvno.billing_sync.unit_of_work import BillingUnitOfWork
 from mvno.billing_sync.usage_api import poll_once
 from mvno.billing_sync.usage_files import UsageFileWorker
 from mvno.common.aws import aws_client
 from mvno.common.bus.envelope import event_source
 from mvno.common.bus.relay import OutboxRelay
 from mvno.common.bus.runtime import resolve_until_found, stop_on_signals
-from mvno.common.db import UnitOfWork, create_engine, unit_of_work_factory
+from mvno.common.db import create_engine, unit_of_work_factory
 from mvno.common.http import create_partner_session
-from mvno.common.partners import Partner
 
 _log = logging.getLogger(__name__)
 
 
-@dataclass
-class Partners:
-    billing: Partner
-    network: Partner
-
-
-def open_partners(settings: BillingSyncSettings, http: aiohttp.ClientSession) -> Partners:
-    breakers = AsyncCircuitBreakerFactory(
-        default_threshold=settings.circuit_failure_threshold,
-        default_ttl=settings.circuit_open_seconds,
+def units_of_work(
+    engine: AsyncEngine, settings: BillingSyncSettings
+) -> Callable[[], BillingUnitOfWork]:
+    return unit_of_work_factory(
+        engine, source=event_source(settings.service_name), kind=BillingUnitOfWork
     )
-    return Partners(
-        billing=Partner("billing platform", http, settings.billing_platform_url, breakers),
-        network=Partner("network operator", http, settings.network_operator_url, breakers),
-    )
-
-
-def units_of_work(engine: AsyncEngine, settings: BillingSyncSettings) -> Callable[[], UnitOfWork]:
-    return unit_of_work_factory(engine, source=event_source(settings.service_name))
 
 
 async def every(

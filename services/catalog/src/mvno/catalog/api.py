@@ -6,9 +6,10 @@ sells); writes and the audit trail need the ``catalog:write`` scope that staff t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from asgi_correlation_id import correlation_id
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
@@ -37,6 +38,7 @@ from mvno.catalog.schemas import (
     SpecificationRead,
     SpecificationUpdate,
 )
+from mvno.catalog.unit_of_work import CatalogUnitOfWork
 from mvno.common import tmf
 from mvno.common.auth.dependencies import require_scopes
 from mvno.common.auth.tokens import Principal
@@ -65,6 +67,7 @@ async def get_catalog(request: Request) -> Catalog:
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 InfrastructureDep = Annotated[Infrastructure, Depends(get_infrastructure)]
 Staff = Annotated[Principal, Depends(require_scopes(WRITE_SCOPE))]
+Resource = CategoryRead | SpecificationRead | OfferingRead | PriceRead
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")]
 Limit = Annotated[int, Query(ge=1, le=200, description="Items to return at most.")]
 Fields = Annotated[
@@ -87,17 +90,41 @@ CREATE_RESPONSES = problem_responses(400, 401, 403, 409, 413, 422, 503)
 UPDATE_RESPONSES = problem_responses(400, 401, 403, 404, 409, 413, 422, 503)
 
 
-def _actor(principal: Principal) -> Actor:
-    return Actor(principal.subject, principal.client_id, correlation_id.get())
+@dataclass(frozen=True)
+class Write:
+    """What every write route needs: its units of work, who asks, and the answer it gives."""
+
+    unit_of_work: Callable[[], CatalogUnitOfWork]
+    actor: Actor
+    catalog: Catalog
+
+    def created(self, resource: Resource) -> JSONResponse:
+        """201 with the new resource and its Location."""
+        return self._answer(dump(resource), status=201, location=resource.href)
+
+    def done(self, result: Resource | FeedImportResult) -> JSONResponse:
+        """200 with the resource (or the feed's outcome) as the write left it."""
+        return self._answer(dump(result))
+
+    def _answer(
+        self, body: dict[str, Any], *, status: int = 200, location: str | None = None
+    ) -> JSONResponse:
+        # This replica sees its own write at once; the others when the commit's NOTIFY arrives.
+        self.catalog.reader.cache.clear()
+        headers = {"Location": location} if location else {}
+        return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _written(
-    catalog: Catalog, body: dict[str, Any], *, status: int = 200, location: str | None = None
-) -> JSONResponse:
-    # This replica sees its own write at once; the others when the commit's NOTIFY arrives.
-    catalog.reader.cache.clear()
-    headers = {"Location": location} if location else {}
-    return JSONResponse(body, status_code=status, headers=headers)
+async def get_write(staff: Staff, infrastructure: InfrastructureDep, catalog: CatalogDep) -> Write:
+    """The staff member's write: ``create_app`` builds the units of work as CatalogUnitOfWork."""
+    return Write(
+        unit_of_work=cast(Callable[[], CatalogUnitOfWork], infrastructure.unit_of_work),
+        actor=Actor(staff.subject, staff.client_id, correlation_id.get()),
+        catalog=catalog,
+    )
+
+
+Writing = Annotated[Write, Depends(get_write)]
 
 
 # --- product offerings ------------------------------------------------------------------------
@@ -161,14 +188,9 @@ async def get_offering(
     response_model=OfferingRead,
     summary="Create an offering",
 )
-async def create_offering(
-    body: OfferingCreate, staff: Staff, infrastructure: InfrastructureDep, catalog: CatalogDep
-) -> JSONResponse:
-    offering = await handlers.create_offering(
-        infrastructure.unit_of_work, _actor(staff), body.to_terms()
-    )
-    read = OfferingRead.of(offering, offering.last_update)
-    return _written(catalog, dump(read), status=201, location=read.href)
+async def create_offering(body: OfferingCreate, write: Writing) -> JSONResponse:
+    offering = await handlers.create_offering(write.unit_of_work, write.actor, body.to_terms())
+    return write.created(OfferingRead.of(offering, offering.last_update))
 
 
 @router.patch(
@@ -180,18 +202,12 @@ async def create_offering(
 async def update_offering(
     offering_id: PathId,
     body: Annotated[OfferingUpdate, Body(media_type="application/merge-patch+json")],
-    staff: Staff,
-    infrastructure: InfrastructureDep,
-    catalog: CatalogDep,
+    write: Writing,
 ) -> JSONResponse:
     offering = await handlers.update_offering(
-        infrastructure.unit_of_work,
-        _actor(staff),
-        offering_id,
-        body.changes(),
-        body.lifecycle_status,
+        write.unit_of_work, write.actor, offering_id, body.changes(), body.lifecycle_status
     )
-    return _written(catalog, dump(OfferingRead.of(offering, offering.last_update)))
+    return write.done(OfferingRead.of(offering, offering.last_update))
 
 
 # --- prices -----------------------------------------------------------------------------------
@@ -250,14 +266,11 @@ async def get_price(
     response_model=PriceRead,
     summary="Open a new price version; the current one in its slot closes when it starts",
 )
-async def create_price(
-    body: PriceCreate, staff: Staff, infrastructure: InfrastructureDep, catalog: CatalogDep
-) -> JSONResponse:
+async def create_price(body: PriceCreate, write: Writing) -> JSONResponse:
     price = await handlers.add_price(
-        infrastructure.unit_of_work, _actor(staff), body.product_offering.id, body.to_terms()
+        write.unit_of_work, write.actor, body.product_offering.id, body.to_terms()
     )
-    read = PriceRead.of(price)
-    return _written(catalog, dump(read), status=201, location=read.href)
+    return write.created(PriceRead.of(price))
 
 
 # --- categories -------------------------------------------------------------------------------
@@ -304,14 +317,9 @@ async def get_category(
     response_model=CategoryRead,
     summary="Create a category",
 )
-async def create_category(
-    body: CategoryCreate, staff: Staff, infrastructure: InfrastructureDep, catalog: CatalogDep
-) -> JSONResponse:
-    category = await handlers.create_category(
-        infrastructure.unit_of_work, _actor(staff), body.to_terms()
-    )
-    read = CategoryRead.of(category)
-    return _written(catalog, dump(read), status=201, location=read.href)
+async def create_category(body: CategoryCreate, write: Writing) -> JSONResponse:
+    category = await handlers.create_category(write.unit_of_work, write.actor, body.to_terms())
+    return write.created(CategoryRead.of(category))
 
 
 @router.patch(
@@ -323,14 +331,12 @@ async def create_category(
 async def update_category(
     category_id: PathId,
     body: Annotated[CategoryUpdate, Body(media_type="application/merge-patch+json")],
-    staff: Staff,
-    infrastructure: InfrastructureDep,
-    catalog: CatalogDep,
+    write: Writing,
 ) -> JSONResponse:
     category = await handlers.update_category(
-        infrastructure.unit_of_work, _actor(staff), category_id, body.changes()
+        write.unit_of_work, write.actor, category_id, body.changes()
     )
-    return _written(catalog, dump(CategoryRead.of(category)))
+    return write.done(CategoryRead.of(category))
 
 
 # --- product specifications -------------------------------------------------------------------
@@ -379,14 +385,11 @@ async def get_specification(
     response_model=SpecificationRead,
     summary="Create a product specification",
 )
-async def create_specification(
-    body: SpecificationCreate, staff: Staff, infrastructure: InfrastructureDep, catalog: CatalogDep
-) -> JSONResponse:
+async def create_specification(body: SpecificationCreate, write: Writing) -> JSONResponse:
     specification = await handlers.create_specification(
-        infrastructure.unit_of_work, _actor(staff), body.to_terms()
+        write.unit_of_work, write.actor, body.to_terms()
     )
-    read = SpecificationRead.of(specification)
-    return _written(catalog, dump(read), status=201, location=read.href)
+    return write.created(SpecificationRead.of(specification))
 
 
 @router.patch(
@@ -398,14 +401,12 @@ async def create_specification(
 async def update_specification(
     specification_id: PathId,
     body: Annotated[SpecificationUpdate, Body(media_type="application/merge-patch+json")],
-    staff: Staff,
-    infrastructure: InfrastructureDep,
-    catalog: CatalogDep,
+    write: Writing,
 ) -> JSONResponse:
     specification = await handlers.update_specification(
-        infrastructure.unit_of_work, _actor(staff), specification_id, body.changes()
+        write.unit_of_work, write.actor, specification_id, body.changes()
     )
-    return _written(catalog, dump(SpecificationRead.of(specification)))
+    return write.done(SpecificationRead.of(specification))
 
 
 # --- feeds and audit --------------------------------------------------------------------------
@@ -417,14 +418,9 @@ async def update_specification(
     response_model=FeedImportResult,
     summary="Apply a partner's product feed as a whole, or refuse it with every problem listed",
 )
-async def import_feed(
-    body: FeedDocument, staff: Staff, infrastructure: InfrastructureDep, catalog: CatalogDep
-) -> JSONResponse:
-    outcome = await handlers.import_feed(
-        infrastructure.unit_of_work, _actor(staff), body.to_command()
-    )
-    result = FeedImportResult(partner=body.partner, **vars(outcome))
-    return _written(catalog, dump(result))
+async def import_feed(body: FeedDocument, write: Writing) -> JSONResponse:
+    outcome = await handlers.import_feed(write.unit_of_work, write.actor, body.to_command())
+    return write.done(FeedImportResult(partner=body.partner, **vars(outcome)))
 
 
 @router.get(

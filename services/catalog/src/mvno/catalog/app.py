@@ -21,6 +21,7 @@ from mvno.catalog.handlers import FeedRejected
 from mvno.catalog.queries import CatalogQueries
 from mvno.catalog.reads import CachedReadsMiddleware, ReadCache, Reader
 from mvno.catalog.settings import CatalogSettings
+from mvno.catalog.unit_of_work import CatalogUnitOfWork
 from mvno.common.db import asyncpg_dsn
 from mvno.common.problems import problem_response
 from mvno.common.service import create_service_app
@@ -48,6 +49,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
         version="0.2.0",
         routers=[api.router],
         producer="catalog",
+        unit_of_work_kind=CatalogUnitOfWork,
         background=[follow_changes] if settings.read_cache_seconds > 0 else [],
     )
     reader = Reader(cache, max_age=settings.client_cache_seconds)

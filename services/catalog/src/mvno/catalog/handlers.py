@@ -39,8 +39,8 @@ from mvno.catalog.domain.model import (
     path_to,
 )
 from mvno.catalog.integration import integration_event
-from mvno.catalog.repository import AuditEntry, CatalogRepository
-from mvno.common.db import UnitOfWork
+from mvno.catalog.repository import AuditEntry
+from mvno.catalog.unit_of_work import CatalogUnitOfWork
 
 VAT_RATE_PERCENT = Decimal("15")
 """South African VAT, included in every retail price the catalogue quotes."""
@@ -63,15 +63,15 @@ def new_id() -> str:
 class CatalogWriter:
     """The write side within one unit of work: every change is audited and announced."""
 
-    def __init__(self, uow: UnitOfWork, actor: Actor, at: datetime) -> None:
+    def __init__(self, uow: CatalogUnitOfWork, actor: Actor, at: datetime) -> None:
         self.uow = uow
-        self.repository = CatalogRepository(uow.session)
+        self.catalogue = uow.catalogue
         self.actor = actor
         self.at = at
         self._audit: list[AuditEntry] = []
 
     async def commit(self) -> None:
-        await self.repository.record(entries=self._audit, at=self.at)
+        await self.catalogue.record(entries=self._audit, at=self.at)
         await self.uow.commit()
 
     def audit(
@@ -94,11 +94,11 @@ class CatalogWriter:
     async def put_category(
         self, category_id: str, terms: CategoryTerms
     ) -> tuple[Outcome, Category]:
-        existing = await self.repository.get_category(category_id=category_id)
+        existing = await self.catalogue.get_category(category_id=category_id)
         await self._check_parent(category_id, terms.parent_id)
         if existing is None:
             category = Category(id=category_id, version=1, last_update=self.at, **vars(terms))
-            await self.repository.save_category(category=category, new=True)
+            await self.catalogue.save_category(category=category, new=True)
             self.audit("category.created", "category", category_id, vars(terms))
             return "created", category
         return await self.update_category(category_id, vars(terms), existing)
@@ -106,7 +106,7 @@ class CatalogWriter:
     async def update_category(
         self, category_id: str, changes: Mapping[str, Any], existing: Category | None = None
     ) -> tuple[Outcome, Category]:
-        category = existing or await self.repository.get_category(category_id=category_id)
+        category = existing or await self.catalogue.get_category(category_id=category_id)
         if category is None:
             raise NotFound(f"there is no category {category_id}")
         if "parent_id" in changes:
@@ -115,7 +115,7 @@ class CatalogWriter:
         if not diff:
             return "unchanged", category
         category = replace(category, **changes, version=category.version + 1, last_update=self.at)
-        await self.repository.save_category(category=category, new=False)
+        await self.catalogue.save_category(category=category, new=False)
         self.audit("category.updated", "category", category_id, diff)
         return "updated", category
 
@@ -124,7 +124,7 @@ class CatalogWriter:
         while parent_id is not None:
             if parent_id in seen:
                 raise CatalogError("a category cannot be its own ancestor", pointer="/parentId")
-            parent = await self.repository.get_category(category_id=parent_id)
+            parent = await self.catalogue.get_category(category_id=parent_id)
             if parent is None:
                 raise UnknownReference(f"there is no category {parent_id}", pointer="/parentId")
             seen.add(parent_id)
@@ -135,12 +135,12 @@ class CatalogWriter:
     async def put_specification(
         self, specification_id: str, terms: SpecificationTerms
     ) -> tuple[Outcome, Specification]:
-        existing = await self.repository.get_specification(specification_id=specification_id)
+        existing = await self.catalogue.get_specification(specification_id=specification_id)
         if existing is None:
             specification = Specification(
                 id=specification_id, version=1, last_update=self.at, **vars(terms)
             )
-            await self.repository.save_specification(specification=specification, new=True)
+            await self.catalogue.save_specification(specification=specification, new=True)
             self.audit(
                 "specification.created", "productSpecification", specification_id, vars(terms)
             )
@@ -153,7 +153,7 @@ class CatalogWriter:
         changes: Mapping[str, Any],
         existing: Specification | None = None,
     ) -> tuple[Outcome, Specification]:
-        specification = existing or await self.repository.get_specification(
+        specification = existing or await self.catalogue.get_specification(
             specification_id=specification_id
         )
         if specification is None:
@@ -161,7 +161,7 @@ class CatalogWriter:
         diff = _diff(specification, changes)
         if not diff:
             return "unchanged", specification
-        if await self.repository.specification_in_use(specification_id=specification_id):
+        if await self.catalogue.specification_in_use(specification_id=specification_id):
             raise NotEditable(
                 f"product specification {specification_id} describes a launched offering; "
                 "create a new specification instead"
@@ -169,7 +169,7 @@ class CatalogWriter:
         specification = replace(
             specification, **changes, version=specification.version + 1, last_update=self.at
         )
-        await self.repository.save_specification(specification=specification, new=False)
+        await self.catalogue.save_specification(specification=specification, new=False)
         self.audit("specification.updated", "productSpecification", specification_id, diff)
         return "updated", specification
 
@@ -184,12 +184,12 @@ class CatalogWriter:
             last_update=self.at,
             **vars(terms),
         )
-        await self.repository.save_offering(offering=offering, new=True)
+        await self.catalogue.save_offering(offering=offering, new=True)
         self.audit("offering.created", "productOffering", offering_id, vars(terms))
         return offering
 
     async def load_offering(self, offering_id: str) -> Offering:
-        offering = await self.repository.get_offering(offering_id=offering_id, for_update=True)
+        offering = await self.catalogue.get_offering(offering_id=offering_id, for_update=True)
         if offering is None:
             raise NotFound(f"there is no product offering {offering_id}")
         return offering
@@ -261,9 +261,9 @@ class CatalogWriter:
 
     async def save_offering(self, offering: Offering, *, new: bool = False) -> None:
         """Persist the offering and stage the bus events its changes raised."""
-        await self.repository.save_offering(offering=offering, new=new)
+        await self.catalogue.save_offering(offering=offering, new=new)
         if offering.events:
-            specification = await self.repository.get_specification(
+            specification = await self.catalogue.get_specification(
                 specification_id=offering.specification_id
             )
             assert specification is not None  # a foreign key keeps it
@@ -272,19 +272,19 @@ class CatalogWriter:
             offering.events.clear()
 
     async def _check_offering_references(self, offering_id: str, terms: OfferingTerms) -> None:
-        if await self.repository.get_specification(specification_id=terms.specification_id) is None:
+        if await self.catalogue.get_specification(specification_id=terms.specification_id) is None:
             raise UnknownReference(
                 f"there is no product specification {terms.specification_id}",
                 pointer="/productSpecification/id",
             )
         if (
             terms.category_id is not None
-            and await self.repository.get_category(category_id=terms.category_id) is None
+            and await self.catalogue.get_category(category_id=terms.category_id) is None
         ):
             raise UnknownReference(
                 f"there is no category {terms.category_id}", pointer="/category/0/id"
             )
-        known = await self.repository.existing_offering_ids(offering_ids=terms.bundled_offering_ids)
+        known = await self.catalogue.existing_offering_ids(offering_ids=terms.bundled_offering_ids)
         if missing := sorted(set(terms.bundled_offering_ids) - known - {offering_id}):
             raise UnknownReference(
                 f"there is no product offering {', '.join(missing)} to bundle",
@@ -316,7 +316,7 @@ def _feed_item(problems: list[tuple[str, str]], pointer: str) -> Iterator[None]:
 
 
 async def import_feed(
-    unit_of_work: Callable[[], UnitOfWork], actor: Actor, feed: ImportFeed
+    unit_of_work: Callable[[], CatalogUnitOfWork], actor: Actor, feed: ImportFeed
 ) -> FeedOutcome:
     """Apply a whole feed in one transaction, or nothing when any item is refused.
 
@@ -339,7 +339,7 @@ async def import_feed(
         created: set[str] = set()
         for index, item in enumerate(feed.offerings):
             with _feed_item(problems, f"/productOfferings/{index}"):
-                if await writer.repository.get_offering(offering_id=item.offering_id) is None:
+                if await writer.catalogue.get_offering(offering_id=item.offering_id) is None:
                     plain = replace(item.terms, bundled_offering_ids=())
                     await writer.create_offering(item.offering_id, plain)
                     created.add(item.offering_id)
@@ -396,7 +396,7 @@ T = TypeVar("T")
 
 
 async def _write(
-    unit_of_work: Callable[[], UnitOfWork],
+    unit_of_work: Callable[[], CatalogUnitOfWork],
     actor: Actor,
     change: Callable[[CatalogWriter], Awaitable[T]],
 ) -> T:
@@ -408,7 +408,7 @@ async def _write(
 
 
 async def create_category(
-    unit_of_work: Callable[[], UnitOfWork], actor: Actor, terms: CategoryTerms
+    unit_of_work: Callable[[], CatalogUnitOfWork], actor: Actor, terms: CategoryTerms
 ) -> Category:
     async def change(writer: CatalogWriter) -> Category:
         return (await writer.put_category(new_id(), terms))[1]
@@ -417,7 +417,7 @@ async def create_category(
 
 
 async def update_category(
-    unit_of_work: Callable[[], UnitOfWork],
+    unit_of_work: Callable[[], CatalogUnitOfWork],
     actor: Actor,
     category_id: str,
     changes: Mapping[str, Any],
@@ -429,7 +429,7 @@ async def update_category(
 
 
 async def create_specification(
-    unit_of_work: Callable[[], UnitOfWork], actor: Actor, terms: SpecificationTerms
+    unit_of_work: Callable[[], CatalogUnitOfWork], actor: Actor, terms: SpecificationTerms
 ) -> Specification:
     async def change(writer: CatalogWriter) -> Specification:
         return (await writer.put_specification(new_id(), terms))[1]
@@ -438,7 +438,7 @@ async def create_specification(
 
 
 async def update_specification(
-    unit_of_work: Callable[[], UnitOfWork],
+    unit_of_work: Callable[[], CatalogUnitOfWork],
     actor: Actor,
     specification_id: str,
     changes: Mapping[str, Any],
@@ -450,7 +450,7 @@ async def update_specification(
 
 
 async def create_offering(
-    unit_of_work: Callable[[], UnitOfWork], actor: Actor, terms: OfferingTerms
+    unit_of_work: Callable[[], CatalogUnitOfWork], actor: Actor, terms: OfferingTerms
 ) -> Offering:
     async def change(writer: CatalogWriter) -> Offering:
         return await writer.create_offering(new_id(), terms)
@@ -459,7 +459,7 @@ async def create_offering(
 
 
 async def update_offering(
-    unit_of_work: Callable[[], UnitOfWork],
+    unit_of_work: Callable[[], CatalogUnitOfWork],
     actor: Actor,
     offering_id: str,
     changes: Mapping[str, Any],
@@ -479,7 +479,7 @@ async def update_offering(
 
 
 async def add_price(
-    unit_of_work: Callable[[], UnitOfWork], actor: Actor, offering_id: str, terms: PriceTerms
+    unit_of_work: Callable[[], CatalogUnitOfWork], actor: Actor, offering_id: str, terms: PriceTerms
 ) -> Price:
     """Open a new price version; the current one in its slot closes when the new one starts."""
 

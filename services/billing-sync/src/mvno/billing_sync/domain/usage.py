@@ -19,7 +19,8 @@ from decimal import Decimal
 HEADER = ("record_id", "msisdn", "usage_type", "quantity", "started_at")
 USAGE_TYPES = frozenset({"data", "voice", "sms"})
 MAX_QUANTITY = {"data": 10**12, "voice": 86_400, "sms": 1_000}
-"""Largest believable quantity of one record: a terabyte, a day of talk, a thousand messages."""
+"""Largest believable quantity of one record of each kind: above it, a record is refused as
+corrupt rather than charged."""
 BYTES_PER_MB = Decimal(1_048_576)
 SECONDS_PER_MINUTE = Decimal(60)
 

@@ -11,6 +11,7 @@ from importlib.resources import files
 from mvno.catalog.domain.commands import Actor, FeedOutcome
 from mvno.catalog.handlers import import_feed
 from mvno.catalog.schemas import FeedDocument
+from mvno.catalog.unit_of_work import CatalogUnitOfWork
 from mvno.common.bus.envelope import event_source
 from mvno.common.db import create_engine, unit_of_work_factory
 from mvno.common.settings import ServiceSettings
@@ -29,7 +30,9 @@ async def seed(settings: ServiceSettings) -> FeedOutcome:
         raise RuntimeError("the demo catalogue is never seeded into production")
     engine = create_engine(settings)
     try:
-        unit_of_work = unit_of_work_factory(engine, source=event_source(settings.service_name))
+        unit_of_work = unit_of_work_factory(
+            engine, source=event_source(settings.service_name), kind=CatalogUnitOfWork
+        )
         return await import_feed(unit_of_work, SEED_ACTOR, seed_document().to_command())
     finally:
         await engine.dispose()

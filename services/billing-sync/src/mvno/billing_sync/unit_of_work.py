@@ -1,0 +1,32 @@
+"""Billing-sync's unit of work: one transaction, offering the service's repositories."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from mvno.billing_sync.repository.accounts import AccountsRepository
+from mvno.billing_sync.repository.buckets import BucketsRepository
+from mvno.billing_sync.repository.catalogue import CatalogueCopyRepository
+from mvno.billing_sync.repository.usage import UsageRepository
+from mvno.common.db import UnitOfWork
+
+
+class BillingUnitOfWork(UnitOfWork):
+    """``uow.accounts``, ``uow.catalogue``, ``uow.buckets`` and ``uow.usage``, each built on first
+    use in this unit of work's transaction."""
+
+    @cached_property
+    def accounts(self) -> AccountsRepository:
+        return AccountsRepository(self.session)
+
+    @cached_property
+    def catalogue(self) -> CatalogueCopyRepository:
+        return CatalogueCopyRepository(self.session)
+
+    @cached_property
+    def buckets(self) -> BucketsRepository:
+        return BucketsRepository(self.session)
+
+    @cached_property
+    def usage(self) -> UsageRepository:
+        return UsageRepository(self.session, self.connection)
