@@ -9,12 +9,15 @@ from sqlalchemy import text
 
 from mvno.common.db import (
     Statement,
+    UnitOfWork,
     asyncpg_dsn,
+    autocommit_connection,
     create_engine,
     ensure_database,
     unit_of_work_factory,
     upgrade,
 )
+from mvno.common.service import Infrastructure
 from mvno.common.settings import ServiceSettings
 
 
@@ -144,3 +147,38 @@ async def test_a_statement_binds_its_parameters_by_name(engine):
         assert (row["b"], row["a"], row["c"], row["literal"]) == (41, "x", 42, "10:30")
         with pytest.raises(TypeError, match=r"missing \['b'\], unknown \['z'\]"):
             await statement.fetchval(uow.connection, a="x", z=1)
+
+
+class NotesUnitOfWork(UnitOfWork):
+    """A service's own kind: its repositories are attributes."""
+
+    async def count(self) -> int:
+        return int(await self.connection.fetchval("SELECT count(*) FROM note"))
+
+
+async def test_a_service_reaches_its_units_of_work_as_the_kind_it_built(engine):
+    infrastructure = Infrastructure(
+        settings=ServiceSettings(),
+        engine=engine,
+        unit_of_work=unit_of_work_factory(engine, source="urn:mvno:test", kind=NotesUnitOfWork),
+        unit_of_work_kind=NotesUnitOfWork,
+    )
+    async with infrastructure.units_of_work(NotesUnitOfWork)() as uow:
+        assert isinstance(uow, NotesUnitOfWork)
+        assert await uow.count() == 0
+    assert infrastructure.units_of_work(UnitOfWork) is infrastructure.unit_of_work
+
+    class OtherUnitOfWork(UnitOfWork):
+        pass
+
+    with pytest.raises(TypeError, match="NotesUnitOfWork, not OtherUnitOfWork"):
+        infrastructure.units_of_work(OtherUnitOfWork)
+
+
+async def test_an_autocommit_connection_writes_each_statement_at_once(engine):
+    async with autocommit_connection(engine) as (connection, driver):
+        await driver.execute("INSERT INTO note (body) VALUES ('on the driver')")
+        assert not driver.is_in_transaction()
+        assert await count_notes(engine) == 1  # seen by another connection already
+        await connection.execute(text("INSERT INTO note (body) VALUES ('through SQLAlchemy')"))
+        assert await count_notes(engine) == 2

@@ -24,6 +24,7 @@ from pydantic_core import to_json
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -333,6 +334,25 @@ async def ping(engine: AsyncEngine) -> None:
         await connection.execute(text("SELECT 1"))
 
 
+async def _driver_of(connection: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under a SQLAlchemy connection (SQLAlchemy's public way to it)."""
+    driver = (await connection.get_raw_connection()).driver_connection
+    if not isinstance(driver, asyncpg.Connection):
+        raise TypeError("the platform's databases are reached through asyncpg")
+    return driver
+
+
+@contextlib.asynccontextmanager
+async def autocommit_connection(
+    engine: AsyncEngine,
+) -> AsyncIterator[tuple[AsyncConnection, asyncpg.Connection]]:
+    """A connection of ``engine``'s pool on which every statement is its own transaction (no
+    BEGIN or COMMIT round trips), as SQLAlchemy's connection and as the asyncpg one under it:
+    for reads that need no unit of work (a repository takes both, as from a unit of work)."""
+    async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as connection:
+        yield connection, await _driver_of(connection)
+
+
 class UnitOfWork:
     """One business transaction: use it as ``async with uow: ...; await uow.commit()``.
 
@@ -395,9 +415,7 @@ class UnitOfWork:
             raise RuntimeError("a unit of work is opened once")
         session = self._session_factory()
         try:
-            connection = await session.connection()
-            driver = (await connection.get_raw_connection()).driver_connection
-            assert isinstance(driver, asyncpg.Connection)
+            driver = await _driver_of(await session.connection())
             transaction = driver.transaction()
             await transaction.start()
         except BaseException:

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequenc
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
@@ -27,6 +27,7 @@ from mvno.common.bus.envelope import event_source
 from mvno.common.bus.runtime import consume, run_relay
 from mvno.common.db import (
     UnitOfWork,
+    UnitOfWorkT,
     create_engine,
     ensure_database,
     ping,
@@ -63,7 +64,18 @@ class Infrastructure:
     settings: ServiceSettings
     engine: AsyncEngine
     unit_of_work: Callable[[], UnitOfWork]
+    unit_of_work_kind: type[UnitOfWork] = UnitOfWork
     sqs: Any = None
+
+    def units_of_work(self, kind: type[UnitOfWorkT]) -> Callable[[], UnitOfWorkT]:
+        """The service's unit-of-work factory as the ``kind`` the app was built with: how a
+        service's routes and context reach their repositories (``uow.orders``) typed."""
+        if not issubclass(self.unit_of_work_kind, kind):
+            raise TypeError(
+                f"this app's units of work are {self.unit_of_work_kind.__name__}, "
+                f"not {kind.__name__}"
+            )
+        return cast("Callable[[], UnitOfWorkT]", self.unit_of_work)
 
     async def check_database(self) -> None:
         await ping(self.engine)
@@ -111,6 +123,7 @@ def create_service_app(
         unit_of_work=unit_of_work_factory(
             engine, source=event_source(settings.service_name), kind=unit_of_work_kind
         ),
+        unit_of_work_kind=unit_of_work_kind,
     )
 
     @asynccontextmanager

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
@@ -31,8 +31,8 @@ usage_router = APIRouter(prefix=USAGE_PREFIX, tags=["usage (TMF635)"])
 def get_units_of_work(
     infrastructure: Annotated[Infrastructure, Depends(get_infrastructure)],
 ) -> Callable[[], BillingUnitOfWork]:
-    """The app's unit-of-work factory: ``create_app`` builds it with ``BillingUnitOfWork``."""
-    return cast(Callable[[], BillingUnitOfWork], infrastructure.unit_of_work)
+    """The app's unit-of-work factory, offering billing-sync's repositories."""
+    return infrastructure.units_of_work(BillingUnitOfWork)
 
 
 UnitsOfWork = Annotated[Callable[[], BillingUnitOfWork], Depends(get_units_of_work)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 from asgi_correlation_id import correlation_id
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
@@ -116,9 +116,9 @@ class Write:
 
 
 async def get_write(staff: Staff, infrastructure: InfrastructureDep, catalog: CatalogDep) -> Write:
-    """The staff member's write: ``create_app`` builds the units of work as CatalogUnitOfWork."""
+    """The staff member's write, in the catalog's units of work."""
     return Write(
-        unit_of_work=cast(Callable[[], CatalogUnitOfWork], infrastructure.unit_of_work),
+        unit_of_work=infrastructure.units_of_work(CatalogUnitOfWork),
         actor=Actor(staff.subject, staff.client_id, correlation_id.get()),
         catalog=catalog,
     )

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from mvno.common.aws import aws_client
 from mvno.common.bus.envelope import event_source
 from mvno.common.crypto import FieldCipher
-from mvno.common.db import StatementPool, asyncpg_dsn, unit_of_work_factory
+from mvno.common.db import StatementPool, asyncpg_dsn
 from mvno.common.problems import problem_response
 from mvno.common.service import create_service_app
 from mvno.orders import api
@@ -58,11 +58,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         unit_of_work_kind=OrdersUnitOfWork,
     )
     context = OrdersContext(
-        unit_of_work=unit_of_work_factory(
-            app.state.infrastructure.engine,
-            source=event_source(settings.service_name),
-            kind=OrdersUnitOfWork,
-        ),
+        unit_of_work=app.state.infrastructure.units_of_work(OrdersUnitOfWork),
         # Same pool; every statement its own transaction (no BEGIN or COMMIT round trips).
         reads=reads_factory(app.state.infrastructure.engine),
         source=event_source(settings.service_name),

@@ -15,7 +15,7 @@ from functools import cached_property
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from mvno.common.db import UnitOfWork
+from mvno.common.db import UnitOfWork, autocommit_connection
 from mvno.orders.catalogue.repository import CatalogueRepository
 from mvno.orders.hub.repository import HubRepository
 from mvno.orders.inventory.repository import InventoryRepository
@@ -68,14 +68,10 @@ class OrdersReads:
 
 def reads_factory(engine: AsyncEngine) -> Callable[[], AbstractAsyncContextManager[OrdersReads]]:
     """Opens :class:`OrdersReads` on a connection of ``engine``'s pool, in autocommit."""
-    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @asynccontextmanager
     async def reads() -> AsyncIterator[OrdersReads]:
-        async with autocommit.connect() as session:
-            driver = (await session.get_raw_connection()).driver_connection
-            if not isinstance(driver, asyncpg.Connection):
-                raise TypeError("the orders service runs on asyncpg")
-            yield OrdersReads(session, driver)
+        async with autocommit_connection(engine) as (session, connection):
+            yield OrdersReads(session, connection)
 
     return reads

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import cast
 
 import limits
 from fastapi import FastAPI, Request
@@ -70,8 +68,7 @@ def create_app(settings: PortalApiSettings | None = None) -> FastAPI:
     rate_limits = RateLimits()
     app.state.portal = context = Context(
         settings=settings,
-        # Made by create_service_app as unit_of_work_kind says.
-        unit_of_work=cast(Callable[[], PortalUnitOfWork], app.state.infrastructure.unit_of_work),
+        unit_of_work=app.state.infrastructure.units_of_work(PortalUnitOfWork),
         upstreams=upstreams,
         announcements=announcements,
         answers=answers,
