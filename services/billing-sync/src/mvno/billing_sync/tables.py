@@ -1,5 +1,7 @@
 """The billing-sync service's tables; its Alembic migrations are written against this metadata."""
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -198,3 +200,8 @@ reconciliation_runs = Table(
     Column("finished_at", DateTime(timezone=True), nullable=False),
     Column("findings", JSONB, nullable=False),
 )
+
+
+def rows(result: Any) -> list[dict[str, Any]]:
+    """A SQLAlchemy result's rows as plain dicts."""
+    return [dict(row._mapping) for row in result]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from mvno.billing_sync.repository.accounts import AccountsRepository
-from mvno.billing_sync.repository.buckets import BucketsRepository
-from mvno.billing_sync.repository.catalogue import CatalogueCopyRepository
-from mvno.billing_sync.repository.usage import UsageRepository
+from mvno.billing_sync.accounts.repository import AccountsRepository
+from mvno.billing_sync.buckets.repository import BucketsRepository
+from mvno.billing_sync.catalogue.repository import CatalogueCopyRepository
+from mvno.billing_sync.usage.repository import UsageRepository
 from mvno.common.db import UnitOfWork
 
 

@@ -10,10 +10,9 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mvno.billing_sync import statements as sql
+from mvno.billing_sync.catalogue import statements as sql
 from mvno.billing_sync.domain.allowances import PricePeriod
-from mvno.billing_sync.repository import rows
-from mvno.billing_sync.tables import offering_copies, offering_price_copies
+from mvno.billing_sync.tables import offering_copies, offering_price_copies, rows
 from mvno.common.events.catalog import OfferingPrice
 
 

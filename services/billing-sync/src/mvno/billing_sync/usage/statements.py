@@ -1,8 +1,9 @@
-"""Every hand-written statement billing-sync runs, named for what it does, with named parameters.
+"""The usage ingestion's hand-written statements, named for what they do, with named parameters.
 
-They are the ingestion of a usage batch, whose throughput is a target: the repositories in
-:mod:`mvno.billing_sync.repository` send them as written here. Every other statement is
-SQLAlchemy Core in its repository.
+The ingestion of a usage batch has a throughput target: :mod:`.repository` sends these as
+written here. Every other statement of billing-sync is SQLAlchemy Core in its repository, but for
+the few the batch runs on buckets and prices (``buckets/statements.py``,
+``catalogue/statements.py``).
 
 - :class:`~mvno.common.db.Statement` constants run on the unit of work's asyncpg
   :attr:`~mvno.common.db.UnitOfWork.connection`: the set-based part (a staging table filled by
@@ -103,23 +104,4 @@ CURSOR_FOR_UPDATE = text("SELECT cursor FROM usage_cursors WHERE source = :sourc
 
 MOVE_CURSOR = text(
     "UPDATE usage_cursors SET cursor = :cursor, updated_at = now() WHERE source = :source"
-)
-
-# --- what usage consumes and is rated at ---------------------------------------------------------
-
-USAGE_PRICES_OF_SUBSCRIPTIONS = text(
-    "SELECT s.subscription_id, p.unit_of_measure, p.tax_included_amount, "
-    "p.valid_from, p.valid_to FROM subscriptions s "
-    "JOIN offering_price_copies p ON p.offering_id = s.offering_id "
-    "WHERE s.subscription_id = ANY(:subscription_ids) AND p.price_type = 'usage'"
-)
-
-ACTIVE_BUCKETS_FOR_UPDATE = text(
-    "SELECT * FROM buckets WHERE subscription_id = ANY(:subscription_ids) "
-    "AND status = 'active' ORDER BY subscription_id, id FOR UPDATE"
-)
-
-SAVE_BUCKET = text(
-    "UPDATE buckets SET remaining = :remaining, status = :status, "
-    "low_notified = :low_notified WHERE id = :bucket_id"
 )

@@ -11,10 +11,9 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mvno.billing_sync import statements as sql
+from mvno.billing_sync.buckets import statements as sql
 from mvno.billing_sync.domain.allowances import AIRTIME_LOW, Bucket
-from mvno.billing_sync.repository import rows
-from mvno.billing_sync.tables import airtime_credits, buckets
+from mvno.billing_sync.tables import airtime_credits, buckets, rows
 
 
 class BucketsRepository:

@@ -11,8 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mvno.billing_sync.domain.accounts import STATUS_AFTER, LocalLine
-from mvno.billing_sync.repository import rows
-from mvno.billing_sync.tables import account_operations, reconciliation_runs, subscriptions
+from mvno.billing_sync.tables import account_operations, reconciliation_runs, rows, subscriptions
 
 
 class AccountsRepository:

@@ -15,9 +15,8 @@ import asyncpg
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mvno.billing_sync import statements as sql
-from mvno.billing_sync.repository import rows
-from mvno.billing_sync.tables import usage_daily
+from mvno.billing_sync.tables import rows, usage_daily
+from mvno.billing_sync.usage import statements as sql
 
 
 class UsageRepository:

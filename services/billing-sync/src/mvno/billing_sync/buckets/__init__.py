@@ -1,0 +1,1 @@
+"""Allowance buckets and the airtime balance."""

@@ -1,0 +1,1 @@
+"""The catalogue copy: offerings and their prices, as catalog announced them."""

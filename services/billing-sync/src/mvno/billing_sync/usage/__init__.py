@@ -1,0 +1,1 @@
+"""Usage records: batches from files and the usage API, daily totals, the cursor."""
