@@ -182,3 +182,14 @@ async def test_an_autocommit_connection_writes_each_statement_at_once(engine):
         assert await count_notes(engine) == 1  # seen by another connection already
         await connection.execute(text("INSERT INTO note (body) VALUES ('through SQLAlchemy')"))
         assert await count_notes(engine) == 2
+
+
+async def test_after_its_commit_a_unit_of_work_runs_nothing_more(engine):
+    async with unit_of_work_factory(engine, source="urn:mvno:test")() as uow:
+        await uow.session.execute(text("INSERT INTO note (body) VALUES ('committed')"))
+        await uow.commit()
+        with pytest.raises(RuntimeError, match="has committed"):
+            await uow.connection.execute("INSERT INTO note (body) VALUES ('would commit alone')")
+        with pytest.raises(RuntimeError, match="has committed"):
+            await uow.session.execute(text("INSERT INTO note (body) VALUES ('nor this')"))
+    assert await count_notes(engine) == 1

@@ -397,8 +397,8 @@ class UnitOfWork:
     @property
     def session(self) -> AsyncSession:
         """SQLAlchemy's session, for Core statements in this unit of work's transaction."""
-        if self._session is None:
-            raise RuntimeError("the unit of work is not open; use it in 'async with'")
+        if self._session is None or self._committed:
+            raise RuntimeError(self._closed_reason())
         return self._session
 
     @property
@@ -406,9 +406,15 @@ class UnitOfWork:
         """The asyncpg connection under :attr:`session`, in this unit of work's transaction: the
         one way to run a service's hand-written statements (its ``statements`` module) with the
         rest of the change."""
-        if self._connection is None:
-            raise RuntimeError("the unit of work is not open; use it in 'async with'")
+        if self._connection is None or self._committed:
+            raise RuntimeError(self._closed_reason())
         return self._connection
+
+    def _closed_reason(self) -> str:
+        # After its commit the connection has no transaction: a statement would commit alone.
+        if self._committed:
+            return "the unit of work has committed; open another for more work"
+        return "the unit of work is not open; use it in 'async with'"
 
     async def __aenter__(self) -> Self:
         if self._session is not None or self._committed:
@@ -449,7 +455,9 @@ class UnitOfWork:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        session, transaction = self.session, self._transaction
+        session, transaction = self._session, self._transaction
+        if session is None:
+            raise RuntimeError("the unit of work is not open; use it in 'async with'")
         self._session = self._connection = self._transaction = None
         try:
             if transaction is not None:
