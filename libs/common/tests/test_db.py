@@ -192,4 +192,6 @@ async def test_after_its_commit_a_unit_of_work_runs_nothing_more(engine):
             await uow.connection.execute("INSERT INTO note (body) VALUES ('would commit alone')")
         with pytest.raises(RuntimeError, match="has committed"):
             await uow.session.execute(text("INSERT INTO note (body) VALUES ('nor this')"))
+        # Its connection is back in the pool already: going on holds no second one.
+        assert engine.sync_engine.pool.checkedout() == 0
     assert await count_notes(engine) == 1

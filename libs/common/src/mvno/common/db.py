@@ -448,6 +448,11 @@ class UnitOfWork:
         self._transaction = None  # whatever COMMIT answers, this transaction is over
         await transaction.commit()
         self._committed = True
+        # The connection goes back to the pool at once: a handler that goes on after its commit
+        # (a saga running its next steps in units of work of their own) holds no second one.
+        session, self._session, self._connection = self._session, None, None
+        if session is not None:
+            await session.close()
 
     async def __aexit__(
         self,
@@ -457,6 +462,8 @@ class UnitOfWork:
     ) -> None:
         session, transaction = self._session, self._transaction
         if session is None:
+            if self._committed:
+                return  # its connection went back to the pool with the commit
             raise RuntimeError("the unit of work is not open; use it in 'async with'")
         self._session = self._connection = self._transaction = None
         try:
