@@ -183,9 +183,9 @@ class OrderCreate(TmfInput):
         return hashlib.sha256(self.__pydantic_serializer__.to_json(self)).hexdigest()
 
     def earlier_fingerprint(self) -> str:
-        """The fingerprint as releases before 2026-12-07 made it (sorted ``json.dumps``, slower
-        than pydantic's writer), for a key stored by one of them and retried since.
-        Keys live 24 hours: this can go with the first release after 2026-12-09."""
+        """The fingerprint as earlier releases made it (sorted ``json.dumps``), for a key one of
+        them stored and a client retries since. Keys live 24 hours: this goes once no key of
+        that form can remain."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
