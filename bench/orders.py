@@ -5,8 +5,9 @@
 - end to end: ``--rate`` new eSIM lines a second for ``--seconds`` through the orders API, two
   provisioning workers and the partner simulators, each its own process; latency from the
   order's acceptance to its ``completed`` event, nothing lost, and the CPU the platform's own
-  processes (orders API, workers) spent per completed order. A stand-in answers for billing-sync
-  (a billing account per activated line), as in the service tests.
+  processes (orders API, workers) spent per completed order, and where the time goes (each saga
+  event's write, relay and take-in, from the outbox and inbox). A stand-in answers for
+  billing-sync (a billing account per activated line), as in the service tests.
 - intake: wrk POSTs orders as fast as they are accepted (each with its own Idempotency-Key),
   against the bare app's single-row INSERT (``bench.apps:bare_app``). The provisioning workers,
   which relay the orders' outbox as deployed, are stopped, so nothing else runs on the cores
@@ -294,6 +295,55 @@ async def end_to_end(args: argparse.Namespace, ctx: dict[str, Any]) -> dict[str,
     }
 
 
+STAGES = """
+with events as (
+  select seq, event_id, event_type, created_at, published_at,
+         (body::jsonb)->'data'->>'order_id' as order_id,
+         coalesce((body::jsonb)->'data'->>'state', '') as state
+  from outbox where event_type like 'orders.%'
+), completed as (
+  select order_id, min(created_at) as accepted_at from events
+  group by order_id having bool_or(state = 'completed')
+)
+select e.order_id, row_number() over (partition by e.order_id order by e.seq) as position,
+       e.event_type || coalesce(nullif(':' || e.state, ':'), '') as event,
+       extract(epoch from e.created_at - c.accepted_at) as written,
+       extract(epoch from e.published_at - e.created_at) as relayed,
+       extract(epoch from i.processed_at - e.published_at) as consumed
+from events e join completed c using (order_id)
+left join inbox i on i.event_id = e.event_id
+"""
+
+
+async def stages(settings: OrdersSettings) -> list[dict[str, Any]]:
+    """Where an order's time goes: per event of the saga (in order), the median of when it was
+    written (from the order's first event), how long the relay took to publish it, and how long
+    the provisioning worker took to take it in, in ms; read from the outbox and inbox of the
+    orders that completed."""
+    connection = await asyncpg.connect(asyncpg_dsn(settings.database_url))
+    try:
+        rows = await connection.fetch(STAGES)
+    finally:
+        await connection.close()
+    orders = len({row["order_id"] for row in rows})
+    grouped: dict[tuple[int, str], dict[str, list[float]]] = {}
+    for row in rows:
+        slot = grouped.setdefault((row["position"], row["event"]), {})
+        for key in ("written", "relayed", "consumed"):
+            if row[key] is not None:
+                slot.setdefault(key, []).append(float(row[key]) * 1000)
+    return [
+        {
+            "position": position,
+            "event": event,
+            "orders": len(values.get("written", [])),
+            **{f"{key}_ms_p50": round(statistics.median(v)) for key, v in values.items() if v},
+        }
+        for (position, event), values in sorted(grouped.items())
+        if len(values.get("written", [])) * 10 >= orders  # rare paths (retries) left out
+    ]
+
+
 def intake(args: argparse.Namespace, ctx: dict[str, Any], wrk: str) -> dict[str, Any]:
     env = {**os.environ, "BENCH_TOKEN": ctx["token"], "BENCH_BODY": json.dumps(ORDER)}
     results = {}
@@ -560,6 +610,7 @@ def main() -> int:
         if args.only is None:
             print(f"end to end: {args.rate} orders/s for {args.seconds} s ...", flush=True)
             e2e = asyncio.run(end_to_end(args, ctx))
+            e2e["stages"] = asyncio.run(stages(settings))
             print(json.dumps(e2e, indent=2), flush=True)
         for worker in workers:
             processes.stop(worker)
