@@ -162,16 +162,17 @@ class Platform:
         ]
         if busy:
             raise RuntimeError("ports already in use: " + ", ".join(busy))
+        without_catalog = "catalog" not in {s.name for s in self.config.services()}
         for component in components:
             arguments = ["serve", "--host", "127.0.0.1", "--port", str(self.config.port(component))]
             if component is DEV_ISSUER:
                 key_file = str(self.config.data_dir / "dev-issuer-keys.json")
                 arguments = [*arguments[1:], "--key-file", key_file]
-            self._start(
-                component.name,
-                self._command(component, *arguments),
-                self.environment_for(component),
-            )
+            env = self.environment_for(component)
+            if without_catalog:
+                # No catalog runs to fill a catalogue copy: an empty one is an empty catalogue.
+                env["MVNO_CATALOGUE_COPY_GRACE_SECONDS"] = "0"
+            self._start(component.name, self._command(component, *arguments), env)
         # The workers start with the services: a service keeping a copy of the catalogue is
         # ready only once its consumer has received the catalogue's events.
         for service, command in self.workers():
