@@ -113,9 +113,9 @@ class Restarts:
 
     policy: RestartPolicy = field(default_factory=RestartPolicy)
     clock: Callable[[], float] = time.monotonic
-    _started_at: dict[str, float] = field(default_factory=dict)
-    _crashes: dict[str, int] = field(default_factory=dict)
-    _due: dict[str, float] = field(default_factory=dict)
+    _started_at: dict[str, float] = field(default_factory=dict, init=False)
+    _crashes: dict[str, int] = field(default_factory=dict, init=False)
+    _due: dict[str, float] = field(default_factory=dict, init=False)
 
     def started(self, name: str) -> None:
         self._started_at[name] = self.clock()
