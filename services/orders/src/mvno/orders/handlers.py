@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from mvno.common.bus.envelope import new_event
+from mvno.common.copies import CopyReadiness
 from mvno.common.crypto import FieldCipher, Sealed
 from mvno.common.events.orders import ProvisioningStepDue
 from mvno.orders.catalogue.cache import CatalogueCopyCache
@@ -38,6 +39,11 @@ class OrderNotFound(Exception):
     pass
 
 
+class CatalogueNotReceived(Exception):
+    """The catalogue copy has not received catalog's events yet: an offering it lacks may exist,
+    so the order is refused as retryable rather than rejected."""
+
+
 class SubscriptionNotFound(Exception):
     """No such subscription, or (for its activation code) not an eSIM line."""
 
@@ -54,6 +60,8 @@ class OrdersContext:
     """The CloudEvents source of the events the handlers write themselves."""
     hubs: HubDirectory
     catalogue: CatalogueCopyCache
+    catalogue_copy: CopyReadiness | None = None
+    """Whether the catalogue copy has received catalog's events (also a readiness check)."""
     intake: OrderIntake | None = None
     """The intake's own statements (its pool is opened with the app)."""
     cipher: FieldCipher | None = None
@@ -111,6 +119,9 @@ async def place_order(
 
         offering_ids = [i.offering_id for i in command.items if i.offering_id]
         offerings = await context.catalogue.offerings(catalogue, offering_ids)
+        copy = context.catalogue_copy
+        if set(offering_ids) - offerings.keys() and copy and not await copy.received():
+            raise CatalogueNotReceived
         line_ids = [i.subscription_id for i in command.items if i.subscription_id]
         lines = (
             await (await reads()).inventory.subscriptions_of(

@@ -2,8 +2,10 @@
 
 ``mvno-local up`` starts PostgreSQL (the server in DATABASE_URL, else an embedded one), the
 SNS/SQS/S3/KMS endpoint (AWS_ENDPOINT_URL, else moto's server on port 4566), runs migrations,
-starts the simulators, the dev token issuer and all four services, waits until they are ready and
-prints where they are. Ctrl-C stops everything it started.
+starts the simulators, the dev token issuer, all four services and their workers, waits until they
+are ready and the catalogue has reached every copy of it, and prints where they are. A process
+that dies is restarted with backoff (``--stop-on-crash`` stops the platform instead). Ctrl-C
+stops everything it started.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from mvno.devstack.infrastructure import (
     to_asyncpg_url,
 )
 from mvno.devstack.platform import Platform, PlatformConfig
-from mvno.devstack.processes import ProcessGroup
+from mvno.devstack.processes import ProcessGroup, Restarts
 
 _log = logging.getLogger("mvno.local")
 DEFAULT_DATA_DIR = Path(".local")
@@ -58,27 +60,57 @@ def _aws_endpoint(processes: ProcessGroup, port: int) -> Iterator[str]:
         yield url
 
 
-def _wait_for_stop(platform: Platform) -> None:
+def _wait_for_stop(platform: Platform, *, stop_on_crash: bool, restarts: Restarts) -> int:
+    """Serve until Ctrl-C (0). A process that dies is restarted with backoff, as the cluster
+    restarts a pod; with ``stop_on_crash`` the platform stops instead (1). A restart still
+    waiting when Ctrl-C comes is dropped, so nothing is started after it."""
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    while not stop.wait(1.0):
-        for name, child in platform.started.items():
-            if not child.alive():
+    for name in platform.started:
+        restarts.started(name)
+    while not stop.wait(0.2):
+        for name, child in list(platform.started.items()):
+            if child.alive() or restarts.pending(name):
+                continue
+            if stop_on_crash:
                 _log.error(
                     "%s exited (%s); stopping the platform:\n%s",
                     name,
                     child.process.returncode,
                     child.log_tail(),
                 )
-                return
+                return 1
+            delay = restarts.died(name)
+            _log.error(
+                "%s exited (%s); restarting it in %g s (crash %d in a row):\n%s",
+                name,
+                child.process.returncode,
+                delay,
+                restarts.crashes(name),
+                child.log_tail(),
+            )
+        for name in restarts.due():
+            if stop.is_set():
+                break
+            child = platform.restart(name)
+            restarts.started(name)
+            _log.warning("%s restarted (pid %s)", name, child.process.pid)
+    return 0
 
 
-def up(data_dir: Path, only: Sequence[str] | None, port_offset: int = 0) -> int:
+def up(
+    data_dir: Path,
+    only: Sequence[str] | None,
+    port_offset: int = 0,
+    *,
+    stop_on_crash: bool = False,
+) -> int:
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     processes = ProcessGroup(data_dir / "logs")
     started_at = time.monotonic()
+    status = 0
     try:
         with (
             _database_server(data_dir) as database_url,
@@ -107,14 +139,14 @@ def up(data_dir: Path, only: Sequence[str] | None, port_offset: int = 0) -> int:
                 for name, url in platform.links():
                     print(f"  {name:<13} {url}")
                 print("Press Ctrl-C to stop.\n", flush=True)
-                _wait_for_stop(platform)
+                status = _wait_for_stop(platform, stop_on_crash=stop_on_crash, restarts=Restarts())
             finally:
                 _log.info("stopping")
                 platform.stop()
     finally:
         processes.stop_all()
     _log.info("stopped")
-    return 0
+    return status
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -133,10 +165,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=0,
         help="add this to every port, to run beside another copy",
     )
+    up_parser.add_argument(
+        "--stop-on-crash",
+        action="store_true",
+        help="stop the platform when one of its processes dies, instead of restarting it",
+    )
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     for chatty in ("pgserver", "httpx", "httpcore", "alembic"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     only = arguments.only.split(",") if arguments.only else None
-    sys.exit(up(arguments.data_dir, only, arguments.port_offset))
+    sys.exit(
+        up(arguments.data_dir, only, arguments.port_offset, stop_on_crash=arguments.stop_on_crash)
+    )
