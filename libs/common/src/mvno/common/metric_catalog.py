@@ -133,7 +133,7 @@ QUEUE_OLDEST_AGE = MetricSpec(
     "mvno.bus.queue.oldest_age",
     "gauge",
     "s",
-    "Age (from SQS's SentTimestamp) of the oldest message received since the last export",
+    "Age (SQS SentTimestamp) of the oldest message the last receive brought; 0 when empty",
     ("consumer",),
     (("consumer",),),
     "consumers",

@@ -169,9 +169,10 @@ class Consumer(Generic[UnitOfWorkT]):
                 MessageAttributeNames=["All"],
             )
         messages: list[dict[str, Any]] = answer.get("Messages", [])
-        for message in messages:
-            if sent := message.get("Attributes", {}).get("SentTimestamp"):
-                metrics.Gauges.saw_message_age(self._name, time.time() - int(sent) / 1000)
+        sent_at = [int(m.get("Attributes", {}).get("SentTimestamp", 0)) for m in messages]
+        first_sent = min(sent_at, default=0)
+        oldest = time.time() - first_sent / 1000 if first_sent else 0.0
+        metrics.Gauges.oldest_received_age[self._name] = max(0.0, oldest)
         return messages
 
     async def _work(self) -> None:

@@ -53,13 +53,8 @@ class Gauges:
     outbox_oldest_age: dict[str, float] = {}
     dlq_depth: dict[str, int] = {}
     oldest_received_age: dict[str, float] = {}
-    """Per consumer, the oldest age seen since the last export (reset when exported)."""
-
-    @classmethod
-    def saw_message_age(cls, consumer: str, age: float) -> None:
-        """Remember a received message's age if it is the oldest since the last export."""
-        if age > cls.oldest_received_age.get(consumer, -1.0):
-            cls.oldest_received_age[consumer] = age
+    """Per consumer, the age of the oldest message its last receive brought (0 when that
+    receive found the queue empty)."""
 
 
 def _observe(values: dict[str, int] | dict[str, float], key: str) -> Iterable[Observation]:
@@ -79,12 +74,7 @@ def _dlq(options: CallbackOptions) -> Iterable[Observation]:
 
 
 def _oldest_received(options: CallbackOptions) -> Iterable[Observation]:
-    """Each consumer's oldest age since the last export; 0 once exported with nothing newer,
-    so that a drained queue reads 0 and not its last backlog's age."""
-    observations = _observe(Gauges.oldest_received_age, "consumer")
-    for consumer in list(Gauges.oldest_received_age):
-        Gauges.oldest_received_age[consumer] = 0.0
-    return observations
+    return _observe(Gauges.oldest_received_age, "consumer")
 
 
 _meter.create_observable_gauge(
