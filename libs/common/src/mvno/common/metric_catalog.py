@@ -249,7 +249,7 @@ RECONCILIATION_DRIFT = MetricSpec(
     "{line}",
     "Lines the last reconciliation found drifted from the billing platform, by kind",
     ("drift",),
-    ((), ("drift",)),
+    (("drift",),),
     "billing-sync work (reconciliation)",
 )
 
