@@ -79,36 +79,36 @@ resource "aws_iam_role" "collector" {
   max_session_duration = 3600
 }
 
-resource "aws_iam_role_policy" "collector" {
-  name = "mvno-adot-collector-least-privilege"
-  role = aws_iam_role.collector.id
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        # What the awsxray exporter calls (and its sampling client); X-Ray has no resource-level
-        # permissions for these actions, so they cannot be narrowed below "*".
-        Sid    = "WriteTracesToXRay"
-        Effect = "Allow"
-        Action = [
-          "xray:PutTraceSegments",
-          "xray:PutTelemetryRecords",
-          "xray:GetSamplingRules",
-          "xray:GetSamplingTargets",
-          "xray:GetSamplingStatisticSummaries",
-        ]
-        Resource = "*"
-      },
-      {
-        # The awsemf exporter's log streams, in the metric log group only. No CreateLogGroup:
-        # the group is created here, not by the collector.
-        Sid      = "WriteMetricLogEventsToItsLogGroupOnly"
-        Effect   = "Allow"
-        Action   = ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
-        Resource = [aws_cloudwatch_log_group.metrics.arn, "${aws_cloudwatch_log_group.metrics.arn}:log-stream:*"]
-      },
+data "aws_iam_policy_document" "collector" {
+  # What the awsxray exporter calls (and its sampling client); X-Ray has no resource-level
+  # permissions for these actions, so they cannot be narrowed below "*".
+  statement {
+    sid    = "WriteTracesToXRay"
+    effect = "Allow"
+    actions = [
+      "xray:PutTraceSegments",
+      "xray:PutTelemetryRecords",
+      "xray:GetSamplingRules",
+      "xray:GetSamplingTargets",
+      "xray:GetSamplingStatisticSummaries",
     ]
-  })
+    resources = ["*"]
+  }
+
+  # The awsemf exporter's log streams, in the metric log group only. No CreateLogGroup: the group
+  # is created here, not by the collector.
+  statement {
+    sid       = "WriteMetricLogEventsToItsLogGroupOnly"
+    effect    = "Allow"
+    actions   = ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
+    resources = [aws_cloudwatch_log_group.metrics.arn, "${aws_cloudwatch_log_group.metrics.arn}:log-stream:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "collector" {
+  name   = "mvno-adot-collector-least-privilege"
+  role   = aws_iam_role.collector.id
+  policy = data.aws_iam_policy_document.collector.json
 }
 
 output "collector_role_arn" {
