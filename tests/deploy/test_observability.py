@@ -374,12 +374,22 @@ def spec_constant(spec: catalog.MetricSpec) -> str:
 
 
 def instruments_created_for(spec: catalog.MetricSpec) -> list[Path]:
-    """The source files that create an instrument for ``spec``: a ``create_*`` call or a helper
-    given ``catalog.<ITS CONSTANT>``, or a ``create_*`` call with its name written out."""
+    """The source files that create an instrument for ``spec``: a call given
+    ``catalog.<ITS CONSTANT>`` (or its ``.name``), its name written out, or a module constant
+    holding its name."""
     constant = spec_constant(spec)
     found = []
     for path, text in source_texts().items():
-        for node in ast.walk(ast.parse(text)):
+        tree = ast.parse(text)
+        names = {
+            target.id
+            for node in tree.body
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+            and node.value.value == spec.name
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }  # fmt: skip
+        for node in ast.walk(tree):
             if not isinstance(node, ast.Call):
                 continue
             for argument in node.args:
@@ -393,6 +403,7 @@ def instruments_created_for(spec: catalog.MetricSpec) -> list[Path]:
                     )
                 )
                 by_literal = isinstance(argument, ast.Constant) and argument.value == spec.name
+                by_literal |= isinstance(argument, ast.Name) and argument.id in names
                 if by_constant or by_literal:
                     found.append(path)
     return found
