@@ -198,7 +198,13 @@ def test_databases_are_encrypted_private_multi_az_and_backed_up() -> None:
 def test_every_kms_key_rotates() -> None:
     text = "\n".join(hand_written().values())
     keys = re.findall(r'^resource "aws_kms_key" "(\w+)" \{\n(.*?)^\}', text, re.M | re.S)
-    assert {name for name, _ in keys} == {"bus", "database", "personal_data", "usage_files"}
+    assert {name for name, _ in keys} == {
+        "bus",
+        "database",
+        "personal_data",
+        "usage_files",
+        "telemetry",
+    }
     for name, body in keys:
         assert "enable_key_rotation     = true" in body, name
     for queue in generated()["resource"]["aws_sqs_queue"].values():

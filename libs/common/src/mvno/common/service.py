@@ -259,6 +259,10 @@ def run_cli(
     if commands and arguments.command in commands:
         settings = settings_factory()
         configure_logging(settings.service_name, settings.log_level)
+        # A service's own workers (orders' provision, billing-sync's work) export their traces
+        # and metrics as its consumers do.
+        configure_tracing(settings)
+        configure_metrics(settings)
         run_event_loop(
             run_with_heartbeat(
                 commands[arguments.command][1](settings),

@@ -20,6 +20,7 @@ from mvno.orders.catalogue.cache import CatalogueCopyCache
 from mvno.orders.domain.model import CannotCancel, CannotResubmit, OrderRejected
 from mvno.orders.handlers import (
     CatalogueNotReceived,
+    IntakePaused,
     KeyInFlight,
     KeyReused,
     OrderNotFound,
@@ -75,6 +76,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         hubs=hubs,
         catalogue=catalogue,
         start_timeout=timedelta(seconds=settings.provisioning_visibility_seconds),
+        intake_paused=settings.intake_paused,
     )
     app.state.orders = context
 
@@ -91,6 +93,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     app.add_exception_handler(OrderRejected, _order_rejected)
     app.add_exception_handler(KeyReused, _key_reused)
     app.add_exception_handler(KeyInFlight, _key_in_flight)
+    app.add_exception_handler(IntakePaused, _intake_paused)
     app.add_exception_handler(OrderNotFound, _not_found)
     app.add_exception_handler(CatalogueNotReceived, _catalogue_not_received)
     app.add_exception_handler(CannotCancel, _cannot_cancel)
@@ -118,6 +121,16 @@ async def _key_reused(request: Request, error: Exception) -> JSONResponse:
         status=422,
         slug="idempotency-key-reused",
         detail="This Idempotency-Key was used with a different request; use a new key.",
+    )
+
+
+async def _intake_paused(request: Request, error: Exception) -> JSONResponse:
+    return problem_response(
+        status=503,
+        slug="intake-paused",
+        detail="New orders are paused while the platform team restores a partner or the "
+        "platform; orders already placed go on. Try again later.",
+        headers={"Retry-After": "300"},
     )
 
 

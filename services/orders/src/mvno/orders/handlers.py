@@ -35,6 +35,10 @@ class KeyInFlight(Exception):
     """A request with this Idempotency-Key is still being processed."""
 
 
+class IntakePaused(Exception):
+    """The operators paused the intake (``MVNO_INTAKE_PAUSED``): no new order is taken."""
+
+
 class OrderNotFound(Exception):
     pass
 
@@ -67,6 +71,8 @@ class OrdersContext:
     cipher: FieldCipher | None = None
     start_timeout: timedelta = timedelta(seconds=30)
     """When a new order's timer fires unless a worker took it (the first step sets its lease)."""
+    intake_paused: bool = False
+    """New orders are refused (the orders already taken go on): the operators' brake."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,8 @@ async def place_order(
     client's hubs are read from memory; a connection for reading them (or the customer's lines
     an item changes) is opened only when they are not.
     """
+    if context.intake_paused:
+        raise IntakePaused
     if context.intake is None:
         raise RuntimeError("the order intake is not open")
     intake = context.intake

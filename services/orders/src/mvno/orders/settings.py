@@ -45,6 +45,9 @@ class OrdersSettings(ServiceSettings):
     added to its time: keep it well inside the saga's latency target. Orders' outbox does not
     notify at commit (migration 0008): the listening relay looks for due rows every this many
     seconds instead, so an event waits at most this long."""
+    intake_paused: bool = False
+    """Refuse new orders (503 ``intake-paused``, Retry-After) while the orders already taken
+    go on: what the runbooks (docs/runbooks/) have operators set when a partner is down."""
     provisioning_concurrency: int = Field(default=10, ge=1, le=100)
     """Work items one worker runs at once (each holds one order's lock and one connection)."""
 
