@@ -79,7 +79,7 @@ resource "aws_iam_role_policy_attachment" "rds_monitoring" {
 }
 
 resource "aws_db_instance" "service" {
-  for_each = local.services
+  for_each = local.stateful_services
 
   identifier     = "mvno-${var.environment}-${each.key}"
   engine         = "postgres"
