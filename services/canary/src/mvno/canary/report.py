@@ -25,9 +25,7 @@ def as_dicts(results: Sequence[ProbeResult]) -> list[dict[str, Any]]:
 
 
 def as_json(results: Sequence[ProbeResult]) -> str:
-    return json.dumps(
-        {"ok": all(r.ok for r in results), "probes": as_dicts(results)}, indent=2
-    )
+    return json.dumps({"ok": all(r.ok for r in results), "probes": as_dicts(results)}, indent=2)
 
 
 def as_table(results: Sequence[ProbeResult]) -> str:

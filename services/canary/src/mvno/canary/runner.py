@@ -28,7 +28,8 @@ class Canary:
     def __init__(self, settings: CanarySettings, http: httpx.AsyncClient) -> None:
         self.settings = settings
         self.http = http
-        self.probes: tuple[Probe, ...] = probes(settings, PaymentProbe(settings))
+        self.payments = PaymentProbe(settings)
+        self.probes: tuple[Probe, ...] = probes(settings, self.payments)
         self.watch = Watch()
         meter = metrics.get_meter("mvno.canary")
         self._count = meter.create_counter(
@@ -51,19 +52,24 @@ class Canary:
                 _log.info("canary %s failed: %s", result.probe, result.reason)
         return list(results)
 
+    async def tick(self, publisher: Publisher) -> list[ProbeResult]:
+        """One round, and the turns it saw published."""
+        results = await self.round()
+        turns = [turn for r in results if (turn := self.watch.observe(r)) is not None]
+        for turn in turns:
+            _log.warning("canary %s: %s", type(turn).__name__.lower(), turn.result)
+        await publisher.publish([to_event(turn) for turn in turns])
+        return results
+
     async def run(self, publisher: Publisher, stop: asyncio.Event) -> None:
-        """A round every interval until ``stop``; each turn published as an event."""
+        """A round every interval until ``stop``."""
         interval = self.settings.canary_interval_seconds
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
-            started = asyncio.get_running_loop().time()
-            results = await self.round()
-            turns = [turn for r in results if (turn := self.watch.observe(r)) is not None]
-            for turn in turns:
-                _log.warning("canary %s: %s", type(turn).__name__.lower(), turn.result)
-            await publisher.publish([to_event(turn) for turn in turns])
-            elapsed = asyncio.get_running_loop().time() - started
+            started = loop.time()
+            await self.tick(publisher)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), max(0.0, interval - elapsed))
+                await asyncio.wait_for(stop.wait(), max(0.0, interval - (loop.time() - started)))
 
 
 def http_client(settings: CanarySettings) -> httpx.AsyncClient:

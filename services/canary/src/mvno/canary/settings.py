@@ -16,6 +16,9 @@ class CanarySettings(ServiceSettings):
 
     canary_interval_seconds: float = Field(default=60.0, gt=0, le=3600)
     """How often every probe runs; an outage is reported within one interval."""
+    canary_probes: tuple[str, ...] = ()
+    """The probes to run, by name (``payments.authorise_void``) or target (``payments``);
+    empty runs every probe."""
     canary_latency_threshold_seconds: float = Field(default=2.0, gt=0, le=60)
     """A probe slower than this fails: customers would already be waiting."""
     canary_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
