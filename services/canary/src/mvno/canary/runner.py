@@ -57,7 +57,13 @@ class Canary:
         results = await self.round()
         turns = [turn for r in results if (turn := self.watch.observe(r)) is not None]
         for turn in turns:
-            _log.warning("canary %s: %s", type(turn).__name__.lower(), turn.result)
+            result = turn.result
+            _log.warning(
+                "canary %s %s (%s)",
+                result.probe,
+                type(turn).__name__.lower(),
+                result.reason or "ok",
+            )
         await publisher.publish([to_event(turn) for turn in turns])
         return results
 
@@ -74,7 +80,12 @@ class Canary:
 
 def http_client(settings: CanarySettings) -> httpx.AsyncClient:
     # No retries and no circuit breaker: the canary must see each failure the services would.
-    return httpx.AsyncClient(timeout=settings.canary_timeout_seconds)
+    # No kept-alive connections either: a server closing an idle one just as the next round
+    # reuses it is a failure of the canary's own making, not the partner's.
+    return httpx.AsyncClient(
+        timeout=settings.canary_timeout_seconds,
+        limits=httpx.Limits(max_keepalive_connections=0),
+    )
 
 
 async def run_once(settings: CanarySettings) -> list[ProbeResult]:

@@ -216,9 +216,21 @@ class OfferRead(Output):
     allowance: dict[str, Any] | None = None
 
 
+class PartnerNoticeRead(Output):
+    """A partner the platform relies on is failing or slow now (the canary saw it): orders that
+    need it may take longer than usual."""
+
+    partner: Literal["network-operator", "payments", "billing-platform"]
+    status: Literal["slow", "unavailable"]
+    message: str
+    since: datetime
+
+
 class OffersRead(Output):
     offers: list[OfferRead]
     status: Freshness
+    partner_notices: list[PartnerNoticeRead] = []
+    """Partners failing now: buying still works, but an order may take longer to complete."""
 
 
 class EsimRead(Output):

@@ -175,6 +175,9 @@ class Platform:
             self.started[name] = self.processes.start(
                 name, self._command(service, command), self.environment_for(service)
             )
+        from mvno.devstack.canary import start_canary
+
+        start_canary(self)
 
     def workers(self) -> list[tuple[Component, str]]:
         """Queue workers as deployed: ``consume`` for a service with event handlers, plus the

@@ -156,6 +156,10 @@ async function loadShop() {
     const [offerBody, lineBody] = await Promise.all([call("/offers"), call("/lines")]);
     offers = offerBody.offers;
     lines = lineBody.lines;
+    const notices = offerBody.partnerNotices || [];
+    const partners = $("partner-notices");
+    partners.hidden = notices.length === 0;
+    partners.textContent = notices.map((n) => n.message).join(" ");
     const warn = $("offers-degraded");
     warn.hidden = offerBody.status === "current";
     warn.textContent = offerBody.status === "stale" ? "Showing the offers as they were a moment ago."
