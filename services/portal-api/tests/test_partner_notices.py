@@ -52,9 +52,7 @@ async def test_a_failing_partner_is_a_notice_on_the_offers_until_it_recovers(
     assert "503" not in str(shown["partnerNotices"])
 
     await portal.publish(
-        CanaryRecovered(
-            probe="payments.authorise_void", target="payments", latency_seconds=0.01
-        ),
+        CanaryRecovered(probe="payments.authorise_void", target="payments", latency_seconds=0.01),
         source="platform",
     )
     after = await portal.eventually(offers, lambda body: len(body["partnerNotices"]) == 1)
