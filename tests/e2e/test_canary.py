@@ -41,6 +41,17 @@ def port_offset() -> int:
     raise RuntimeError("no free port range")
 
 
+def start_platform(data_dir: Path, port_offset: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(LAUNCHER), "up", "--data-dir", str(data_dir), "--port-offset", str(port_offset)],
+        env=platform_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
 def wait_for_banner(process: subprocess.Popen[str], timeout: float = 180) -> None:
     lines: list[str] = []
     deadline = time.monotonic() + timeout
@@ -87,14 +98,7 @@ async def test_an_outage_reaches_the_buy_screen_and_mvno_local_canary_reports_it
     tmp_path: Path, port_offset: int
 ) -> None:
     data_dir = tmp_path / "platform-data"
-    process = subprocess.Popen(
-        [str(LAUNCHER), "up", "--data-dir", str(data_dir), "--port-offset", str(port_offset)],
-        env=platform_environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    process = start_platform(data_dir, port_offset)
     simulators = f"http://127.0.0.1:{8010 + port_offset}"
     portal = f"http://127.0.0.1:{8000 + port_offset}/portal/v1"
     try:
