@@ -28,7 +28,11 @@ async def test_an_outage_is_reported_in_the_next_round_and_its_recovery_after(
     async with make_canary() as canary:
         healthy = await canary.tick(bus.publisher)
         assert [r.probe for r in healthy if not r.ok] == []
-        await bus.nothing_more()  # passing probes announce nothing
+        # A canary that starts says where each probe stands, then only what changes.
+        started = await bus.received(len(healthy))
+        assert {e.type for e in started} == {"platform.canary.recovered.v1"}
+        await canary.tick(bus.publisher)
+        await bus.nothing_more()
 
         await partners.fault(SIMULATED[target], {"outage": True})
         down = await canary.tick(bus.publisher)
@@ -54,6 +58,8 @@ async def test_latency_above_the_threshold_is_a_failure(
     partners: Any, bus: Any, make_canary: Any
 ) -> None:
     async with make_canary(canary_latency_threshold_seconds=0.2) as canary:
+        await canary.tick(bus.publisher)
+        await bus.received(6)  # where each probe stands at start
         await partners.fault("billing", {"latencyMs": 400})
         results = {r.probe: r for r in await canary.tick(bus.publisher)}
         slow = results["billing-platform.health"]
@@ -75,6 +81,8 @@ async def test_the_continuous_run_reports_within_an_interval(
         stop = asyncio.Event()
         running = asyncio.create_task(canary.run(bus.publisher, stop))
         try:
+            (first,) = await bus.received(1)
+            assert first.type == "platform.canary.recovered.v1"
             await partners.fault("payments", {"outage": True})
             (failed,) = await bus.received(1, within=canary.settings.canary_interval_seconds + 10)
             assert failed.type == "platform.canary.failed.v1"

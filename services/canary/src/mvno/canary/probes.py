@@ -24,6 +24,9 @@ from mvno.canary.settings import CanarySettings
 _log = logging.getLogger(__name__)
 
 
+SETTLED_PER_ROUND = 3
+
+
 class ProbeFailed(Exception):
     """What a probe found wrong, worded for an operator."""
 
@@ -81,8 +84,9 @@ class PaymentProbe:
         await self._void(http, key, payment)
 
     async def settle(self, http: httpx.AsyncClient) -> None:
-        """Void what earlier rounds authorised without learning it (best effort, retried)."""
-        for key, body in list(self.unsettled.items()):
+        """Void what earlier rounds authorised without learning it, a few per round so that a
+        backlog left by a long outage never makes the probe itself slow (retried next round)."""
+        for key, body in list(self.unsettled.items())[:SETTLED_PER_ROUND]:
             try:
                 payment = await self._authorise(http, key, body)
                 if payment is not None:

@@ -1,8 +1,9 @@
 """What a probe found and when it is worth telling: pure rules, no I/O.
 
 A probe passes when the partner answered as expected within the latency threshold. Only a turn
-(passing to failing, failing to passing) is announced: customers are warned once, and told once
-when the partner is back, however many probes in between saw the same.
+(passing to failing, failing to passing) is announced, and each probe's first result: customers
+are warned once, and told once when the partner is back, however many probes in between saw the
+same.
 """
 
 from __future__ import annotations
@@ -62,14 +63,18 @@ Turn = Failed | Recovered
 
 @dataclass
 class Watch:
-    """Each probe's last outcome; a probe never seen counts as passing, so a first failure is
-    announced and a first success is not."""
+    """Each probe's last outcome. A probe's first result is announced whichever it is, so that a
+    consumer never keeps showing a failure that a restarted canary no longer sees; after that,
+    only turns."""
 
     failing: set[str] = field(default_factory=set)
+    seen: set[str] = field(default_factory=set)
 
     def observe(self, result: ProbeResult) -> Turn | None:
+        first = result.probe not in self.seen
+        self.seen.add(result.probe)
         if result.ok:
-            if result.probe in self.failing:
+            if first or result.probe in self.failing:
                 self.failing.discard(result.probe)
                 return Recovered(result)
             return None
