@@ -89,6 +89,8 @@ class Bus:
     sqs: Any
     queue_url: str
     publisher: Publisher
+    sns: Any
+    topic_arn: str
 
     async def received(self, count: int, *, within: float = 20) -> list[ReceivedEvent]:
         """The next ``count`` events on the watching queue (deleted as read), failing at the
@@ -119,9 +121,8 @@ async def bus(clean_aws: str) -> AsyncIterator[Bus]:
     settings = CanarySettings(environment="test", aws_endpoint_url=clean_aws)
     provisioned = await provision(settings, watched_topology(settings.bus_prefix))
     async with aws_client(settings, "sns") as sns, aws_client(settings, "sqs") as sqs:
-        yield Bus(
-            sqs, provisioned.queue_urls["watcher"], Publisher(sns, provisioned.topic_arns[PRODUCER])
-        )
+        topic_arn = provisioned.topic_arns[PRODUCER]
+        yield Bus(sqs, provisioned.queue_urls["watcher"], Publisher(sns, topic_arn), sns, topic_arn)
 
 
 @pytest.fixture

@@ -143,3 +143,28 @@ async def test_each_probe_is_measured_by_outcome(
         metric_reader, DURATION_METRIC, probe="network-operator.health", outcome="failure"
     )
     assert sum(p.count for p in durations) >= 1
+
+
+async def test_probes_run_while_the_bus_is_unreachable_and_their_turns_follow(
+    partners: Any, bus: Any, make_canary: Any
+) -> None:
+    from mvno.canary.integration import Publisher
+
+    reachable = False
+
+    async def topic_arn() -> str:
+        if not reachable:
+            raise ConnectionError("the bus is unreachable")
+        return str(bus.topic_arn)
+
+    publisher = Publisher(bus.sns, topic_arn)
+    async with make_canary(canary_probes=("payments.health",)) as canary:
+        await partners.fault("payments", {"outage": True})
+        (down,) = await canary.tick(publisher)
+        assert not down.ok, "probed and judged without the bus"
+        await bus.nothing_more()
+        reachable = True
+        await canary.tick(publisher)  # still down: nothing new, the kept event goes out
+    (failed,) = await bus.received(1)
+    assert failed.type == "platform.canary.failed.v1"
+    assert publisher.pending == []

@@ -8,6 +8,7 @@ see each probe's turns in order.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mvno.canary.domain.model import Failed, Turn
@@ -35,12 +36,21 @@ def to_event(turn: Turn) -> OutgoingEvent:
 
 
 class Publisher:
-    """Publishes events to the canary's topic, keeping those SNS did not take for later."""
+    """Publishes events to the canary's topic, keeping those SNS did not take for later.
 
-    def __init__(self, sns: Any, topic_arn: str) -> None:
+    ``topic_arn`` may be a coroutine function that finds the topic: it is asked again on each
+    publish until it answers, so the probes run (and are measured) while the bus is unreachable.
+    """
+
+    def __init__(self, sns: Any, topic_arn: str | Callable[[], Awaitable[str]]) -> None:
         self._sns = sns
         self._topic_arn = topic_arn
         self.pending: list[OutgoingEvent] = []
+
+    async def _topic(self) -> str:
+        if not isinstance(self._topic_arn, str):
+            self._topic_arn = await self._topic_arn()
+        return self._topic_arn
 
     async def publish(self, events: list[OutgoingEvent]) -> None:
         self.pending.extend(events)
@@ -48,7 +58,7 @@ class Publisher:
             event = self.pending[0]
             try:
                 await self._sns.publish(
-                    TopicArn=self._topic_arn,
+                    TopicArn=await self._topic(),
                     Message=event.body,
                     MessageAttributes={
                         name: {"DataType": "String", "StringValue": value}

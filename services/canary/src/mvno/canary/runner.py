@@ -14,7 +14,8 @@ from mvno.canary.integration import PRODUCER, Publisher, to_event
 from mvno.canary.probes import PaymentProbe, Probe, probes, run_probe
 from mvno.canary.settings import CanarySettings
 from mvno.common.aws import aws_client
-from mvno.common.bus.runtime import resolve_until_found
+from mvno.common.bus.provision import resolve
+from mvno.common.bus.topology import platform_topology
 
 _log = logging.getLogger(__name__)
 
@@ -94,14 +95,12 @@ async def run_once(settings: CanarySettings) -> list[ProbeResult]:
 
 
 async def run_continuously(settings: CanarySettings, stop: asyncio.Event) -> None:
-    found = await resolve_until_found(settings, stop, producers=[PRODUCER], consumers=[])
-    if found is None:
-        return
-    async with http_client(settings) as http, aws_client(settings, "sns") as sns:
-        publisher = Publisher(sns, found.topic_arns[PRODUCER])
-        _log.info(
-            "canary probing every %.0f s, publishing to %s",
-            settings.canary_interval_seconds,
-            found.topic_arns[PRODUCER],
+    async def topic_arn() -> str:
+        found = await resolve(
+            settings, platform_topology(settings.bus_prefix), producers=[PRODUCER], consumers=[]
         )
-        await Canary(settings, http).run(publisher, stop)
+        return found.topic_arns[PRODUCER]
+
+    async with http_client(settings) as http, aws_client(settings, "sns") as sns:
+        _log.info("canary probing every %.0f s", settings.canary_interval_seconds)
+        await Canary(settings, http).run(Publisher(sns, topic_arn), stop)
