@@ -82,8 +82,8 @@ resource "aws_kms_alias" "database" {
   target_key_id = aws_kms_key.database.key_id
 }
 
-# Personal data (ID numbers, addresses, dates of birth, eSIM codes): a key per service, so that a
-# service's role can unseal only what that service sealed.
+# Personal data (ID numbers, addresses, dates of birth, eSIM codes): a key per service that keeps
+# state, so that a service's role can unseal only what that service sealed.
 resource "aws_kms_key" "personal_data" {
   for_each = local.stateful_services
 

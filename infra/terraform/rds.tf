@@ -3,6 +3,7 @@
 # recovery, private subnets only, TLS required, IAM authentication available, master password
 # generated and rotated by RDS in Secrets Manager (never in this repository or in state).
 # The services' connection URLs come from Secrets Manager into Kubernetes Secrets per environment.
+# Only services that keep state (local.stateful_services): the canary has no database.
 
 resource "aws_db_subnet_group" "services" {
   name        = "mvno-${var.environment}-databases"
