@@ -283,7 +283,9 @@ def test_compose_builds_every_image_from_the_dockerfile(compose: dict[str, Any])
         for service in compose["services"].values()
         if service.get("build")
     }
-    assert arguments == {f"mvno/{image}:dev": build_arguments(image) for image in IMAGES}
+    assert arguments == {f"mvno/{image}:dev": build_arguments(image) for image in IMAGES} | {
+        "mvno/canary:dev": CANARY_BUILD_ARGUMENTS
+    }
     for name, service in compose["services"].items():
         if service.get("build"):
             assert service["read_only"] is True, name
@@ -1023,11 +1025,13 @@ def test_worker_takes_no_traffic_and_reaches_only_dns_its_database_and_https(
 # --- The canary ----------------------------------------------------------------------------------
 
 CANARY = "canary"
+# The canary serves no HTTP: PORT only fills the recipe's argument.
+CANARY_BUILD_ARGUMENTS = {"SERVICE": CANARY, "SOURCE": "services/canary", "PORT": "8020"}
 
 
 def test_canary_image_is_built_from_the_one_dockerfile_and_runs_its_loop(tmp_path: Path) -> None:
     text = DOCKERFILE.read_text()
-    for name, value in {"SERVICE": CANARY, "SOURCE": "services/canary", "PORT": "8020"}.items():
+    for name, value in CANARY_BUILD_ARGUMENTS.items():
         text = text.replace(f"${{{name}}}", value)
     for options in re.findall(r"uv sync (.+)$", text, flags=re.MULTILINE):
         assert "--package mvno-canary" in options
@@ -1115,3 +1119,22 @@ def test_canary_takes_no_traffic_and_reaches_portal_api_and_https_only() -> None
     for other in ("catalog", "orders", "billing-sync"):
         assert not allows("Egress", labels, Peer(labels=pod_labels(other)), SERVICES[other])
         assert not allows("Ingress", pod_labels(other), Peer(labels=labels), SERVICES[other])
+
+
+def test_compose_runs_the_canary_against_the_simulators_and_portal_api(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    canary = services[CANARY]
+    assert canary["command"] == ["run"]
+    environment = canary["environment"]
+    orders = services["orders"]["environment"]
+    for key in ("MVNO_NETWORK_OPERATOR_URL", "MVNO_PAYMENTS_URL"):
+        assert environment[key] == orders[key]
+    billing = services["billing-sync"]["environment"]["MVNO_BILLING_PLATFORM_URL"]
+    assert environment["MVNO_BILLING_PLATFORM_URL"] == billing
+    assert environment["MVNO_PORTAL_API_URL"] == f"http://portal-api:{SERVICES['portal-api']}"
+    heartbeat = environment["MVNO_HEARTBEAT_FILE"]
+    assert f"'{heartbeat}'" in canary["healthcheck"]["test"][-1]
+    assert canary["depends_on"]["bus-provision"]["condition"] == "service_completed_successfully"
+    assert canary["depends_on"]["portal-api"]["condition"] == "service_healthy"

@@ -103,7 +103,9 @@ class PaymentProbe:
         """The payment made under ``key`` (a replay answers the first outcome), or None when the
         bank refused it (nothing to void)."""
         response = await http.post(
-            self.settings.payments_url + "/payments", json=body, headers={"Idempotency-Key": key}
+            self.settings.payments_url.rstrip("/") + "/payments",
+            json=body,
+            headers={"Idempotency-Key": key},
         )
         if 400 <= response.status_code < 500:
             self.unsettled.pop(key, None)
@@ -113,7 +115,7 @@ class PaymentProbe:
     async def _void(self, http: httpx.AsyncClient, key: str, payment: dict[str, Any]) -> None:
         if payment.get("status") == "authorised":
             response = await http.post(
-                f"{self.settings.payments_url}/payments/{payment['id']}/void",
+                f"{self.settings.payments_url.rstrip('/')}/payments/{payment['id']}/void",
                 headers={"Idempotency-Key": key + "-void"},
             )
             payment = _expect(response, 200)
