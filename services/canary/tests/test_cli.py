@@ -63,3 +63,25 @@ async def test_once_exits_non_zero_and_says_why_when_a_partner_is_down(partners:
     assert set(failed) == {"payments.health", "payments.authorise_void"}
     assert "503 (partner-outage)" in failed["payments.health"]["reason"]
     assert all(p["latency_seconds"] >= 0 for p in report["probes"])
+
+
+async def test_an_unknown_probe_is_refused_before_anything_is_called(partners: Any) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MVNO_")},
+        "MVNO_ENVIRONMENT": "test",
+        "MVNO_CANARY_PROBES": json.dumps(["payments", "telepathy"]),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "mvno.canary",
+        "run",
+        "--once",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 2
+    assert out == b""
+    assert b"unknown canary probes ['telepathy']" in err

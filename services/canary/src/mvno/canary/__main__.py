@@ -41,12 +41,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     if arguments.json and not arguments.once:
         parser.error("--json goes with --once")
 
+    from mvno.canary.probes import PaymentProbe, probes
     from mvno.common.heartbeat import run_with_heartbeat
     from mvno.common.logs import configure_logging
     from mvno.common.service import run_event_loop
     from mvno.common.tracing import configure_metrics, configure_tracing
 
-    settings = SETTINGS()
+    try:
+        settings = SETTINGS()
+        probes(settings, PaymentProbe(settings))  # unknown probe names refused before any call
+    except ValueError as error:  # pydantic's ValidationError included
+        parser.exit(2, f"mvno-canary: {error}\n")
     # Logs to stderr, so that what --once prints on stdout stays a table or JSON.
     level = "WARNING" if arguments.once else settings.log_level
     configure_logging(settings.service_name, level, stream=sys.stderr)
