@@ -8,6 +8,7 @@ from typing import Any
 
 from mvno.canary.runner import Canary, http_client
 from mvno.canary.settings import CanarySettings
+from mvno.common.events.orders import OrderItemProgress, OrderStateChanged
 from mvno.common.events.platform import CanaryFailed, CanaryRecovered
 
 CUSTOMER = "customer-notices"
@@ -57,6 +58,53 @@ async def test_a_failing_partner_is_a_notice_on_the_offers_until_it_recovers(
     )
     after = await portal.eventually(offers, lambda body: len(body["partnerNotices"]) == 1)
     assert after["partnerNotices"][0]["partner"] == "network-operator"
+
+
+def order_event(order_id: str, state: str, sequence: int) -> OrderStateChanged:
+    return OrderStateChanged(
+        order_id=order_id,
+        customer_id=CUSTOMER,
+        channel="app",
+        state=state,  # type: ignore[arg-type]
+        sequence=sequence,
+        items=(
+            OrderItemProgress(
+                item_id="1",
+                action="add",
+                offering_id="starter-esim",
+                state=state,  # type: ignore[arg-type]
+            ),
+        ),
+    )
+
+
+async def test_an_order_in_progress_says_which_partner_may_hold_it_up(portal: Any) -> None:
+    async def order() -> Any:
+        answer = await portal.api.get(
+            "/portal/v1/orders/order-notice-1", headers=portal.customer(CUSTOMER)
+        )
+        return answer.json() if answer.status_code == 200 else None
+
+    await portal.publish(order_event("order-notice-1", "inProgress", 1), source="orders")
+    await portal.publish(
+        CanaryFailed(
+            probe="network-operator.health",
+            target="network-operator",
+            latency_seconds=0.01,
+            reason="GET /mno/v1/health answered 503 (partner-outage)",
+        ),
+        source="platform",
+    )
+    shown = await portal.eventually(
+        order, lambda body: body is not None and len(body["partnerNotices"]) == 1
+    )
+    assert shown["partnerNotices"][0]["partner"] == "network-operator"
+    assert shown["partnerNotices"][0]["status"] == "unavailable"
+
+    # A finished order has nothing left to wait for.
+    await portal.publish(order_event("order-notice-1", "completed", 2), source="orders")
+    done = await portal.eventually(order, lambda body: body["state"] == "completed")
+    assert done["partnerNotices"] == []
 
 
 def canary_settings(portal: Any, **overrides: Any) -> CanarySettings:

@@ -520,7 +520,19 @@ async def order(context: Context, *, customer_id: str, order_id: str) -> OrderVi
         row = await uow.portal.order(customer_id=customer_id, order_id=order_id)
     if row is None:
         raise NotFound(f"you have no order {order_id}")
-    return order_view(row)
+    view = order_view(row)
+    if view.done:
+        return view
+    notices = await _partner_notices(context)
+    if not notices:
+        return view
+    return view.model_copy(
+        update={
+            "partner_notices": [
+                PartnerNoticeRead.model_validate(n, from_attributes=True) for n in notices
+            ]
+        }
+    )
 
 
 # --- offers ------------------------------------------------------------------------------------

@@ -217,6 +217,9 @@ function showProgress(order) {
     steps.append(li);
   }
   if (order.failureReason) fail(order.failureReason);
+  const notices = order.partnerNotices || [];
+  $("progress-notices").hidden = notices.length === 0;
+  $("progress-notices").textContent = notices.map((n) => n.message).join(" ");
   const newLine = order.items.find((item) => item.action === "add" && item.lineId);
   const qr = $("progress-qr");
   qr.hidden = !(order.state === "completed" && newLine && (newLine.simKind || "eSIM") === "eSIM");
