@@ -3,9 +3,11 @@
 ``mvno-local up`` starts PostgreSQL (the server in DATABASE_URL, else an embedded one), the
 SNS/SQS/S3/KMS endpoint (AWS_ENDPOINT_URL, else moto's server on port 4566), runs migrations,
 starts the simulators, the dev token issuer, all four services and their workers, waits until they
-are ready and the catalogue has reached every copy of it, and prints where they are. A process
-that dies is restarted with backoff (``--stop-on-crash`` stops the platform instead). Ctrl-C
-stops everything it started.
+are ready and the catalogue has reached every copy of it, and prints where they are; the canary
+probes it continuously. A process that dies is restarted with backoff (``--stop-on-crash`` stops
+the platform instead). Ctrl-C stops everything it started.
+``mvno-local canary`` runs every canary probe once against it (same ``--data-dir`` and
+``--port-offset``), printing a table (``--json``: JSON), exit status 1 when a probe failed.
 """
 
 from __future__ import annotations
@@ -149,6 +151,21 @@ def up(
     return status
 
 
+def canary(data_dir: Path, port_offset: int, *, json: bool) -> int:
+    """Every canary probe once against the platform ``up`` started with these options."""
+    from mvno.devstack.canary import run_once
+
+    config = PlatformConfig(
+        data_dir=data_dir.resolve(),
+        database_server_url="",
+        aws_endpoint_url=os.environ.get(
+            "AWS_ENDPOINT_URL", f"http://127.0.0.1:{MOTO_PORT + port_offset}"
+        ),
+        port_offset=port_offset,
+    )
+    return run_once(config, json=json)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="mvno-local", description=__doc__.splitlines()[0] if __doc__ else None
@@ -170,7 +187,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="stop the platform when one of its processes dies, instead of restarting it",
     )
+    canary_parser = commands.add_parser(
+        "canary", help="run every canary probe once against the local platform"
+    )
+    canary_parser.add_argument(
+        "--data-dir", type=Path, default=Path(os.environ.get("MVNO_DATA_DIR", DEFAULT_DATA_DIR))
+    )
+    canary_parser.add_argument("--port-offset", type=int, default=0, help="as given to `up`")
+    canary_parser.add_argument("--json", action="store_true", help="print JSON, not a table")
     arguments = parser.parse_args(argv)
+    if arguments.command == "canary":
+        sys.exit(canary(arguments.data_dir, arguments.port_offset, json=arguments.json))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     for chatty in ("pgserver", "httpx", "httpcore", "alembic"):

@@ -172,11 +172,11 @@ class Platform:
             if without_catalog:
                 # No catalog runs to fill a catalogue copy: an empty one is an empty catalogue.
                 env["MVNO_CATALOGUE_COPY_GRACE_SECONDS"] = "0"
-            self._start(component.name, self._command(component, *arguments), env)
+            self.launch(component.name, self._command(component, *arguments), env)
         # The workers start with the services: a service keeping a copy of the catalogue is
         # ready only once its consumer has received the catalogue's events.
         for service, command in self.workers():
-            self._start(
+            self.launch(
                 f"{service.name}-{command}",
                 self._command(service, command),
                 self.environment_for(service),
@@ -187,8 +187,11 @@ class Platform:
                 self.started[component.name], self.config.url(component) + ready, timeout
             )
         self.wait_for_catalogue(timeout)
+        from mvno.devstack.canary import start_canary
 
-    def _start(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
+        start_canary(self)
+
+    def launch(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
         self._commands[name] = (argv, env)
         self.started[name] = self.processes.start(name, argv, env)
         return self.started[name]
@@ -197,7 +200,7 @@ class Platform:
         """Start ``name`` again, as it was first started, in place of its dead process."""
         self.processes.stop(self.started[name])
         argv, env = self._commands[name]
-        return self._start(name, argv, env)
+        return self.launch(name, argv, env)
 
     def wait_for_catalogue(self, timeout: float) -> None:
         """Wait until every service that keeps a catalogue copy (its ``__main__`` names the
