@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from mvno.common.auth.dev_issuer import DevIssuer
+from mvno.common.tracing import OrderIdSpanProcessor
 from mvno.devstack.infrastructure import (
     free_port,
     moto_endpoint,
@@ -52,6 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
         metrics.set_meter_provider(MeterProvider(metric_readers=[_METRICS]))
     if not isinstance(trace.get_tracer_provider(), TracerProvider):
         provider = TracerProvider(id_generator=AwsXRayIdGenerator())
+        provider.add_span_processor(OrderIdSpanProcessor())  # as configure_tracing's provider
         provider.add_span_processor(SimpleSpanProcessor(_SPANS))
         trace.set_tracer_provider(provider)
 
