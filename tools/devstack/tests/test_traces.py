@@ -78,7 +78,7 @@ def test_spans_exported_by_two_services_make_the_orders_trace(receiver):
     assert "! payments answered 503" in lines[3]
     assert "step authorise_payment (try 2)" in lines[4]
     # Children are indented under their parents.
-    assert lines[5].endswith("      POST /payments/v1/authorisations")
+    assert lines[5].endswith("simulators           " + "    POST /payments/v1/authorisations")
     assert lines[2].split("orders", 1)[1].strip() == "POST /productOrder"
 
 

@@ -20,7 +20,7 @@ import sqlite3
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS spans (
     status TEXT NOT NULL,
     status_message TEXT,
     attributes TEXT NOT NULL,
+    resource TEXT NOT NULL,
     order_id TEXT,
     PRIMARY KEY (trace_id, span_id)
 );
@@ -83,6 +84,14 @@ class StoredSpan:
     status: str
     status_message: str | None
     attributes: dict[str, Any]
+    resource: dict[str, Any] = field(default_factory=dict)
+    """The process's: service name, and ``process.pid`` where the detector is on."""
+
+    @property
+    def process(self) -> str:
+        """The service, and the process id when known (which of a service's workers)."""
+        pid = self.resource.get("process.pid")
+        return f"{self.service}[{pid}]" if pid else self.service
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -98,6 +107,7 @@ class StoredSpan:
             "status": self.status,
             "status_message": self.status_message,
             "attributes": self.attributes,
+            "resource": self.resource,
         }
 
 
@@ -113,6 +123,8 @@ def tracing_environment(caller: Mapping[str, str], port_offset: int) -> dict[str
         "MVNO_OTEL_EXPORTER": "otlp",
         "MVNO_OTEL_EXPORTER_OTLP_ENDPOINT": receiver_url(port_offset),
         "OTEL_BSP_SCHEDULE_DELAY": "1000",
+        # process.pid on every span: which of a service's processes (API, workers) made it.
+        "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "otel,process",
     }
     return {key: value for key, value in defaults.items() if key not in caller}
 
@@ -190,13 +202,14 @@ class TraceStore:
                 s.status,
                 s.status_message,
                 json.dumps(s.attributes, default=str),
+                json.dumps(s.resource, default=str),
                 _order_id_of(s.attributes),
             )
             for s in spans
         ]
         with self._lock, self._connection:
             self._connection.executemany(
-                "INSERT OR REPLACE INTO spans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+                "INSERT OR REPLACE INTO spans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
             )
         return len(rows)
 
@@ -217,7 +230,7 @@ class TraceStore:
         with self._lock:
             found = self._connection.execute(
                 f"SELECT trace_id, span_id, parent_span_id, service, name, kind, start_ns, end_ns, "  # noqa: S608 - only placeholders
-                f"status, status_message, attributes FROM spans WHERE trace_id IN ({marks}) "
+                f"status, status_message, attributes, resource FROM spans WHERE trace_id IN ({marks}) "
                 "ORDER BY start_ns, span_id",
                 tuple(trace_ids),
             ).fetchall()
@@ -229,10 +242,10 @@ class TraceStore:
 
 
 def _stored(row: Sequence[Any]) -> StoredSpan:
-    trace_id, span_id, parent, service, name, kind, start, end, status, message, attributes = row
+    trace_id, span_id, parent, service, name, kind, start, end, status, message = row[:10]
     return StoredSpan(
         trace_id, span_id, parent, service, name, kind, start, end, status, message,
-        json.loads(attributes),
+        json.loads(row[10]), json.loads(row[11]),
     )  # fmt: skip
 
 
@@ -289,6 +302,7 @@ def spans_of(request: ExportTraceServiceRequest) -> list[StoredSpan]:
                         status=_STATUS.get(span.status.code, str(span.status.code)),
                         status_message=span.status.message or None,
                         attributes=_attributes(span.attributes),
+                        resource=resource,
                     )
                 )
     return found
@@ -436,6 +450,7 @@ def _from_json(item: Mapping[str, Any]) -> StoredSpan:
         status=item["status"],
         status_message=item["status_message"],
         attributes=dict(item["attributes"]),
+        resource=dict(item.get("resource", {})),
     )
 
 
@@ -454,7 +469,7 @@ def waterfall(spans: Sequence[StoredSpan], *, width: int = 32) -> str:
         lines.append(f"trace {trace_id}: {len(members)} spans, {(end - start) / 1e6:.1f} ms")
         lines.append(
             f"{'offset ms':>10} {'duration ms':>11}  {'':{width}}  {'status':<6} "
-            f"{'service':<13} span"
+            f"{'service[pid]':<20} span"
         )
         for depth, span in _tree(members):
             offset = span.start_ns - start
@@ -470,7 +485,7 @@ def waterfall(spans: Sequence[StoredSpan], *, width: int = 32) -> str:
                 label += f"  ! {span.status_message or 'failed'}"
             lines.append(
                 f"{offset / 1e6:10.1f} {duration / 1e6:11.1f}  {bar}  {span.status:<6} "
-                f"{span.service:<13} {'  ' * depth}{label}"
+                f"{span.process:<20} {'  ' * depth}{label}"
             )
         lines.append("")
     return "\n".join(lines)
