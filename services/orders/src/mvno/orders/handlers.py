@@ -100,7 +100,10 @@ async def place_order(
         raise RuntimeError("the order intake is not open")
     intake = context.intake
     at = now()
+    order_id = str(uuid.uuid4())
     async with AsyncExitStack() as stack:
+        # The request's spans from here on carry the order's id, its reads included.
+        stack.enter_context(order_context(order_id))
         opened: list[OrdersReads] = []
 
         async def reads() -> OrdersReads:
@@ -123,7 +126,7 @@ async def place_order(
         )
         try:
             order = model.place_order(
-                str(uuid.uuid4()), command, offerings=offerings, subscriptions=lines, at=at
+                order_id, command, offerings=offerings, subscriptions=lines, at=at
             )
         except model.OrderRejected:
             # A retry of an order placed before (whose offering may have gone since) replays it.

@@ -236,6 +236,11 @@ class TraceStore:
             ).fetchall()
         return [_stored(row) for row in found]
 
+    def all_spans(self) -> list[StoredSpan]:
+        with self._lock:
+            found = self._connection.execute("SELECT DISTINCT trace_id FROM spans").fetchall()
+        return self.spans_of_traces([row[0] for row in found])
+
     def spans_of_order(self, order_id: str) -> list[StoredSpan]:
         """Every span of every trace that holds a span of the order."""
         return self.spans_of_traces(self.trace_ids_of_order(order_id))
@@ -386,7 +391,9 @@ def receiving(store: TraceStore, host: str, port: int) -> Iterator[ThreadingHTTP
     """The receiver serving in a thread until the block ends."""
     handler = type("Receiver", (_Receiver,), {"store": store})
     server = ThreadingHTTPServer((host, port), handler)
+    # Exporters keep their connections open: stopping must not wait for them to hang up.
     server.daemon_threads = True
+    server.block_on_close = False
     thread = threading.Thread(target=server.serve_forever, name="otlp-receiver", daemon=True)
     thread.start()
     try:
