@@ -147,6 +147,10 @@ def test_the_trace_command_reads_the_store_of_a_stopped_platform(tmp_path):
                 "a" * 32, "c" * 16, "b" * 16, "orders", "SELECT", "client",
                 2_000, 3_000, "unset", None, {},
             ),
+            traces.StoredSpan(
+                "a" * 32, "e" * 16, "d" * 16, "orders", "step activate", "internal",
+                5_000, 6_000, "unset", None, {"mvno.order_id": ORDER},
+            ),
         ]
     )  # fmt: skip
     store.close()
@@ -158,9 +162,18 @@ def test_the_trace_command_reads_the_store_of_a_stopped_platform(tmp_path):
     assert [(s["span_id"], s["parent_span_id"], s["service"], s["name"]) for s in printed] == [
         ("b" * 16, None, "orders", "POST /productOrder"),
         ("c" * 16, "b" * 16, "orders", "SELECT"),
+        ("e" * 16, "d" * 16, "orders", "step activate"),
     ]
     assert printed[0]["trace_id"] == "a" * 32
     assert printed[0]["attributes"] == {"mvno.order_id": ORDER}
+
+    shown = io.StringIO()
+    traces.print_trace(ORDER, data_dir=tmp_path, port_offset=offset, as_json=False, out=shown)
+    lines = shown.getvalue().splitlines()
+    assert lines[2].endswith("orders               POST /productOrder")
+    assert lines[3].endswith("orders                 SELECT")
+    # A span whose parent died with its process before exporting it is shown, and said so.
+    assert lines[4].endswith("orders               step activate  (parent span not received)")
 
     missing = io.StringIO()
     status = traces.print_trace(

@@ -463,8 +463,8 @@ def _from_json(item: Mapping[str, Any]) -> StoredSpan:
 
 def waterfall(spans: Sequence[StoredSpan], *, width: int = 32) -> str:
     """Each trace as a waterfall: start offset, duration, a bar on the trace's timeline, status,
-    service and the span indented under its parent. A failed span says why; a step tried again
-    shows its try number."""
+    service (and process) and the span indented under its parent. A failed span says why, a step
+    tried again shows its try number, and a span whose parent never arrived says so."""
     lines: list[str] = []
     by_trace: dict[str, list[StoredSpan]] = {}
     for span in spans:
@@ -478,6 +478,8 @@ def waterfall(spans: Sequence[StoredSpan], *, width: int = 32) -> str:
             f"{'offset ms':>10} {'duration ms':>11}  {'':{width}}  {'status':<6} "
             f"{'service[pid]':<20} span"
         )
+        ids = {span.span_id for span in members}
+        entry = min(members, key=lambda s: (s.start_ns, s.span_id)).span_id
         for depth, span in _tree(members):
             offset = span.start_ns - start
             duration = span.end_ns - span.start_ns
@@ -490,6 +492,9 @@ def waterfall(spans: Sequence[StoredSpan], *, width: int = 32) -> str:
                 label += f" (try {tries})"
             if span.status == "error":
                 label += f"  ! {span.status_message or 'failed'}"
+            if span.parent_span_id and span.parent_span_id not in ids and span.span_id != entry:
+                # Its parent never arrived: the process making it died first (a killed worker).
+                label += "  (parent span not received)"
             lines.append(
                 f"{offset / 1e6:10.1f} {duration / 1e6:11.1f}  {bar}  {span.status:<6} "
                 f"{span.process:<20} {'  ' * depth}{label}"
