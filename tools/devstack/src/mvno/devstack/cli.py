@@ -110,6 +110,8 @@ def up(data_dir: Path, only: Sequence[str] | None, port_offset: int = 0) -> int:
                 )
                 for name, url in platform.links():
                     print(f"  {name:<13} {url}")
+                if traces.receiver_wanted(os.environ, port_offset):
+                    print(f"  {'traces':<13} {traces.banner(data_dir, port_offset)}")
                 print("Press Ctrl-C to stop.\n", flush=True)
                 _wait_for_stop(platform)
             finally:

@@ -147,6 +147,12 @@ def receiver_wanted(caller: Mapping[str, str], port_offset: int) -> bool:
     ) == receiver_url(port_offset)
 
 
+def banner(data_dir: Path, port_offset: int) -> str:
+    """How to read an order's trace, for ``up``'s list of what runs where."""
+    options = f" --data-dir {data_dir}" + (f" --port-offset {port_offset}" if port_offset else "")
+    return f"{receiver_url(port_offset)} (OTLP): mvno-local trace ORDER_ID{options}"
+
+
 @contextlib.contextmanager
 def receiver_process(processes: Any, data_dir: Path, port_offset: int) -> Iterator[None]:
     """Run the receiver as its own process of ``processes`` (a ProcessGroup) while the block
