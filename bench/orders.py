@@ -1,12 +1,14 @@
 """Orders under load, against the bare baseline, in one run.
 
-    .venv/bin/python -m bench.orders [--rate 10] [--seconds 60] [--intake-seconds 10] [--only intake]
+    .venv/bin/python -m bench.orders [--rate 10] [--seconds 60] [--intake-seconds 10]
+        [--only intake | --only tracing-cost]
 
 - end to end: ``--rate`` new eSIM lines a second for ``--seconds`` through the orders API, two
   provisioning workers and the partner simulators, each its own process; latency from the
   order's acceptance to its ``completed`` event, nothing lost, and the CPU the platform's own
-  processes (orders API, workers) spent per completed order. A stand-in answers for billing-sync
-  (a billing account per activated line), as in the service tests.
+  processes (orders API, workers) spent per completed order, and where the time goes (each saga
+  event's write, relay and take-in, from the outbox and inbox). A stand-in answers for
+  billing-sync (a billing account per activated line), as in the service tests.
 - intake: wrk POSTs orders as fast as they are accepted (each with its own Idempotency-Key),
   against the bare app's single-row INSERT (``bench.apps:bare_app``). The provisioning workers,
   which relay the orders' outbox as deployed, are stopped, so nothing else runs on the cores
@@ -15,6 +17,10 @@
   relay process (``bench/orders_relay.py``) publishes what the intake wrote for
   ``--drain-seconds``, and its CPU per event (and moto's) is reported apart.
   ``--api-relays`` runs the API with its own relay instead, publishing during the intake.
+- tracing cost (``--only tracing-cost``): the end-to-end run with tracing off, then the API and
+  workers restarted with every trace recorded and exported, and their metrics exported, over
+  OTLP/HTTP to the local platform's trace receiver (``mvno.devstack.traces``) as its own process;
+  the platform's CPU per order with tracing on against off (target: at most 1.3x, p99 <= 3 s).
 
 PostgreSQL: ``DATABASE_URL`` when set, else an embedded server; moto's server as its own process.
 Writes ``bench/out/orders-<timestamp>.json``.
@@ -27,6 +33,7 @@ import asyncio
 import contextlib
 import json
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -294,6 +301,55 @@ async def end_to_end(args: argparse.Namespace, ctx: dict[str, Any]) -> dict[str,
     }
 
 
+STAGES = """
+with events as (
+  select seq, event_id, event_type, created_at, published_at,
+         (body::jsonb)->'data'->>'order_id' as order_id,
+         coalesce((body::jsonb)->'data'->>'state', '') as state
+  from outbox where event_type like 'orders.%' and created_at >= $1
+), completed as (
+  select order_id, min(created_at) as accepted_at from events
+  group by order_id having bool_or(state = 'completed')
+)
+select e.order_id, row_number() over (partition by e.order_id order by e.seq) as position,
+       e.event_type || coalesce(nullif(':' || e.state, ':'), '') as event,
+       extract(epoch from e.created_at - c.accepted_at) as written,
+       extract(epoch from e.published_at - e.created_at) as relayed,
+       extract(epoch from i.processed_at - e.published_at) as consumed
+from events e join completed c using (order_id)
+left join inbox i on i.event_id = e.event_id
+"""
+
+
+async def stages(settings: OrdersSettings, since: datetime) -> list[dict[str, Any]]:
+    """Where an order's time goes: per event of the saga (in order), the median of when it was
+    written (from the order's first event), how long the relay took to publish it, and how long
+    the provisioning worker took to take it in, in ms; read from the outbox and inbox of the
+    orders that completed."""
+    connection = await asyncpg.connect(asyncpg_dsn(settings.database_url))
+    try:
+        rows = await connection.fetch(STAGES, since)
+    finally:
+        await connection.close()
+    orders = len({row["order_id"] for row in rows})
+    grouped: dict[tuple[int, str], dict[str, list[float]]] = {}
+    for row in rows:
+        slot = grouped.setdefault((row["position"], row["event"]), {})
+        for key in ("written", "relayed", "consumed"):
+            if row[key] is not None:
+                slot.setdefault(key, []).append(float(row[key]) * 1000)
+    return [
+        {
+            "position": position,
+            "event": event,
+            "orders": len(values.get("written", [])),
+            **{f"{key}_ms_p50": round(statistics.median(v)) for key, v in values.items() if v},
+        }
+        for (position, event), values in sorted(grouped.items())
+        if len(values.get("written", [])) * 10 >= orders  # rare paths (retries) left out
+    ]
+
+
 def intake(args: argparse.Namespace, ctx: dict[str, Any], wrk: str) -> dict[str, Any]:
     env = {**os.environ, "BENCH_TOKEN": ctx["token"], "BENCH_BODY": json.dumps(ORDER)}
     results = {}
@@ -411,6 +467,74 @@ async def prepare(settings: OrdersSettings, bare_url: str) -> dict[str, str]:
     return dict(provisioned.queue_urls)
 
 
+def platform_of(api: Any, workers: list[Any]) -> dict[str, Any]:
+    """The processes whose CPU counts as the platform's."""
+    return {
+        "platform_processes": [psutil.Process(c.process.pid) for c in (api, *workers)],
+        "platform_names": [c.name for c in (api, *workers)],
+        "api_process": psutil.Process(api.process.pid),
+    }
+
+
+def traced_environment(env: dict[str, str], receiver: str) -> dict[str, str]:
+    """Every trace recorded and exported, and metrics exported, over OTLP/HTTP to ``receiver``."""
+    return {
+        **env,
+        "MVNO_OTEL_EXPORTER": "otlp",
+        "MVNO_OTEL_EXPORTER_OTLP_ENDPOINT": receiver,
+        "MVNO_OTEL_SAMPLE_RATIO": "1.0",
+    }
+
+
+def tracing_cost(
+    args: argparse.Namespace,
+    ctx: dict[str, Any],
+    restart: Any,
+) -> dict[str, Any]:
+    """The end-to-end run with tracing off, then the same with tracing at 100 %: the platform's
+    CPU per order with tracing on stays within 1.3x of the run without it."""
+    print(f"end to end, tracing off: {args.rate} orders/s for {args.seconds} s ...", flush=True)
+    since = datetime.now(UTC)
+    off = asyncio.run(end_to_end(args, ctx))
+    off["stages"] = asyncio.run(stages(ctx["settings"], since))
+    print(json.dumps(off, indent=2), flush=True)
+    ctx.update(restart())
+    print(f"end to end, tracing on: {args.rate} orders/s for {args.seconds} s ...", flush=True)
+    since = datetime.now(UTC)
+    on = asyncio.run(end_to_end(args, ctx))
+    on["stages"] = asyncio.run(stages(ctx["settings"], since))
+    on["spans_stored"] = ctx["spans_stored"]()
+    print(json.dumps(on, indent=2), flush=True)
+    ratio = on["platform_cpu_ms_per_order"] / max(off["platform_cpu_ms_per_order"], 1e-9)
+    return {"tracing_off": off, "tracing_on": on, "cpu_ratio_on_to_off": round(ratio, 2)}
+
+
+def report_tracing_cost(cost: dict[str, Any], load_before: tuple[float, ...]) -> int:
+    cost["at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    cost["machine"] = {
+        "cores": os.cpu_count(),
+        "load_average_before": load_before,
+        "load_average": os.getloadavg(),
+    }
+    print(json.dumps(cost, indent=2))
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"orders-tracing-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json").write_text(
+        json.dumps(cost, indent=2) + "\n"
+    )
+    on = cost["tracing_on"]
+    met = (
+        on["lost"] == 0
+        and (on["p99_s"] or 99) <= 3
+        and cost["cpu_ratio_on_to_off"] <= 1.3
+        and on["spans_stored"] > 0
+    )
+    print(
+        "targets (tracing at 100 %: none lost, p99 <= 3 s, platform CPU per order <= 1.3x of "
+        f"tracing off, spans received): {'met' if met else 'NOT met'}"
+    )
+    return 0 if met else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=10)
@@ -426,8 +550,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
         "--only",
-        choices=("intake",),
-        help="run only this part (intake: no end-to-end run, no provisioning workers)",
+        choices=("intake", "tracing-cost"),
+        help=(
+            "run only this part (intake: no end-to-end run, no provisioning workers; "
+            "tracing-cost: the end-to-end run with tracing off, then again with every trace "
+            "recorded and exported, and metrics exported, to a local OTLP receiver)"
+        ),
     )
     parser.add_argument(
         "--drain-seconds",
@@ -444,7 +572,10 @@ def main() -> int:
         "--sample-ratio",
         type=float,
         default=1.0,
-        help="share of traces recorded (MVNO_OTEL_SAMPLE_RATIO); spans are never exported here",
+        help=(
+            "share of traces recorded (MVNO_OTEL_SAMPLE_RATIO); spans are exported only in the "
+            "traced half of --only tracing-cost"
+        ),
     )
     args = parser.parse_args()
     load_before = os.getloadavg()
@@ -501,9 +632,24 @@ def main() -> int:
             [sys.executable, "-m", "mvno.simulators", "serve", "--port", str(simulators_port)],
             env,
         )
-        api = processes.start(
-            "orders", [sys.executable, "-m", "mvno.orders", "serve", "--port", str(api_port)], env
-        )
+
+        def start_orders(env: dict[str, str]) -> tuple[Any, list[Any]]:
+            """The platform's own processes: the orders API and its provisioning workers."""
+            api = processes.start(
+                "orders",
+                [sys.executable, "-m", "mvno.orders", "serve", "--port", str(api_port)],
+                env,
+            )
+            workers = [
+                processes.start(
+                    f"worker-{n}", [sys.executable, "-m", "mvno.orders", "provision"], env
+                )
+                for n in range(0 if args.only == "intake" else args.workers)
+            ]
+            wait_until_ready(api, f"http://127.0.0.1:{api_port}/health/ready", timeout=60)
+            time.sleep(2)  # the workers find their queue
+            return api, workers
+
         bare = processes.start(
             "bare",
             [
@@ -524,15 +670,10 @@ def main() -> int:
             ],
             env,
         )
-        workers = [
-            processes.start(f"worker-{n}", [sys.executable, "-m", "mvno.orders", "provision"], env)
-            for n in range(0 if args.only == "intake" else args.workers)
-        ]
         wait_until_ready(issuer, issuer_url + "/health/live", timeout=60)
         wait_until_ready(simulators, f"http://127.0.0.1:{simulators_port}/health/ready", timeout=60)
-        wait_until_ready(api, f"http://127.0.0.1:{api_port}/health/ready", timeout=60)
         wait_until_ready(bare, f"http://127.0.0.1:{bare_port}/json", timeout=60)
-        time.sleep(2)  # the workers find their queue
+        api, workers = start_orders(env)
         token = DevIssuer(issuer_url, key_file=key_file).issue(
             "bank-app", audience="mvno-platform", scopes=["orders:write"], client_id="bank-app"
         )
@@ -543,9 +684,7 @@ def main() -> int:
             "token": token,
             "headers": {"Authorization": f"Bearer {token}"},
             "queues": queues,
-            "platform_processes": [psutil.Process(c.process.pid) for c in (api, *workers)],
-            "platform_names": [c.name for c in (api, *workers)],
-            "api_process": psutil.Process(api.process.pid),
+            **platform_of(api, workers),
             "bare_process": psutil.Process(bare.process.pid),
             "other_processes": {
                 "simulators": psutil.Process(simulators.process.pid),
@@ -556,10 +695,37 @@ def main() -> int:
                 ),
             },
         }
+        if args.only == "tracing-cost":
+            receiver_port = free_port()
+            receiver_url = f"http://127.0.0.1:{receiver_port}"
+            store = temp / "traces.sqlite3"
+            receiver = processes.start(
+                "traces",
+                [sys.executable, "-m", "mvno.devstack.traces", "serve",
+                 "--store", str(store), "--port", str(receiver_port)],
+                env,
+            )  # fmt: skip
+            wait_until_ready(receiver, receiver_url + "/health/live", timeout=30)
+            ctx["other_processes"]["trace-receiver"] = psutil.Process(receiver.process.pid)
+
+            def restart_traced() -> dict[str, Any]:
+                for child in (api, *workers):
+                    processes.stop(child)
+                return platform_of(*start_orders(traced_environment(env, receiver_url)))
+
+            def spans_stored() -> int:
+                with contextlib.closing(sqlite3.connect(store)) as db:
+                    return int(db.execute("SELECT count(*) FROM spans").fetchone()[0])
+
+            ctx["spans_stored"] = spans_stored
+            cost = tracing_cost(args, ctx, restart_traced)
+            return report_tracing_cost(cost, load_before)
         e2e: dict[str, Any] | None = None
         if args.only is None:
             print(f"end to end: {args.rate} orders/s for {args.seconds} s ...", flush=True)
+            since = datetime.now(UTC)
             e2e = asyncio.run(end_to_end(args, ctx))
+            e2e["stages"] = asyncio.run(stages(settings, since))
             print(json.dumps(e2e, indent=2), flush=True)
         for worker in workers:
             processes.stop(worker)

@@ -82,10 +82,10 @@ resource "aws_kms_alias" "database" {
   target_key_id = aws_kms_key.database.key_id
 }
 
-# Personal data (ID numbers, addresses, dates of birth, eSIM codes): a key per service, so that a
-# service's role can unseal only what that service sealed.
+# Personal data (ID numbers, addresses, dates of birth, eSIM codes): a key per service that keeps
+# state, so that a service's role can unseal only what that service sealed.
 resource "aws_kms_key" "personal_data" {
-  for_each = local.services
+  for_each = local.stateful_services
 
   description             = "mvno ${var.environment}: personal data sealed by ${each.key}"
   enable_key_rotation     = true
@@ -100,7 +100,7 @@ resource "aws_kms_key" "personal_data" {
 }
 
 resource "aws_kms_alias" "personal_data" {
-  for_each = local.services
+  for_each = local.stateful_services
 
   # The name each service's settings use (e.g. MVNO_PERSONAL_DATA_KMS_KEY=alias/mvno-orders-personal-data).
   name          = "alias/mvno-${each.key}-personal-data"

@@ -3,6 +3,7 @@
 # recovery, private subnets only, TLS required, IAM authentication available, master password
 # generated and rotated by RDS in Secrets Manager (never in this repository or in state).
 # The services' connection URLs come from Secrets Manager into Kubernetes Secrets per environment.
+# Only services that keep state (local.stateful_services): the canary has no database.
 
 resource "aws_db_subnet_group" "services" {
   name        = "mvno-${var.environment}-databases"
@@ -79,7 +80,7 @@ resource "aws_iam_role_policy_attachment" "rds_monitoring" {
 }
 
 resource "aws_db_instance" "service" {
-  for_each = local.services
+  for_each = local.stateful_services
 
   identifier     = "mvno-${var.environment}-${each.key}"
   engine         = "postgres"

@@ -221,7 +221,7 @@ resource "aws_s3_bucket_notification" "usage_files" {
 
 resource "aws_cloudwatch_metric_alarm" "usage_files_dead_letters" {
   alarm_name          = "mvno-${var.environment}-usage-files-dead-letters"
-  alarm_description   = "A usage file's notification landed in ${local.usage_files.dlq_name} after ${local.usage_files.max_receive_count} failed ingestions: see billing-sync's logs, fix, and redrive it."
+  alarm_description   = "A usage file's notification landed in ${local.usage_files.dlq_name} after ${local.usage_files.max_receive_count} failed ingestions: see billing-sync's logs, fix, and redrive it. Runbook: docs/runbooks/usage-files-dead-letters.md"
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateNumberOfMessagesVisible"
   dimensions          = { QueueName = local.usage_files.dlq_name }
@@ -237,7 +237,7 @@ resource "aws_cloudwatch_metric_alarm" "usage_files_dead_letters" {
 
 resource "aws_cloudwatch_metric_alarm" "usage_files_queue_age" {
   alarm_name          = "mvno-${var.environment}-usage-files-queue-age"
-  alarm_description   = "The oldest usage-file notification has waited over 15 minutes: billing-sync's work processes are down or too few."
+  alarm_description   = "The oldest usage-file notification has waited over 15 minutes: billing-sync's work processes are down or too few. Runbook: docs/runbooks/usage-files-queue-age.md"
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateAgeOfOldestMessage"
   dimensions          = { QueueName = local.usage_files.queue_name }

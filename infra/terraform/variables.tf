@@ -102,3 +102,15 @@ variable "usage_file_writer_arns" {
   type        = list(string)
   default     = []
 }
+
+variable "saga_failure_rate_percent" {
+  description = "Share of finished orders that may fail in 5 minutes before the saga failure alarm goes off."
+  type        = number
+  default     = 5
+}
+
+variable "provisioning_p99_seconds" {
+  description = "Ceiling of the completed orders' p99 time from capture to completion, in seconds."
+  type        = number
+  default     = 300
+}

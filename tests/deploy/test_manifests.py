@@ -283,7 +283,9 @@ def test_compose_builds_every_image_from_the_dockerfile(compose: dict[str, Any])
         for service in compose["services"].values()
         if service.get("build")
     }
-    assert arguments == {f"mvno/{image}:dev": build_arguments(image) for image in IMAGES}
+    assert arguments == {f"mvno/{image}:dev": build_arguments(image) for image in IMAGES} | {
+        "mvno/canary:dev": CANARY_BUILD_ARGUMENTS
+    }
     for name, service in compose["services"].items():
         if service.get("build"):
             assert service["read_only"] is True, name
@@ -1018,3 +1020,121 @@ def test_worker_takes_no_traffic_and_reaches_only_dns_its_database_and_https(
     assert not allows("Egress", labels, Peer(ip="52.94.0.1"), 80)
     for other in SERVICES:
         assert not allows("Egress", labels, Peer(labels=pod_labels(other)), SERVICES[other])
+
+
+# --- The canary ----------------------------------------------------------------------------------
+
+CANARY = "canary"
+# The canary serves no HTTP: PORT only fills the recipe's argument.
+CANARY_BUILD_ARGUMENTS = {"SERVICE": CANARY, "SOURCE": "services/canary", "PORT": "8020"}
+
+
+def test_canary_image_is_built_from_the_one_dockerfile_and_runs_its_loop(tmp_path: Path) -> None:
+    text = DOCKERFILE.read_text()
+    for name, value in CANARY_BUILD_ARGUMENTS.items():
+        text = text.replace(f"${{{name}}}", value)
+    for options in re.findall(r"uv sync (.+)$", text, flags=re.MULTILINE):
+        assert "--package mvno-canary" in options
+        assert "--frozen" in options
+    assert (ROOT / "services" / "canary" / "pyproject.toml").exists()
+    stub = tmp_path / "mvno-canary"
+    stub.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
+    stub.chmod(0o755)
+    ran = subprocess.run(
+        ["sh", ENTRYPOINT, "run"],
+        env={"PATH": f"{tmp_path}:/usr/bin:/bin", "SERVICE": CANARY, "PORT": "8020"},
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    )
+    assert ran.stdout.splitlines() == ["run"]
+
+
+def test_canary_runs_once_as_its_own_identity_with_a_heartbeat() -> None:
+    docs = {(doc["kind"], doc["metadata"]["name"]): doc for doc in load(K8S_BASE / "canary.yaml")}
+    assert set(docs) == {
+        ("ServiceAccount", CANARY),
+        ("ConfigMap", CANARY),
+        ("Deployment", CANARY),
+    }
+    deployment = docs[("Deployment", CANARY)]
+    spec = deployment["spec"]
+    # One canary: a second would announce every turn twice; never two during a rollout either.
+    assert spec["replicas"] == 1
+    assert spec["strategy"] == {"type": "Recreate"}
+    pod = spec["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"] == ["run"]
+    assert re.fullmatch(r"mvno/canary:[\w.-]+", container["image"])
+    assert pod["serviceAccountName"] == CANARY
+    assert "ports" not in container
+    assert "readinessProbe" not in container
+    (heartbeat,) = [e["value"] for e in container["env"] if e["name"] == "MVNO_HEARTBEAT_FILE"]
+    assert f"'{heartbeat}'" in container["livenessProbe"]["exec"]["command"][2]
+    assert not any(e["name"] == "MVNO_DATABASE_URL" for e in container["env"]), "no database"
+    assert {"configMapRef": {"name": CANARY}} in container["envFrom"]
+    settings = docs[("ConfigMap", CANARY)]["data"]
+    assert float(settings["MVNO_CANARY_INTERVAL_SECONDS"]) == 60
+    assert settings["MVNO_PORTAL_API_URL"] == f"http://portal-api:{SERVICES['portal-api']}"
+    # The same partner endpoints the services call.
+    for key in ("MVNO_NETWORK_OPERATOR_URL", "MVNO_PAYMENTS_URL"):
+        assert settings[key] == by_kind("ConfigMap")["orders"]["data"][key]
+    assert (
+        settings["MVNO_BILLING_PLATFORM_URL"]
+        == by_kind("ConfigMap")["billing-sync"]["data"]["MVNO_BILLING_PLATFORM_URL"]
+    )
+    # Its role may publish to its own topic and nothing else.
+    (access,) = [a for a in platform_services() if a.service == CANARY]
+    assert access.publishes == ("platform",)
+    assert access.consumes == ()
+    assert access.reads_file_drops == ()
+    assert access.stateless
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_canary_probes_the_environments_partners(environment: str) -> None:
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in rendered(environment)}
+    canary = docs[("ConfigMap", CANARY)]["data"]
+    orders = docs[("ConfigMap", "orders")]["data"]
+    billing = docs[("ConfigMap", "billing-sync")]["data"]
+    assert canary["MVNO_NETWORK_OPERATOR_URL"] == orders["MVNO_NETWORK_OPERATOR_URL"]
+    assert canary["MVNO_PAYMENTS_URL"] == orders["MVNO_PAYMENTS_URL"]
+    assert canary["MVNO_BILLING_PLATFORM_URL"] == billing["MVNO_BILLING_PLATFORM_URL"]
+
+
+def test_canary_takes_no_traffic_and_reaches_portal_api_and_https_only() -> None:
+    labels = pod_labels(CANARY)
+    for peer in (
+        Peer(labels={"app.kubernetes.io/name": "controller"}, namespace=INGRESS_NAMESPACE),
+        Peer(labels=pod_labels("portal-api")),
+    ):
+        assert not allows("Ingress", labels, peer, 8080)
+    portal = Peer(labels=pod_labels("portal-api"))
+    assert allows("Egress", labels, portal, SERVICES["portal-api"])
+    assert allows("Ingress", pod_labels("portal-api"), Peer(labels=labels), SERVICES["portal-api"])
+    assert allows("Egress", labels, Peer(ip="52.94.0.1"), 443), "partners and SNS over HTTPS"
+    assert not allows("Egress", labels, Peer(ip="52.94.0.1"), 80)
+    assert not allows("Egress", labels, Peer(ip="10.0.32.10"), 5432), "it has no database"
+    for other in ("catalog", "orders", "billing-sync"):
+        assert not allows("Egress", labels, Peer(labels=pod_labels(other)), SERVICES[other])
+        assert not allows("Ingress", pod_labels(other), Peer(labels=labels), SERVICES[other])
+
+
+def test_compose_runs_the_canary_against_the_simulators_and_portal_api(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    canary = services[CANARY]
+    assert canary["command"] == ["run"]
+    environment = canary["environment"]
+    orders = services["orders"]["environment"]
+    for key in ("MVNO_NETWORK_OPERATOR_URL", "MVNO_PAYMENTS_URL"):
+        assert environment[key] == orders[key]
+    billing = services["billing-sync"]["environment"]["MVNO_BILLING_PLATFORM_URL"]
+    assert environment["MVNO_BILLING_PLATFORM_URL"] == billing
+    assert environment["MVNO_PORTAL_API_URL"] == f"http://portal-api:{SERVICES['portal-api']}"
+    heartbeat = environment["MVNO_HEARTBEAT_FILE"]
+    assert f"'{heartbeat}'" in canary["healthcheck"]["test"][-1]
+    assert canary["depends_on"]["bus-provision"]["condition"] == "service_completed_successfully"
+    assert canary["depends_on"]["portal-api"]["condition"] == "service_healthy"

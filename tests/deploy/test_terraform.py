@@ -164,8 +164,13 @@ def test_each_service_has_a_role_key_and_database_for_its_service_account() -> N
     for kind in ("aws_iam_role", "aws_kms_key", "aws_db_instance", "aws_iam_role_policy"):
         block = re.search(rf'^resource "{kind}" "(?:service|personal_data)" \{{\n(.*?)^\}}', "\n".join(texts.values()), re.M | re.S)  # fmt: skip
         assert block, kind
-        assert "for_each = local.services" in block.group(1), kind
+        # Roles for every service; a database and a personal-data key only for those with state.
+        each = "local.services" if kind.startswith("aws_iam") else "local.stateful_services"
+        assert f"for_each = {each}" in block.group(1), kind
     assert set(generated()["locals"]["services"]) == {s.service for s in platform_services()}
+    assert set(generated()["locals"]["stateful_services"]) == {
+        s.service for s in platform_services() if not s.stateless
+    }
     trust = texts["iam.tf"]
     assert '"system:serviceaccount:${var.kubernetes_namespace}:${each.key}"' in trust
     assert 'name                 = "mvno-${each.key}"' in trust
@@ -198,7 +203,13 @@ def test_databases_are_encrypted_private_multi_az_and_backed_up() -> None:
 def test_every_kms_key_rotates() -> None:
     text = "\n".join(hand_written().values())
     keys = re.findall(r'^resource "aws_kms_key" "(\w+)" \{\n(.*?)^\}', text, re.M | re.S)
-    assert {name for name, _ in keys} == {"bus", "database", "personal_data", "usage_files"}
+    assert {name for name, _ in keys} == {
+        "bus",
+        "database",
+        "personal_data",
+        "usage_files",
+        "telemetry",
+    }
     for name, body in keys:
         assert "enable_key_rotation     = true" in body, name
     for queue in generated()["resource"]["aws_sqs_queue"].values():
@@ -249,8 +260,9 @@ def needed(access: ServiceAccess, topology: Topology) -> set[Grant]:
         grants.add(("kms:Decrypt", "${aws_kms_key.bus.arn}"))
     for drop in access.reads_file_drops:
         grants |= file_drop_grants(drop)
-    key = f'${{aws_kms_key.personal_data["{access.service}"].arn}}'
-    grants |= {("kms:GenerateDataKey", key), ("kms:Decrypt", key), ("kms:DescribeKey", key)}
+    if not access.stateless:
+        key = f'${{aws_kms_key.personal_data["{access.service}"].arn}}'
+        grants |= {("kms:GenerateDataKey", key), ("kms:Decrypt", key), ("kms:DescribeKey", key)}
     return grants
 
 

@@ -72,39 +72,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 break
             if (not line and process.poll() is not None) or time.monotonic() > deadline:
                 raise AssertionError("the platform did not come up:\n" + "".join(lines))
-        _wait_until_orders_can_sell(data_dir, deadline)
         yield f"http://127.0.0.1:{8000 + offset}"
     finally:
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=90)
-
-
-def _wait_until_orders_can_sell(data_dir: Path, deadline: float) -> None:
-    """Orders learns the catalogue from catalog's launch events after start-up: wait for them."""
-    import asyncio
-    import concurrent.futures
-
-    import asyncpg
-
-    async def known() -> bool:
-        socket_folder = data_dir / "postgres"
-        connection = await asyncpg.connect(
-            f"postgresql://postgres@/mvno_orders?host={socket_folder}"
-        )
-        try:
-            found = await connection.fetchval(
-                "SELECT count(*) FROM offering_copies WHERE offering_id = 'starter-esim'"
-            )
-        finally:
-            await connection.close()
-        return bool(found)
-
-    # In a thread of its own: the tests' event loop may be running in this one.
-    with concurrent.futures.ThreadPoolExecutor(1) as thread:
-        while not thread.submit(asyncio.run, known()).result():
-            if time.monotonic() > deadline:
-                raise AssertionError("orders never heard of the catalogue")
-            time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")

@@ -594,3 +594,39 @@ async def _dlq_gauge(reader, consumer: str, expected: int) -> bool:
         if p.attributes == {"consumer": consumer}
     ]
     return bool(points) and points[0].value == expected
+
+
+async def test_messages_handled_and_the_oldest_message_age_are_measured(bus_world, metric_reader):
+    def handled(outcome: str) -> float:
+        return _total(metric_reader, "mvno.bus.messages.handled", consumer="beta", outcome=outcome)
+
+    before = {"handled": handled("handled"), "ignored": handled("ignored")}
+    await commit_things(bus_world, 2)
+    await relay_for(bus_world).publish_due()
+    unknown = new_event(ThingRenamed(thing_id="y"), source="urn:mvno:test").body.replace(
+        ThingRenamed.event_type, "test.thing.unheard_of.v1"
+    )
+    await bus_world.sqs.send_message(QueueUrl=bus_world.queues["beta"].url, MessageBody=unknown)
+    await asyncio.sleep(1.1)  # the messages wait in the queue: their age is at least this
+
+    async def oldest_age(at_least: float, at_most: float) -> bool:
+        points = metric_points(metric_reader, "mvno.bus.queue.oldest_age", consumer="beta")
+        return bool(points) and at_least <= points[0].value <= at_most
+
+    async with running(consumer_for(bus_world, "beta")):
+        await bus_world.wait_for(lambda: oldest_age(1.0, 60), what="the messages' age")
+        await bus_world.wait_for(lambda: _has(bus_world, {"beta": 2}), what="the events")
+        await bus_world.wait_for(
+            lambda: _grew(
+                metric_reader,
+                "mvno.bus.messages.handled",
+                before["ignored"],
+                consumer="beta",
+                outcome="ignored",
+            ),
+            what="the unknown event acknowledged",
+        )
+        # A receive that finds the queue empty reads as no waiting message.
+        await bus_world.wait_for(lambda: oldest_age(0, 0), what="the drained queue")
+    assert handled("handled") - before["handled"] == 2
+    assert handled("ignored") - before["ignored"] == 1

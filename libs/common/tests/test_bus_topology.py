@@ -48,6 +48,8 @@ EXPECTED_CONSUMERS = {
     "billing.bundle.depleted.v1": {"portal-api"},
     "billing.reconciliation.completed.v1": set(),
     "orders.provisioning.step_due.v1": {"orders-provisioning"},
+    "platform.canary.failed.v1": {"portal-api"},
+    "platform.canary.recovered.v1": {"portal-api"},
 }
 
 
@@ -65,6 +67,7 @@ def test_platform_topology_names_follow_the_convention():
         "catalog": "acme-catalog-events",
         "orders": "acme-orders-events",
         "billing": "acme-billing-events",
+        "platform": "acme-platform-events",
     }
     assert {q.consumer: (q.name, q.dlq_name) for q in topology.queues} == {
         "orders": ("acme-orders-events", "acme-orders-events-dlq"),
@@ -250,7 +253,7 @@ async def test_provisioning_twice_gives_the_same_resources_and_no_duplicates(set
     first = await provision(settings, topology)
     second = await provision(settings, topology)
     assert first == second
-    assert set(first.topic_arns) == {"catalog", "orders", "billing"}
+    assert set(first.topic_arns) == {"catalog", "orders", "billing", "platform"}
     assert (
         set(first.queue_urls)
         == set(first.dlq_urls)

@@ -459,7 +459,7 @@ def test_registry_is_explicit_and_consistent() -> None:
     for event_type, contract in CONTRACTS.items():
         assert contract.event_type == event_type
         assert not contract.is_abstract()
-    assert {producer_of(t) for t in CONTRACTS} == {"catalog", "orders", "billing"}
+    assert {producer_of(t) for t in CONTRACTS} == {"catalog", "orders", "billing", "platform"}
 
 
 def test_registry_refuses_duplicates_and_foreign_producers() -> None:

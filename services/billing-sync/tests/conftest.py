@@ -110,6 +110,49 @@ async def billing_template(postgres_server_url: str) -> AsyncIterator[str]:
         yield name
 
 
+@pytest.fixture(scope="session")
+async def fresh_billing_template(postgres_server_url: str) -> AsyncIterator[str]:
+    """A migrated billing-sync database whose catalogue copy has received nothing yet."""
+
+    async def prepare(database_url: str) -> None:
+        settings = BillingSyncSettings(environment="test", database_url=database_url)
+        await asyncio.to_thread(migrate, settings, MIGRATIONS)
+
+    async with template_database(postgres_server_url, "billing_fresh", prepare) as name:
+        yield name
+
+
+@dataclass
+class FreshBilling:
+    """billing-sync's API on a fresh database, and catalog's launches to deliver to it."""
+
+    api: httpx.AsyncClient
+    settings: BillingSyncSettings
+
+    async def launch_catalogue(self) -> None:
+        for launched in CATALOGUE:
+            await deliver(self.settings, launched, source="urn:mvno:catalog")
+
+
+@pytest.fixture
+async def fresh_billing(
+    fresh_billing_template: str, clean_aws: str, dev_issuer: RunningIssuer, copy_database: Any
+) -> AsyncIterator[FreshBilling]:
+    from mvno.billing_sync.app import create_app
+
+    settings = BillingSyncSettings(
+        environment="test",
+        database_url=await copy_database("billing_sync", fresh_billing_template),
+        aws_endpoint_url=clean_aws,
+        **dev_issuer.settings,
+    )
+    async with (
+        serve_app(create_app(settings)) as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=30) as api,
+    ):
+        yield FreshBilling(api, settings)
+
+
 _numbers = iter(range(1_000_000, 9_999_999))
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from mvno.billing_sync.reconcile import reconcile
+from mvno.common import metric_catalog as catalog
 from mvno.common.events.orders import SubscriptionTerminated
+from mvno.devstack.testing import metric_points
 
 from .conftest import BillingWorld, new_msisdn
 
@@ -22,8 +24,16 @@ async def line(world: BillingWorld, subscription_id: str) -> dict[str, Any]:
         await connection.close()
 
 
+def drift(reader: Any) -> dict[str, float]:
+    """The drift gauge as the last reconciliation left it, by kind."""
+    return {
+        p.attributes["drift"]: p.value
+        for p in metric_points(reader, catalog.RECONCILIATION_DRIFT.name)
+    }
+
+
 async def test_missing_extra_and_wrong_tariff_are_found_repaired_and_gone_next_time(
-    world: BillingWorld,
+    world: BillingWorld, metric_reader: Any
 ):
     sim = world.simulators
     in_step = await world.activate(customer_id="c-ok")
@@ -78,6 +88,7 @@ async def test_missing_extra_and_wrong_tariff_are_found_repaired_and_gone_next_t
         ("extra", "sub-ghost"): "repaired",
     }
     assert in_step.subscription_id not in {f["subscription_id"] for f in report["findings"]}
+    assert drift(metric_reader) == {"missing": 1, "extra": 2, "wrong_tariff": 1}
 
     # Repaired on the billing platform:
     rebilled = await line(world, lost_bill.subscription_id)
@@ -100,6 +111,7 @@ async def test_missing_extra_and_wrong_tariff_are_found_repaired_and_gone_next_t
 
     again = await reconcile(world.sync._unit_of_work, world.partners.billing)
     assert again["findings"] == []
+    assert drift(metric_reader) == {"missing": 0, "extra": 0, "wrong_tariff": 0}
     connection = await world.database()
     try:
         runs = await connection.fetchval("SELECT count(*) FROM reconciliation_runs")

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from mvno.billing_sync.usage_files import UsageFileWorker, ensure_usage_bucket, ingest_file
+from mvno.common import metric_catalog as catalog
 from mvno.common.aws import aws_client
+from mvno.devstack.testing import metric_points
 
 from .conftest import BillingWorld
 
@@ -54,10 +56,16 @@ async def rows(world: BillingWorld, sql: str, *args: Any) -> list[dict[str, Any]
         await connection.close()
 
 
+def counted(reader: Any, spec: catalog.MetricSpec) -> float:
+    return sum(p.value for p in metric_points(reader, spec.name, source="usage_file"))
+
+
 async def test_good_records_are_recorded_bad_ones_quarantined_with_line_and_reason(
-    world: BillingWorld, storage
+    world: BillingWorld, storage, metric_reader
 ):
     s3, worker = storage
+    ingested = counted(metric_reader, catalog.USAGE_INGESTED)
+    quarantined_before = counted(metric_reader, catalog.USAGE_QUARANTINED)
     line = await world.activate()
     m = line.msisdn
     await drop(world, s3, "2026/11/usage-1.csv", [
@@ -75,6 +83,8 @@ async def test_good_records_are_recorded_bad_ones_quarantined_with_line_and_reas
     [result] = await notified(worker)
 
     assert (result.accepted, result.duplicates, result.quarantined) == (3, 1, 6)
+    assert counted(metric_reader, catalog.USAGE_INGESTED) - ingested == 3
+    assert counted(metric_reader, catalog.USAGE_QUARANTINED) - quarantined_before == 6
     quarantined = await rows(
         world, "SELECT line_number, reason FROM usage_quarantine ORDER BY line_number"
     )

@@ -11,7 +11,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -107,6 +107,33 @@ async def orders_template(postgres_server_url: str) -> AsyncIterator[str]:
         yield name
 
 
+@pytest.fixture(scope="session")
+async def fresh_orders_template(postgres_server_url: str) -> AsyncIterator[str]:
+    """A migrated orders database whose catalogue copy has received nothing yet."""
+
+    async def prepare(database_url: str) -> None:
+        settings = OrdersSettings(environment="test", database_url=database_url)
+        await asyncio.to_thread(migrate, settings, MIGRATIONS)
+
+    async with template_database(postgres_server_url, "orders_fresh", prepare) as name:
+        yield name
+
+
+@pytest.fixture
+def fresh_orders(
+    fresh_orders_template: str, clean_aws: str, dev_issuer: RunningIssuer, copy_database: Any
+) -> Any:
+    """Opens the orders world on a fresh database (``overrides`` over the test settings); its
+    ``launch_catalogue()`` delivers catalog's launches of :data:`CATALOGUE`."""
+
+    def open_world(**overrides: Any) -> AbstractAsyncContextManager[OrdersWorld]:
+        return orders_world(
+            fresh_orders_template, clean_aws, dev_issuer, copy_database, **overrides
+        )
+
+    return open_world
+
+
 @dataclass
 class OrdersWorld:
     base_url: str
@@ -144,6 +171,11 @@ class OrdersWorld:
     async def deliver(self, data: Any) -> None:
         """Hand another service's event to this orders service's consumer."""
         await deliver(self.settings, data)
+
+    async def launch_catalogue(self) -> None:
+        """Deliver catalog's launches of :data:`CATALOGUE`, as on a fresh platform."""
+        for launched in CATALOGUE:
+            await deliver(self.settings, launched)
 
 
 def observer_topology(prefix: str) -> Topology:

@@ -14,6 +14,8 @@ from mvno.common.crypto import FieldCipher, Sealed
 from mvno.common.events.catalog import OfferingRetired
 from mvno.orders.schemas import OrderCreate
 
+from .conftest import orders_world
+
 VALID_SA_ID = "8001015009087"
 RICA = {
     "idType": "sa_id",
@@ -385,3 +387,18 @@ async def test_an_acknowledged_order_can_be_cancelled_once(orders):
         "/cancelProductOrder", json=cancel, headers=orders.client("ussd-gateway")
     )
     assert stranger.status_code == 404
+
+
+async def test_a_paused_intake_refuses_new_orders_and_still_serves_reads(
+    orders_template, clean_aws, dev_issuer, copy_database
+):
+    async with orders_world(
+        orders_template, clean_aws, dev_issuer, copy_database, intake_paused=True
+    ) as paused:
+        refused = await place(paused)
+        listed = await paused.api.get("/productOrder", headers=paused.client())
+    assert refused.status_code == 503
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["type"].endswith(":intake-paused")
+    assert refused.headers["Retry-After"] == "300"
+    assert listed.status_code == 200

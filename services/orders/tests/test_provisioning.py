@@ -10,6 +10,11 @@ import uuid
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
+from mvno.common import metric_catalog as catalog
+from mvno.common.db import StatementPool, asyncpg_dsn
+from mvno.devstack.testing import metric_points
+from mvno.orders.provisioning.metrics import measure_open_orders
+
 VALID_SA_ID = "8001015009087"
 CUSTOMER = {
     "idType": "sa_id",
@@ -562,6 +567,132 @@ async def test_the_api_leaves_its_outbox_to_the_provisioning_workers(orders_as_d
         stop.set()
         await running
     assert any(event["data"].get("order_id") == order_id for event in published), published
+
+
+# --- The saga's metrics, read through the in-memory reader after real orders ran ---------------
+
+
+def total(reader, spec, **attributes) -> float:
+    """A counter's sum (or a histogram's count) over the points with these attributes."""
+    points = metric_points(reader, spec.name, **attributes)
+    return sum(getattr(p, "count", None) or getattr(p, "value", 0) for p in points)
+
+
+async def test_a_retried_step_counts_its_failures_retries_and_the_finished_order(
+    provisioning, metric_reader
+):
+    world = provisioning
+    step = {"step": "reserve_number", "partner": "network operator"}
+    before = {
+        "failures": total(metric_reader, catalog.SAGA_STEP_FAILURES, **step, retryable="true"),
+        "retries": total(metric_reader, catalog.SAGA_RETRIES, **step),
+        "succeeded": total(metric_reader, catalog.SAGA_STEP_DURATION, **step, outcome="succeeded"),
+        "completed": total(metric_reader, catalog.SAGA_FINISHED, state="completed"),
+        "timed": total(metric_reader, catalog.PROVISIONING_DURATION, state="completed"),
+    }
+    await world.simulators.put("/admin/faults/mno/reserve_number", json={"outage": True})
+    order = await place(world, NEW_PSIM)
+    deadline = asyncio.get_running_loop().time() + 30
+    while total(metric_reader, catalog.SAGA_RETRIES, **step) < before["retries"] + 2:
+        assert asyncio.get_running_loop().time() < deadline, "no retries counted"
+        await asyncio.sleep(0.05)
+    await world.simulators.delete("/admin/faults/mno/reserve_number")
+    done = await world.order_state(order["id"], until=FINAL)
+    assert done["state"] == "completed", done
+
+    failures = total(metric_reader, catalog.SAGA_STEP_FAILURES, **step, retryable="true")
+    assert failures - before["failures"] >= 2
+    succeeded = total(metric_reader, catalog.SAGA_STEP_DURATION, **step, outcome="succeeded")
+    assert succeeded - before["succeeded"] == 1
+    assert total(metric_reader, catalog.SAGA_FINISHED, state="completed") == before["completed"] + 1
+    [timed] = metric_points(metric_reader, catalog.PROVISIONING_DURATION.name, state="completed")
+    assert timed.count == before["timed"] + 1
+    assert timed.max > 0, "the end-to-end time runs from the order's capture"
+
+
+async def test_a_failed_order_counts_its_compensations_and_its_failure(provisioning, metric_reader):
+    world = provisioning
+
+    def undone(undo: str, partner: str) -> float:
+        return total(
+            metric_reader, catalog.SAGA_COMPENSATIONS, undo=undo, partner=partner, outcome="undone"
+        )
+
+    before = {
+        "release": undone("release_number", "network operator"),
+        "void": undone("void_payment", "bank"),
+        "failed": total(metric_reader, catalog.SAGA_FINISHED, state="failed"),
+        "step": total(
+            metric_reader,
+            catalog.SAGA_STEP_DURATION,
+            step="activate",
+            partner="network operator",
+            outcome="failed",
+        ),
+    }
+    await world.simulators.put(
+        "/admin/faults/mno/activate_subscription", json={"errorRate": 1, "errorStatus": 503}
+    )
+    order = await place(world, NEW_PSIM)
+    done = await world.order_state(order["id"], until={"failed"})
+    assert done["state"] == "failed", done
+
+    assert undone("release_number", "network operator") == before["release"] + 1
+    assert undone("void_payment", "bank") == before["void"] + 1
+    assert total(metric_reader, catalog.SAGA_FINISHED, state="failed") == before["failed"] + 1
+    failed_step = total(
+        metric_reader,
+        catalog.SAGA_STEP_DURATION,
+        step="activate",
+        partner="network operator",
+        outcome="failed",
+    )
+    assert failed_step == before["step"] + 1
+
+
+async def test_a_partner_outage_opens_its_circuit_and_recovery_closes_it(
+    provisioning, metric_reader
+):
+    world = provisioning
+
+    def circuit() -> float | None:
+        points = metric_points(metric_reader, catalog.CIRCUIT_STATE.name, partner="bank")
+        return points[0].value if points else None
+
+    await world.simulators.put("/admin/faults/payments", json={"outage": True})
+    order = await place(world, NEW_PSIM)
+    assert (await world.order_state(order["id"], until=FINAL))["state"] == "failed"
+    assert circuit() == 2, "the bank's circuit reads open"
+    await world.simulators.delete("/admin/faults/payments")
+    await asyncio.sleep(1.2)  # the circuit's open period passes
+    again = await place(world, NEW_PSIM)
+    assert (await world.order_state(again["id"], until=FINAL))["state"] == "completed"
+    assert circuit() == 0, "the bank's circuit reads closed"
+
+
+async def test_orders_waiting_on_the_customer_are_counted_by_state(provisioning, metric_reader):
+    world = provisioning
+    body = copy.deepcopy(NEW_PSIM)
+    body["customer"] = {
+        **body["customer"],
+        "idType": "passport",
+        "idNumber": "A1234567",
+        "passportCountry": "XX",
+        "dateOfBirth": "1990-05-01",
+    }
+    order = await place(world, body)
+    assert (await world.order_state(order["id"], until=FINAL))["state"] == "pending"
+
+    pool = await StatementPool.open(asyncpg_dsn(world.settings.database_url), size=1)
+    try:
+        await measure_open_orders(pool)
+    finally:
+        await pool.close()
+    counts = {
+        p.attributes["state"]: p.value
+        for p in metric_points(metric_reader, catalog.ORDERS_BY_STATE.name)
+    }
+    assert counts == {"acknowledged": 0, "inProgress": 0, "pending": 1}
 
 
 async def test_steps_resumed_from_a_timer_continue_the_trace_of_the_orders_post(

@@ -132,3 +132,31 @@ def test_the_embedded_server_takes_a_whole_platforms_connections(tmp_path):
         assert asyncio.run(max_connections(url)) == EMBEDDED_MAX_CONNECTIONS
     with embedded_postgres(tmp_path / "pg") as url:  # kept by the data folder
         assert asyncio.run(max_connections(url)) == EMBEDDED_MAX_CONNECTIONS
+
+
+def test_the_canary_probes_the_local_partners_and_portal_faster_with_the_shells_settings(
+    platform, monkeypatch
+):
+    from mvno.devstack.canary import canary_environment
+
+    monkeypatch.setenv("MVNO_CANARY_LATENCY_THRESHOLD_SECONDS", "0.5")
+    env = canary_environment(platform)
+    assert env["MVNO_NETWORK_OPERATOR_URL"] == "http://127.0.0.1:8110/mno/v1"
+    assert env["MVNO_PAYMENTS_URL"] == "http://127.0.0.1:8110/payments/v1"
+    assert env["MVNO_BILLING_PLATFORM_URL"] == "http://127.0.0.1:8110/billing/v1"
+    assert env["MVNO_PORTAL_API_URL"] == "http://127.0.0.1:8100"
+    assert env["MVNO_JWT_ISSUER"] == "http://127.0.0.1:8109"
+    assert env["MVNO_AWS_ENDPOINT_URL"] == "http://127.0.0.1:4566"
+    assert float(env["MVNO_CANARY_INTERVAL_SECONDS"]) < 60
+    assert env["MVNO_CANARY_LATENCY_THRESHOLD_SECONDS"] == "0.5"
+    assert "MVNO_DATABASE_URL" not in env
+    assert "MVNO_CANARY_LATENCY_THRESHOLD_SECONDS" not in platform.environment_for(
+        BY_NAME["orders"]
+    )
+
+
+def test_the_canary_runs_only_beside_the_whole_platform(platform):
+    from mvno.devstack.canary import start_canary
+
+    start_canary(platform)  # `only=["orders"]`: the missing services would all read as down
+    assert "canary" not in platform.started

@@ -16,11 +16,18 @@ Check = Callable[[], Awaitable[object]]
 _log = logging.getLogger(__name__)
 
 
+class NotReady(Exception):
+    """Raised by a readiness check that ran and found the service not ready to serve; its
+    message is the reason, shown in the readiness answer."""
+
+
 async def _run_check(name: str, check: Check, limit: float) -> str | None:
     try:
         await asyncio.wait_for(check(), limit)
     except TimeoutError:
         return f"no answer within {limit:g} s"
+    except NotReady as finding:
+        return str(finding)
     except Exception as exc:  # a failing dependency must answer 503, whatever it raised
         _log.warning("readiness check %s failed: %s", name, exc)
         return type(exc).__name__

@@ -11,11 +11,34 @@ business rule.
 from __future__ import annotations
 
 import json as jsonlib
+from collections.abc import Iterable
 from typing import Any
 
 import aiohttp
+from opentelemetry import metrics
+from opentelemetry.metrics import CallbackOptions, Observation
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
+
+from mvno.common import metric_catalog as catalog
+
+CIRCUIT_STATES = {"closed": 0, "half-opened": 1, "opened": 2}
+"""The circuit-state gauge's value for each of the breaker's states."""
+
+_circuits: dict[str, int] = {}
+"""Each partner's circuit state as its last call left it, read by the exporter."""
+
+
+def _circuit_states(options: CallbackOptions) -> Iterable[Observation]:
+    return [Observation(value, {"partner": name}) for name, value in list(_circuits.items())]
+
+
+metrics.get_meter("mvno.partners").create_observable_gauge(
+    catalog.CIRCUIT_STATE.name,
+    [_circuit_states],
+    unit=catalog.CIRCUIT_STATE.unit,
+    description=catalog.CIRCUIT_STATE.description,
+)
 
 
 class PartnerError(Exception):
@@ -87,11 +110,14 @@ class Partner:
                 if status >= 500 or status == 429:
                     raise _Unavailable(f"{self.name} answered {status}")
         except OpenedState:
+            _circuits[self.name] = CIRCUIT_STATES["opened"]
             raise PartnerError(
                 f"{self.name} is unavailable (circuit open)", retryable=True
             ) from None
         except _Unavailable as error:
+            _circuits[self.name] = CIRCUIT_STATES.get(breaker.context.state, 0)
             raise PartnerError(str(error), retryable=True) from None
+        _circuits[self.name] = CIRCUIT_STATES.get(breaker.context.state, 0)
         if status >= 400:
             try:
                 problem = jsonlib.loads(content)

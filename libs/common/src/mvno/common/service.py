@@ -12,7 +12,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -34,7 +34,7 @@ from mvno.common.db import (
     unit_of_work_factory,
     upgrade,
 )
-from mvno.common.health import health_router
+from mvno.common.health import Check, health_router
 from mvno.common.heartbeat import run_with_heartbeat
 from mvno.common.http import create_http_client
 from mvno.common.http_telemetry import ServerTelemetryMiddleware
@@ -66,6 +66,9 @@ class Infrastructure:
     unit_of_work: Callable[[], UnitOfWork]
     unit_of_work_kind: type[UnitOfWork] = UnitOfWork
     sqs: Any = None
+    readiness: dict[str, Check] = field(default_factory=dict)
+    """What ``/health/ready`` runs, by name: the database and the bus, and what the service adds
+    (a copy that must have received its events before the service can answer from it)."""
 
     def units_of_work(self, kind: type[UnitOfWorkT]) -> Callable[[], UnitOfWorkT]:
         """The service's unit-of-work factory as the ``kind`` the app was built with: how a
@@ -182,9 +185,10 @@ def create_service_app(
         meter_provider=meter_provider,
         exclude=is_health_probe,
     )
-    app.include_router(
-        health_router({"database": infrastructure.check_database, "bus": infrastructure.check_bus})
+    infrastructure.readiness.update(
+        {"database": infrastructure.check_database, "bus": infrastructure.check_bus}
     )
+    app.include_router(health_router(infrastructure.readiness))
     for router in routers:
         app.include_router(router)
     return app
@@ -255,6 +259,10 @@ def run_cli(
     if commands and arguments.command in commands:
         settings = settings_factory()
         configure_logging(settings.service_name, settings.log_level)
+        # A service's own workers (orders' provision, billing-sync's work) export their traces
+        # and metrics as its consumers do.
+        configure_tracing(settings)
+        configure_metrics(settings)
         run_event_loop(
             run_with_heartbeat(
                 commands[arguments.command][1](settings),

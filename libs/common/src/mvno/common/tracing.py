@@ -176,9 +176,18 @@ def metric_readers(settings: ServiceSettings) -> list[MetricReader]:
         ]
     if settings.otel_exporter == "otlp":
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+        from opentelemetry.sdk.metrics import Histogram
+        from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
 
         endpoint = settings.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/metrics"
-        return [PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=endpoint))]
+        # Exponential histograms reach CloudWatch (through the collector's EMF exporter) as
+        # distributions that percentiles (the p99 alarms) can be read from; explicit-bucket
+        # ones would arrive as min/max/sum/count only.
+        exporter = OTLPMetricExporter(
+            endpoint=endpoint,
+            preferred_aggregation={Histogram: ExponentialBucketHistogramAggregation()},
+        )
+        return [PeriodicExportingMetricReader(exporter)]
     return []
 
 

@@ -4,6 +4,7 @@
 from collections.abc import Sequence
 from pathlib import Path
 
+from mvno.billing_sync.catalogue.statements import LAUNCHED_IN_COPY
 from mvno.billing_sync.consumer import HANDLERS
 from mvno.billing_sync.settings import BillingSyncSettings
 from mvno.billing_sync.unit_of_work import BillingUnitOfWork
@@ -12,6 +13,9 @@ from mvno.common.settings import ServiceSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SETTINGS = BillingSyncSettings
+CATALOGUE_COPY = LAUNCHED_IN_COPY
+"""The offerings its catalogue copy holds as launched: the local platform is up once it holds
+every offering catalog has launched."""
 
 
 async def LOCAL_SETUP(settings: ServiceSettings) -> None:

@@ -16,6 +16,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+from mvno.billing_sync import metrics
 from mvno.billing_sync.clients import BillingPlatform, open_partners
 from mvno.billing_sync.domain.accounts import Finding, cents, compare, tariff_code
 from mvno.billing_sync.settings import BillingSyncSettings
@@ -54,6 +55,7 @@ async def reconcile(
     async with unit_of_work() as uow:
         await uow.accounts.record_reconciliation(run_id=run_id, started_at=started, findings=report)
         await uow.commit()
+    metrics.reconciled(entry["drift"] for entry in report)
     return {"run_id": run_id, "lines": len(local), "billed": len(remote), "findings": report}
 
 

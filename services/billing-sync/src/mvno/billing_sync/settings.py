@@ -13,6 +13,9 @@ class BillingSyncSettings(ServiceSettings):
     network_operator_url: str = "http://127.0.0.1:8010/mno/v1"
     """The host network operator's API, polled for usage (the simulators locally)."""
     partner_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    catalogue_copy_grace_seconds: float = Field(default=120.0, ge=0, le=3600)
+    """How long after start an empty catalogue copy counts as not yet received (the service not
+    ready) before it is taken as an empty catalogue."""
 
     # --- account sync ---------------------------------------------------------------------------
     sync_attempts: int = Field(default=8, ge=1, le=50)

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from mvno.billing_sync import metrics
 from mvno.billing_sync.clients import NetworkOperator
 from mvno.billing_sync.domain.usage import InvalidRecord, validate
 from mvno.billing_sync.ingest import Batch, BatchResult, QuarantineRow
@@ -50,9 +51,11 @@ async def poll_once(
             await batch.stage(good)
             await batch.quarantine(bad)
             batch.lines = len(records)
-            results.append(await batch.finish(cursor_from=cursor, cursor_to=next_cursor))
+            result = await batch.finish(cursor_from=cursor, cursor_to=next_cursor)
             await uow.usage.move_cursor(source=SOURCE, cursor=next_cursor)
             await uow.commit()
+        results.append(result)
+        metrics.batch_committed(result, source="usage_api")
         _log.info("usage API: %d records after cursor %s", len(records), cursor)
         if len(records) < page_size:
             return results

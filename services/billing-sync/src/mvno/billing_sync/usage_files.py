@@ -16,6 +16,7 @@ from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
+from mvno.billing_sync import metrics
 from mvno.billing_sync.domain.usage import HEADER, InvalidRecord, validate
 from mvno.billing_sync.ingest import Batch, BatchResult, QuarantineRow
 from mvno.billing_sync.settings import BillingSyncSettings
@@ -169,6 +170,7 @@ async def ingest_file(
         await parser.flush()
         result = await batch.finish(bucket=bucket, object_key=key, etag=etag)
         await uow.commit()
+    metrics.batch_committed(result, source="usage_file")
     _log.info(
         "usage file s3://%s/%s: %d lines, %d recorded, %d duplicates, %d quarantined",
         bucket,

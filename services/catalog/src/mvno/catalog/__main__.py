@@ -7,11 +7,15 @@ from pathlib import Path
 
 from mvno.catalog.seed import seed
 from mvno.catalog.settings import CatalogSettings
+from mvno.catalog.statements import LAUNCHED_OFFERINGS
 from mvno.common.service import run_cli
 from mvno.common.settings import ServiceSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SETTINGS = CatalogSettings
+LAUNCHED = LAUNCHED_OFFERINGS
+"""The offerings on sale: the local platform is up once every service's ``CATALOGUE_COPY``
+holds them all."""
 
 
 async def SEED(settings: ServiceSettings) -> None:

@@ -7,6 +7,7 @@ from mvno.common.aws import aws_client
 from mvno.common.crypto import ensure_kms_alias
 from mvno.common.service import run_cli
 from mvno.common.settings import ServiceSettings
+from mvno.orders.catalogue.statements import LAUNCHED_IN_COPY
 from mvno.orders.consumer import HANDLERS
 from mvno.orders.settings import OrdersSettings
 from mvno.orders.unit_of_work import OrdersUnitOfWork
@@ -34,6 +35,10 @@ async def _provision(settings: ServiceSettings) -> None:
     configure_tracing(settings)
     await worker.run(settings)
 
+
+CATALOGUE_COPY = LAUNCHED_IN_COPY
+"""The offerings its catalogue copy holds as launched: the local platform is up once it holds
+every offering catalog has launched."""
 
 WORKERS = ("provision",)
 """Queue workers besides ``consume``, each its own process (and its own Deployment)."""

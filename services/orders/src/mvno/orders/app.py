@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from mvno.common.aws import aws_client
 from mvno.common.bus.envelope import event_source
+from mvno.common.copies import CopyReadiness
 from mvno.common.crypto import FieldCipher
 from mvno.common.db import StatementPool, asyncpg_dsn
 from mvno.common.problems import problem_response
@@ -17,13 +18,23 @@ from mvno.common.service import create_service_app
 from mvno.orders import api
 from mvno.orders.catalogue.cache import CatalogueCopyCache
 from mvno.orders.domain.model import CannotCancel, CannotResubmit, OrderRejected
-from mvno.orders.handlers import KeyInFlight, KeyReused, OrderNotFound, OrdersContext
+from mvno.orders.handlers import (
+    CatalogueNotReceived,
+    IntakePaused,
+    KeyInFlight,
+    KeyReused,
+    OrderNotFound,
+    OrdersContext,
+)
 from mvno.orders.hub import api as hub_api
 from mvno.orders.hub.delivery import DeliveryWorker
 from mvno.orders.hub.directory import HubDirectory
 from mvno.orders.intake.repository import OrderIntake
 from mvno.orders.settings import OrdersSettings
 from mvno.orders.unit_of_work import OrdersUnitOfWork, reads_factory
+
+CATALOGUE_RETRY_AFTER_SECONDS = 5
+"""What an order refused before the catalogue copy arrived is told to wait."""
 
 
 def create_app(settings: OrdersSettings | None = None) -> FastAPI:
@@ -65,12 +76,26 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         hubs=hubs,
         catalogue=catalogue,
         start_timeout=timedelta(seconds=settings.provisioning_visibility_seconds),
+        intake_paused=settings.intake_paused,
     )
     app.state.orders = context
+
+    async def catalogue_copy_holds_any() -> bool:
+        async with context.reads() as reads:
+            return await reads.catalogue.holds_any()
+
+    context.catalogue_copy = CopyReadiness(
+        "catalogue",
+        catalogue_copy_holds_any,
+        grace_seconds=settings.catalogue_copy_grace_seconds,
+    )
+    app.state.infrastructure.readiness["catalogue-copy"] = context.catalogue_copy.check
     app.add_exception_handler(OrderRejected, _order_rejected)
     app.add_exception_handler(KeyReused, _key_reused)
     app.add_exception_handler(KeyInFlight, _key_in_flight)
+    app.add_exception_handler(IntakePaused, _intake_paused)
     app.add_exception_handler(OrderNotFound, _not_found)
+    app.add_exception_handler(CatalogueNotReceived, _catalogue_not_received)
     app.add_exception_handler(CannotCancel, _cannot_cancel)
     app.add_exception_handler(CannotResubmit, _cannot_resubmit)
     return app
@@ -99,12 +124,31 @@ async def _key_reused(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def _intake_paused(request: Request, error: Exception) -> JSONResponse:
+    return problem_response(
+        status=503,
+        slug="intake-paused",
+        detail="New orders are paused while the platform team restores a partner or the "
+        "platform; orders already placed go on. Try again later.",
+        headers={"Retry-After": "300"},
+    )
+
+
 async def _key_in_flight(request: Request, error: Exception) -> JSONResponse:
     return problem_response(
         status=409,
         slug="idempotency-key-in-flight",
         detail="A request with this Idempotency-Key is still being processed; retry shortly.",
         headers={"Retry-After": "1"},
+    )
+
+
+async def _catalogue_not_received(request: Request, error: Exception) -> JSONResponse:
+    return problem_response(
+        status=503,
+        slug="catalogue-not-received",
+        detail="The catalogue has not reached this service yet; retry shortly.",
+        headers={"Retry-After": str(CATALOGUE_RETRY_AFTER_SECONDS)},
     )
 
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mvno.common.bus.envelope import new_event
+from mvno.common.copies import CopyReadiness
 from mvno.common.crypto import FieldCipher, Sealed
 from mvno.common.events.orders import ProvisioningStepDue
 from mvno.common.tracing import order_context, trace_header
@@ -36,8 +37,17 @@ class KeyInFlight(Exception):
     """A request with this Idempotency-Key is still being processed."""
 
 
+class IntakePaused(Exception):
+    """The operators paused the intake (``MVNO_INTAKE_PAUSED``): no new order is taken."""
+
+
 class OrderNotFound(Exception):
     pass
+
+
+class CatalogueNotReceived(Exception):
+    """The catalogue copy has not received catalog's events yet: an offering it lacks may exist,
+    so the order is refused as retryable rather than rejected."""
 
 
 class SubscriptionNotFound(Exception):
@@ -56,11 +66,15 @@ class OrdersContext:
     """The CloudEvents source of the events the handlers write themselves."""
     hubs: HubDirectory
     catalogue: CatalogueCopyCache
+    catalogue_copy: CopyReadiness | None = None
+    """Whether the catalogue copy has received catalog's events (also a readiness check)."""
     intake: OrderIntake | None = None
     """The intake's own statements (its pool is opened with the app)."""
     cipher: FieldCipher | None = None
     start_timeout: timedelta = timedelta(seconds=30)
     """When a new order's timer fires unless a worker took it (the first step sets its lease)."""
+    intake_paused: bool = False
+    """New orders are refused (the orders already taken go on): the operators' brake."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +110,8 @@ async def place_order(
     client's hubs are read from memory; a connection for reading them (or the customer's lines
     an item changes) is opened only when they are not.
     """
+    if context.intake_paused:
+        raise IntakePaused
     if context.intake is None:
         raise RuntimeError("the order intake is not open")
     intake = context.intake
@@ -116,6 +132,9 @@ async def place_order(
 
         offering_ids = [i.offering_id for i in command.items if i.offering_id]
         offerings = await context.catalogue.offerings(catalogue, offering_ids)
+        copy = context.catalogue_copy
+        if set(offering_ids) - offerings.keys() and copy and not await copy.received():
+            raise CatalogueNotReceived
         line_ids = [i.subscription_id for i in command.items if i.subscription_id]
         lines = (
             await (await reads()).inventory.subscriptions_of(

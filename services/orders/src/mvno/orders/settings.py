@@ -15,6 +15,9 @@ class OrdersSettings(ServiceSettings):
     payments_url: str = "http://127.0.0.1:8010/payments/v1"
     """The bank's payments API (the simulators locally)."""
     partner_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    catalogue_copy_grace_seconds: float = Field(default=120.0, ge=0, le=3600)
+    """How long after start an empty catalogue copy counts as not yet received (the service not
+    ready, orders refused as retryable) before it is taken as an empty catalogue."""
     step_attempts: int = Field(default=5, ge=1, le=50)
     """Tries of a provisioning step before the order is compensated and fails."""
     step_retry_base_seconds: float = Field(default=0.5, gt=0)
@@ -42,6 +45,9 @@ class OrdersSettings(ServiceSettings):
     added to its time: keep it well inside the saga's latency target. Orders' outbox does not
     notify at commit (migration 0008): the listening relay looks for due rows every this many
     seconds instead, so an event waits at most this long."""
+    intake_paused: bool = False
+    """Refuse new orders (503 ``intake-paused``, Retry-After) while the orders already taken
+    go on: what the runbooks (docs/runbooks/) have operators set when a partner is down."""
     provisioning_concurrency: int = Field(default=10, ge=1, le=100)
     """Work items one worker runs at once (each holds one order's lock and one connection)."""
 

@@ -23,6 +23,7 @@ from mvno.common.events.orders import (
     SubscriptionTariffChanged,
     SubscriptionTerminated,
 )
+from mvno.common.events.platform import CanaryFailed, CanaryRecovered
 from mvno.portal_api.domain.model import SUBSCRIPTION_STATUS_BY_EVENT, merge_items
 from mvno.portal_api.repository import PortalUnitOfWork
 
@@ -129,6 +130,22 @@ async def balance_moved(uow: PortalUnitOfWork, event: ReceivedEvent) -> None:
     )
 
 
+async def canary_turned(uow: PortalUnitOfWork, event: ReceivedEvent) -> None:
+    """A partner began or stopped failing the canary's probe: the buy screen's notices follow."""
+    failed = event.type == CanaryFailed.event_type
+    turn = (CanaryFailed if failed else CanaryRecovered).model_validate(event.data)
+    await uow.portal.apply_probe_turn(
+        values={
+            "probe": turn.probe,
+            "target": turn.target,
+            "failing": failed,
+            "slow": isinstance(turn, CanaryFailed) and turn.slow,
+            "reason": turn.reason if isinstance(turn, CanaryFailed) else None,
+            "changed_at": event.time or datetime.now(UTC),
+        }
+    )
+
+
 async def catalogue_changed(uow: PortalUnitOfWork, event: ReceivedEvent) -> None:
     """The offers on sale changed: every replica drops its cached copy."""
     await uow.portal.announce({"topic": "catalog"})
@@ -148,4 +165,6 @@ HANDLERS: dict[str, Handler[PortalUnitOfWork]] = {
     "catalog.offering.launched.v1": catalogue_changed,
     "catalog.offering.retired.v1": catalogue_changed,
     "catalog.price.changed.v1": catalogue_changed,
+    "platform.canary.failed.v1": canary_turned,
+    "platform.canary.recovered.v1": canary_turned,
 }

@@ -18,7 +18,9 @@ from mvno.common.db import StatementPool, UnitOfWork
 from mvno.portal_api.statements import (
     ANNOUNCE,
     APPLY_ORDER,
+    APPLY_PROBE_TURN,
     APPLY_SUBSCRIPTION_EVENT,
+    FAILING_PROBES,
     INVALIDATE_BALANCE_COPIES,
     LINE_OF_CUSTOMER,
     LINES_OF_CUSTOMER,
@@ -80,6 +82,11 @@ class ReadModelQueries:
                 rows = await self._pool.fetch(LINES_OF_CUSTOMER.sql, customer_id)
         return cast(Sequence[Mapping[str, Any]], rows)
 
+    async def failing_probes(self) -> Sequence[Mapping[str, Any]]:
+        """The canary's probes that last announced a failure."""
+        rows = await self._pool.fetch(FAILING_PROBES.sql)
+        return cast(Sequence[Mapping[str, Any]], rows)
+
 
 class PortalRepository:
     """The read model's rows, on a unit of work's connection (in its transaction)."""
@@ -97,6 +104,11 @@ class PortalRepository:
             self._connection, customer_id=customer_id, subscription_id=subscription_id
         )
         return None if row is None else dict(row)
+
+    # --- partners -------------------------------------------------------------------------------
+
+    async def apply_probe_turn(self, *, values: Mapping[str, Any]) -> None:
+        await APPLY_PROBE_TURN.execute(self._connection, **values)
 
     # --- orders ---------------------------------------------------------------------------------
 

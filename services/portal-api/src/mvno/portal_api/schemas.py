@@ -188,6 +188,16 @@ class OrderItemRead(Output):
     state: str | None = None
 
 
+class PartnerNoticeRead(Output):
+    """A partner the platform relies on is failing or slow now (the canary saw it): orders that
+    need it may take longer than usual."""
+
+    partner: Literal["network-operator", "payments", "billing-platform"]
+    status: Literal["slow", "unavailable"]
+    message: str
+    since: datetime
+
+
 class OrderView(Output):
     id: str
     title: str
@@ -197,6 +207,8 @@ class OrderView(Output):
     updated_at: datetime
     items: list[OrderItemRead]
     failure_reason: str | None = None
+    partner_notices: list[PartnerNoticeRead] = []
+    """On one order not yet done: partners failing now, which may hold it up."""
 
 
 class OrdersRead(Output):
@@ -219,6 +231,8 @@ class OfferRead(Output):
 class OffersRead(Output):
     offers: list[OfferRead]
     status: Freshness
+    partner_notices: list[PartnerNoticeRead] = []
+    """Partners failing now: buying still works, but an order may take longer to complete."""
 
 
 class EsimRead(Output):

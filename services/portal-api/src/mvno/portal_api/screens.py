@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import segno
 from pydantic_core import to_json
 
@@ -26,8 +27,10 @@ from mvno.portal_api.domain.model import (
     FINAL_ORDER_STATES,
     BalanceSummary,
     NotFound,
+    PartnerNotice,
     needs_refresh,
     order_title,
+    partner_notices,
     summarise_balances,
 )
 from mvno.portal_api.live import Announcements
@@ -46,6 +49,7 @@ from mvno.portal_api.schemas import (
     OrderItemRead,
     OrdersRead,
     OrderView,
+    PartnerNoticeRead,
     UsageDayRead,
     UsageRead,
     wire_keys,
@@ -516,7 +520,19 @@ async def order(context: Context, *, customer_id: str, order_id: str) -> OrderVi
         row = await uow.portal.order(customer_id=customer_id, order_id=order_id)
     if row is None:
         raise NotFound(f"you have no order {order_id}")
-    return order_view(row)
+    view = order_view(row)
+    if view.done:
+        return view
+    notices = await _partner_notices(context)
+    if not notices:
+        return view
+    return view.model_copy(
+        update={
+            "partner_notices": [
+                PartnerNoticeRead.model_validate(n, from_attributes=True) for n in notices
+            ]
+        }
+    )
 
 
 # --- offers ------------------------------------------------------------------------------------
@@ -531,4 +547,22 @@ async def offers(context: Context) -> OffersRead:
         _log.info("offers unavailable: %s", error)
         found = context.last_offers or []
         status = "stale" if context.last_offers is not None else "unavailable"
-    return OffersRead(offers=[OfferRead.model_validate(offer) for offer in found], status=status)
+    return OffersRead(
+        offers=[OfferRead.model_validate(offer) for offer in found],
+        status=status,
+        partner_notices=[
+            PartnerNoticeRead.model_validate(notice, from_attributes=True)
+            for notice in await _partner_notices(context)
+        ],
+    )
+
+
+async def _partner_notices(context: Context) -> list[PartnerNotice]:
+    """The partners failing now; none when the read model cannot say (the offers still show)."""
+    if context.queries is None:
+        return []
+    try:
+        return partner_notices(await context.queries.failing_probes())
+    except (OSError, asyncpg.PostgresError) as error:
+        _log.info("partner notices unavailable: %s", error)
+        return []

@@ -117,6 +117,22 @@ USAGE_COPY = Statement(
     "AND date_from = :date_from AND date_to = :date_to"
 )
 
+# --- partners, as the canary sees them --------------------------------------------------------------
+
+APPLY_PROBE_TURN = Statement(
+    "INSERT INTO partner_status AS p (probe, target, failing, slow, reason, changed_at) "
+    "VALUES (:probe, :target, :failing, :slow, :reason, :changed_at) "
+    "ON CONFLICT (probe) DO UPDATE SET target = excluded.target, failing = excluded.failing, "
+    "slow = excluded.slow, reason = excluded.reason, changed_at = excluded.changed_at "
+    "WHERE p.changed_at <= excluded.changed_at"
+)
+"""The canary's turn for one probe, unless a later one was applied already (SQS may reorder)."""
+
+FAILING_PROBES = Statement(
+    "SELECT probe, target, slow, changed_at FROM partner_status WHERE failing "
+    "ORDER BY target, probe"
+)
+
 # --- telling the API replicas ----------------------------------------------------------------------
 
 ANNOUNCE = Statement("SELECT pg_notify(:channel, :payload)")

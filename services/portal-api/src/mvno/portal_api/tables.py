@@ -4,7 +4,18 @@ A read model kept from the bus, so the customer's hot screens answer from this d
 orders or billing-sync are slow or down.
 """
 
-from sqlalchemy import Column, Date, DateTime, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 from mvno.common.db import NAMING_CONVENTION
@@ -69,3 +80,16 @@ usage_copies = Table(
     Column("fetched_at", DateTime(timezone=True), nullable=False),
 )
 """billing-sync's last answer per line and period, shown (marked stale) while it is down."""
+
+partner_status = Table(
+    "partner_status",
+    metadata,
+    Column("probe", String(100), primary_key=True),
+    Column("target", String(32), nullable=False),
+    Column("failing", Boolean, nullable=False),
+    Column("slow", Boolean, nullable=False),
+    Column("reason", Text),
+    # The time of the canary's event that set this row: an older event never overwrites it.
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+"""Each canary probe's last announced outcome: the screens warn customers while a partner fails."""

@@ -2,8 +2,12 @@
 
 ``mvno-local up`` starts PostgreSQL (the server in DATABASE_URL, else an embedded one), the
 SNS/SQS/S3/KMS endpoint (AWS_ENDPOINT_URL, else moto's server on port 4566), runs migrations,
-starts the simulators, the dev token issuer and all four services, waits until they are ready and
-prints where they are. Ctrl-C stops everything it started.
+starts the simulators, the dev token issuer, all four services and their workers, waits until they
+are ready and the catalogue has reached every copy of it, and prints where they are; the canary
+probes it continuously. A process that dies is restarted with backoff (``--stop-on-crash`` stops
+the platform instead). Ctrl-C stops everything it started.
+``mvno-local canary`` runs every canary probe once against it (same ``--data-dir`` and
+``--port-offset``), printing a table (``--json``: JSON), exit status 1 when a probe failed.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from mvno.devstack.infrastructure import (
     to_asyncpg_url,
 )
 from mvno.devstack.platform import Platform, PlatformConfig
-from mvno.devstack.processes import ProcessGroup
+from mvno.devstack.processes import ProcessGroup, Restarts
 
 _log = logging.getLogger("mvno.local")
 DEFAULT_DATA_DIR = Path(".local")
@@ -59,27 +63,57 @@ def _aws_endpoint(processes: ProcessGroup, port: int) -> Iterator[str]:
         yield url
 
 
-def _wait_for_stop(platform: Platform) -> None:
+def _wait_for_stop(platform: Platform, *, stop_on_crash: bool, restarts: Restarts) -> int:
+    """Serve until Ctrl-C (0). A process that dies is restarted with backoff, as the cluster
+    restarts a pod; with ``stop_on_crash`` the platform stops instead (1). A restart still
+    waiting when Ctrl-C comes is dropped, so nothing is started after it."""
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    while not stop.wait(1.0):
-        for name, child in platform.started.items():
-            if not child.alive():
+    for name in platform.started:
+        restarts.started(name)
+    while not stop.wait(0.2):
+        for name, child in list(platform.started.items()):
+            if child.alive() or restarts.pending(name):
+                continue
+            if stop_on_crash:
                 _log.error(
                     "%s exited (%s); stopping the platform:\n%s",
                     name,
                     child.process.returncode,
                     child.log_tail(),
                 )
-                return
+                return 1
+            delay = restarts.died(name)
+            _log.error(
+                "%s exited (%s); restarting it in %g s (crash %d in a row):\n%s",
+                name,
+                child.process.returncode,
+                delay,
+                restarts.crashes(name),
+                child.log_tail(),
+            )
+        for name in restarts.due():
+            if stop.is_set():
+                break
+            child = platform.restart(name)
+            restarts.started(name)
+            _log.warning("%s restarted (pid %s)", name, child.process.pid)
+    return 0
 
 
-def up(data_dir: Path, only: Sequence[str] | None, port_offset: int = 0) -> int:
+def up(
+    data_dir: Path,
+    only: Sequence[str] | None,
+    port_offset: int = 0,
+    *,
+    stop_on_crash: bool = False,
+) -> int:
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     processes = ProcessGroup(data_dir / "logs")
     started_at = time.monotonic()
+    status = 0
     try:
         with (
             contextlib.ExitStack() as stack,
@@ -113,14 +147,29 @@ def up(data_dir: Path, only: Sequence[str] | None, port_offset: int = 0) -> int:
                 if traces.receiver_wanted(os.environ, port_offset):
                     print(f"  {'traces':<13} {traces.banner(data_dir, port_offset)}")
                 print("Press Ctrl-C to stop.\n", flush=True)
-                _wait_for_stop(platform)
+                status = _wait_for_stop(platform, stop_on_crash=stop_on_crash, restarts=Restarts())
             finally:
                 _log.info("stopping")
                 platform.stop()
     finally:
         processes.stop_all()
     _log.info("stopped")
-    return 0
+    return status
+
+
+def canary(data_dir: Path, port_offset: int, *, json: bool) -> int:
+    """Every canary probe once against the platform ``up`` started with these options."""
+    from mvno.devstack.canary import run_once
+
+    config = PlatformConfig(
+        data_dir=data_dir.resolve(),
+        database_server_url="",
+        aws_endpoint_url=os.environ.get(
+            "AWS_ENDPOINT_URL", f"http://127.0.0.1:{MOTO_PORT + port_offset}"
+        ),
+        port_offset=port_offset,
+    )
+    return run_once(config, json=json)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -139,6 +188,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=0,
         help="add this to every port, to run beside another copy",
     )
+    up_parser.add_argument(
+        "--stop-on-crash",
+        action="store_true",
+        help="stop the platform when one of its processes dies, instead of restarting it",
+    )
+    canary_parser = commands.add_parser(
+        "canary", help="run every canary probe once against the local platform"
+    )
+    canary_parser.add_argument(
+        "--data-dir", type=Path, default=Path(os.environ.get("MVNO_DATA_DIR", DEFAULT_DATA_DIR))
+    )
+    canary_parser.add_argument("--port-offset", type=int, default=0, help="as given to `up`")
+    canary_parser.add_argument("--json", action="store_true", help="print JSON, not a table")
     trace_parser = commands.add_parser(
         "trace", help="print an order's trace as a waterfall (from the platform's trace store)"
     )
@@ -147,8 +209,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     trace_parser.add_argument(
         "--data-dir", type=Path, default=Path(os.environ.get("MVNO_DATA_DIR", DEFAULT_DATA_DIR))
     )
-    trace_parser.add_argument("--port-offset", type=int, default=0)
+    trace_parser.add_argument("--port-offset", type=int, default=0, help="as given to `up`")
     arguments = parser.parse_args(argv)
+    if arguments.command == "canary":
+        sys.exit(canary(arguments.data_dir, arguments.port_offset, json=arguments.json))
     if arguments.command == "trace":
         sys.exit(
             traces.print_trace(
@@ -163,4 +227,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     for chatty in ("pgserver", "httpx", "httpcore", "alembic"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     only = arguments.only.split(",") if arguments.only else None
-    sys.exit(up(arguments.data_dir, only, arguments.port_offset))
+    sys.exit(
+        up(arguments.data_dir, only, arguments.port_offset, stop_on_crash=arguments.stop_on_crash)
+    )

@@ -7,14 +7,19 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mvno.devstack import traces
 from mvno.devstack.components import ALL, DEV_ISSUER, SERVICES, SIMULATORS, Component
 from mvno.devstack.infrastructure import port_in_use, with_database
 from mvno.devstack.processes import Child, ProcessGroup, wait_until_ready
+
+if TYPE_CHECKING:
+    from mvno.common.db import Statement
 
 _log = logging.getLogger(__name__)
 
@@ -52,6 +57,7 @@ class Platform:
         self.config = config
         self.processes = processes
         self.started: dict[str, Child] = {}
+        self._commands: dict[str, tuple[list[str], dict[str, str]]] = {}
 
     def environment_for(self, component: Component) -> dict[str, str]:
         config = self.config
@@ -151,7 +157,8 @@ class Platform:
         return running
 
     def start(self, timeout: float = 90.0) -> None:
-        """Start every component and wait until each answers its readiness probe."""
+        """Start every component and queue worker, wait until each component answers its
+        readiness probe and the catalogue has reached every copy of it: then a customer can buy."""
         components = self.components()
         busy = [
             f"{c.name} ({self.config.port(c)})"
@@ -160,26 +167,101 @@ class Platform:
         ]
         if busy:
             raise RuntimeError("ports already in use: " + ", ".join(busy))
+        without_catalog = "catalog" not in {s.name for s in self.config.services()}
         for component in components:
             arguments = ["serve", "--host", "127.0.0.1", "--port", str(self.config.port(component))]
             if component is DEV_ISSUER:
                 key_file = str(self.config.data_dir / "dev-issuer-keys.json")
                 arguments = [*arguments[1:], "--key-file", key_file]
-            self.started[component.name] = self.processes.start(
-                component.name,
-                self._command(component, *arguments),
-                self.environment_for(component),
+            env = self.environment_for(component)
+            if without_catalog:
+                # No catalog runs to fill a catalogue copy: an empty one is an empty catalogue.
+                env["MVNO_CATALOGUE_COPY_GRACE_SECONDS"] = "0"
+            self.launch(component.name, self._command(component, *arguments), env)
+        # The workers start with the services: a service keeping a copy of the catalogue is
+        # ready only once its consumer has received the catalogue's events.
+        for service, command in self.workers():
+            self.launch(
+                f"{service.name}-{command}",
+                self._command(service, command),
+                self.environment_for(service),
             )
         for component in components:
             ready = "/health/live" if component is DEV_ISSUER else "/health/ready"
             wait_until_ready(
                 self.started[component.name], self.config.url(component) + ready, timeout
             )
-        for service, command in self.workers():
-            name = f"{service.name}-{command}"
-            self.started[name] = self.processes.start(
-                name, self._command(service, command), self.environment_for(service)
-            )
+        self.wait_for_catalogue(timeout)
+        from mvno.devstack.canary import start_canary
+
+        start_canary(self)
+
+    def launch(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
+        self._commands[name] = (argv, env)
+        self.started[name] = self.processes.start(name, argv, env)
+        return self.started[name]
+
+    def restart(self, name: str) -> Child:
+        """Start ``name`` again, as it was first started, in place of its dead process."""
+        self.processes.stop(self.started[name])
+        argv, env = self._commands[name]
+        return self.launch(name, argv, env)
+
+    def wait_for_catalogue(self, timeout: float) -> None:
+        """Wait until every service that keeps a catalogue copy (its ``__main__`` names the
+        statement listing what the copy holds as launched, ``CATALOGUE_COPY``) holds each
+        offering catalog has launched (``LAUNCHED`` in catalog's ``__main__``)."""
+        services = self.config.services()
+        entries = {s.name: importlib.import_module(f"{s.module}.__main__") for s in services}
+        source = [
+            (s, entries[s.name].LAUNCHED) for s in services if hasattr(entries[s.name], "LAUNCHED")
+        ]
+        copies = [
+            (service, entries[service.name].CATALOGUE_COPY)
+            for service in services
+            if hasattr(entries[service.name], "CATALOGUE_COPY")
+        ]
+        if source and copies:
+            asyncio.run(self._wait_for_copies(source[0], copies, time.monotonic() + timeout))
+
+    async def _wait_for_copies(
+        self,
+        source: tuple[Component, Statement],
+        copies: Sequence[tuple[Component, Statement]],
+        deadline: float,
+    ) -> None:
+        import asyncpg
+
+        from mvno.common.db import asyncpg_dsn
+
+        async def offering_ids(service: Component, statement: Statement) -> set[str]:
+            url = with_database(self.config.database_server_url, service.database or "")
+            connection = await asyncpg.connect(asyncpg_dsn(url))
+            try:
+                return {row[0] for row in await statement.fetch(connection)}
+            finally:
+                await connection.close()
+
+        while True:
+            on_sale = await offering_ids(*source)
+            missing = {
+                service.name: on_sale - await offering_ids(service, statement)
+                for service, statement in copies
+            }
+            if not any(missing.values()):
+                return
+            for name, child in self.started.items():
+                if not child.alive():
+                    raise RuntimeError(
+                        f"{name} exited with {child.process.returncode}:\n{child.log_tail()}"
+                    )
+            if time.monotonic() > deadline:
+                lacking = ", ".join(f"{n}: {len(m)}" for n, m in missing.items() if m)
+                raise TimeoutError(
+                    "the catalogue did not reach every copy in time "
+                    f"(offerings missing from {lacking})"
+                )
+            await asyncio.sleep(0.2)
 
     def workers(self) -> list[tuple[Component, str]]:
         """Queue workers as deployed: ``consume`` for a service with event handlers, plus the

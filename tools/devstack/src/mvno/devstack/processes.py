@@ -10,8 +10,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -88,6 +88,60 @@ class ProcessGroup:
     def stop_all(self, grace: float = 15.0) -> None:
         for child in reversed(self._children):
             self.stop(child, grace)
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """How a process that died is restarted, as Kubernetes restarts a pod's container: after a
+    delay that doubles with each crash in a row, up to a cap, and starts again from the first
+    delay once the process has run ``reset_after_seconds`` without dying."""
+
+    first_delay_seconds: float = 1.0
+    max_delay_seconds: float = 30.0
+    reset_after_seconds: float = 60.0
+
+    def delay(self, crashes_in_a_row: int) -> float:
+        """The wait before restarting after the ``crashes_in_a_row``-th crash (from 1)."""
+        exponent = min(max(crashes_in_a_row - 1, 0), 32)
+        return float(min(self.first_delay_seconds * 2**exponent, self.max_delay_seconds))
+
+
+@dataclass
+class Restarts:
+    """Which dead processes are owed a restart, and when: the bookkeeping of a
+    :class:`RestartPolicy`, on an injectable clock."""
+
+    policy: RestartPolicy = field(default_factory=RestartPolicy)
+    clock: Callable[[], float] = time.monotonic
+    _started_at: dict[str, float] = field(default_factory=dict, init=False)
+    _crashes: dict[str, int] = field(default_factory=dict, init=False)
+    _due: dict[str, float] = field(default_factory=dict, init=False)
+
+    def started(self, name: str) -> None:
+        self._started_at[name] = self.clock()
+        self._due.pop(name, None)
+
+    def died(self, name: str) -> float:
+        """Record that ``name`` died; the delay before its restart is due."""
+        now = self.clock()
+        if now - self._started_at.get(name, now) >= self.policy.reset_after_seconds:
+            self._crashes[name] = 0
+        self._crashes[name] = self._crashes.get(name, 0) + 1
+        delay = self.policy.delay(self._crashes[name])
+        self._due[name] = now + delay
+        return delay
+
+    def crashes(self, name: str) -> int:
+        """Crashes of ``name`` in a row (since it last ran long enough to count as healthy)."""
+        return self._crashes.get(name, 0)
+
+    def pending(self, name: str) -> bool:
+        return name in self._due
+
+    def due(self) -> list[str]:
+        """The processes whose restart is due now."""
+        now = self.clock()
+        return [name for name, at in self._due.items() if at <= now]
 
 
 def wait_until_ready(child: Child, url: str, timeout: float = 60.0) -> None:

@@ -82,12 +82,17 @@ names are billing-sync's ``usage_files_queue`` setting and the DLQ its local set
 
 @dataclass(frozen=True)
 class ServiceAccess:
-    """A deployed service: the producers it publishes as and the consumers it reads as."""
+    """A deployed service: the producers it publishes as and the consumers it reads as.
+
+    A ``stateless`` one (the canary) keeps no database and seals no personal data, so it gets
+    neither a database nor a personal-data key, nor any grant on one.
+    """
 
     service: str
     publishes: tuple[str, ...] = ()
     consumes: tuple[str, ...] = ()
     reads_file_drops: tuple[FileDrop, ...] = ()
+    stateless: bool = False
 
 
 def platform_services() -> tuple[ServiceAccess, ...]:
@@ -106,6 +111,7 @@ def platform_services() -> tuple[ServiceAccess, ...]:
             reads_file_drops=(USAGE_FILES,),
         ),
         ServiceAccess("portal-api", consumes=("portal-api",)),
+        ServiceAccess("canary", publishes=("platform",), stateless=True),
     )
 
 
@@ -260,14 +266,15 @@ def iam_policy(access: ServiceAccess) -> dict[str, Any]:
                 },
             },
         ]
-    statements.append(
-        {
-            "Sid": "SealOwnPersonalData",
-            "Effect": "Allow",
-            "Action": list(PERSONAL_DATA_KEY_ACTIONS),
-            "Resource": personal_data_key_arn(access.service),
-        }
-    )
+    if not access.stateless:
+        statements.append(
+            {
+                "Sid": "SealOwnPersonalData",
+                "Effect": "Allow",
+                "Action": list(PERSONAL_DATA_KEY_ACTIONS),
+                "Resource": personal_data_key_arn(access.service),
+            }
+        )
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -300,14 +307,19 @@ def autoscaler_iam_policy(
 def to_terraform_locals(
     topology: Topology, services: Sequence[ServiceAccess]
 ) -> dict[str, dict[str, Any]]:
-    """``locals`` for the Terraform export: the services (for IRSA roles, keys, databases), their
-    IAM policies, the autoscaler's, the queues (for the CloudWatch alarms), and the file drops
+    """``locals`` for the Terraform export: the services (for IRSA roles), those with state (for
+    their databases and personal-data keys), their IAM policies, the autoscaler's, the queues (for the CloudWatch alarms), and the file drops
     (for their hand-written buckets, queues and keys)."""
     check_services(topology, services)
     return {
         "services": {
             s.service: {"publishes": list(s.publishes), "consumes": list(s.consumes)}
             for s in services
+        },
+        "stateful_services": {
+            s.service: {"publishes": list(s.publishes), "consumes": list(s.consumes)}
+            for s in services
+            if not s.stateless
         },
         "service_iam_policies": {s.service: iam_policy(s) for s in services},
         "autoscaler_iam_policy": autoscaler_iam_policy(topology, services),

@@ -165,10 +165,14 @@ class Consumer(Generic[UnitOfWorkT]):
                 MaxNumberOfMessages=count,
                 WaitTimeSeconds=self._settings.wait_time_seconds,
                 VisibilityTimeout=self._settings.visibility_timeout,
-                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+                MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
                 MessageAttributeNames=["All"],
             )
         messages: list[dict[str, Any]] = answer.get("Messages", [])
+        sent_at = [int(m.get("Attributes", {}).get("SentTimestamp", 0)) for m in messages]
+        first_sent = min(sent_at, default=0)
+        oldest = time.time() - first_sent / 1000 if first_sent else 0.0
+        metrics.Gauges.oldest_received_age[self._name] = max(0.0, oldest)
         return messages
 
     async def _work(self) -> None:
@@ -190,6 +194,7 @@ class Consumer(Generic[UnitOfWorkT]):
         heartbeat: _Heartbeat = message.pop(_HEARTBEAT)  # beating since it was received
         started = time.monotonic()
         event_type = "unknown"
+        outcome = "ignored"
         try:
             event = decode(message["Body"])
             event_type = event.type
@@ -199,8 +204,9 @@ class Consumer(Generic[UnitOfWorkT]):
                     "%s ignores unknown event type %s (%s)", self._name, event.type, event.id
                 )
             else:
-                await self._handle(event, handler)
+                outcome = "handled" if await self._handle(event, handler) else "duplicate"
         except Exception as exc:
+            outcome = "failed"
             metrics.handler_failures.add(1, {"consumer": self._name, "type": event_type})
             receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
             level = logging.ERROR if isinstance(exc, MalformedEventError) else logging.WARNING
@@ -217,13 +223,14 @@ class Consumer(Generic[UnitOfWorkT]):
             return
         finally:
             heartbeat.cancel()
-            metrics.handler_duration.record(
-                time.monotonic() - started, {"consumer": self._name, "type": event_type}
-            )
+            measured = {"consumer": self._name, "type": event_type}
+            metrics.handler_duration.record(time.monotonic() - started, measured)
+            metrics.messages_handled.add(1, {**measured, "outcome": outcome})
         await self._to_delete.put(receipt)
 
-    async def _handle(self, event: ReceivedEvent, handler: Handler[UnitOfWorkT]) -> None:
-        # An event about an order names it in its data: the handler's spans carry its id.
+    async def _handle(self, event: ReceivedEvent, handler: Handler[UnitOfWorkT]) -> bool:
+        """Run the handler once per event id; False for a duplicate. An event about an order
+        names it in its data: the handler's spans carry its id."""
         order_id = event.data.get("order_id")
         attributes = {
             "messaging.system": "aws_sqs",
@@ -246,6 +253,7 @@ class Consumer(Generic[UnitOfWorkT]):
                 metrics.consumer_lag.record(
                     (datetime.now(UTC) - event.time).total_seconds(), {"consumer": self._name}
                 )
+        return handled
 
     async def _run_handler(self, event: ReceivedEvent, handler: Handler[UnitOfWorkT]) -> bool:
         """The handler in its unit of work, once per event id; False for a duplicate. Client

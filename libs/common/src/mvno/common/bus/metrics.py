@@ -1,5 +1,6 @@
-"""Bus metrics (OpenTelemetry): outbox backlog and age, consumer lag, handler time and failures,
-DLQ depth. Exported with the rest of a service's telemetry; no-ops when none is configured.
+"""Bus metrics (OpenTelemetry): outbox backlog and age, messages handled, consumer lag, handler
+time and failures, the age of the oldest message received, DLQ depth. Names and attributes are
+the catalogue's (:mod:`mvno.common.metric_catalog`); no-ops when no exporter is configured.
 """
 
 from __future__ import annotations
@@ -9,22 +10,39 @@ from collections.abc import Iterable
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
+from mvno.common import metric_catalog as catalog
+
 _meter = metrics.get_meter("mvno.bus")
 
 events_published = _meter.create_counter(
-    "mvno.bus.outbox.published", unit="{event}", description="Events the relay published"
+    catalog.OUTBOX_PUBLISHED.name,
+    unit=catalog.OUTBOX_PUBLISHED.unit,
+    description=catalog.OUTBOX_PUBLISHED.description,
 )
 publish_failures = _meter.create_counter(
-    "mvno.bus.outbox.publish_failures", unit="{event}", description="Events whose publish failed"
+    catalog.OUTBOX_PUBLISH_FAILURES.name,
+    unit=catalog.OUTBOX_PUBLISH_FAILURES.unit,
+    description=catalog.OUTBOX_PUBLISH_FAILURES.description,
+)
+messages_handled = _meter.create_counter(
+    catalog.MESSAGES_HANDLED.name,
+    unit=catalog.MESSAGES_HANDLED.unit,
+    description=catalog.MESSAGES_HANDLED.description,
 )
 handler_duration = _meter.create_histogram(
-    "mvno.bus.handler.duration", unit="s", description="Time a consumer's handler took per event"
+    catalog.HANDLER_DURATION.name,
+    unit=catalog.HANDLER_DURATION.unit,
+    description=catalog.HANDLER_DURATION.description,
 )
 handler_failures = _meter.create_counter(
-    "mvno.bus.handler.failures", unit="{event}", description="Events whose handler raised"
+    catalog.HANDLER_FAILURES.name,
+    unit=catalog.HANDLER_FAILURES.unit,
+    description=catalog.HANDLER_FAILURES.description,
 )
 consumer_lag = _meter.create_histogram(
-    "mvno.bus.consumer.lag", unit="s", description="From an event's creation to its handling"
+    catalog.CONSUMER_LAG.name,
+    unit=catalog.CONSUMER_LAG.unit,
+    description=catalog.CONSUMER_LAG.description,
 )
 
 
@@ -34,6 +52,9 @@ class Gauges:
     outbox_backlog: dict[str, int] = {}
     outbox_oldest_age: dict[str, float] = {}
     dlq_depth: dict[str, int] = {}
+    oldest_received_age: dict[str, float] = {}
+    """Per consumer, the age of the oldest message its last receive brought (0 when that
+    receive found the queue empty)."""
 
 
 def _observe(values: dict[str, int] | dict[str, float], key: str) -> Iterable[Observation]:
@@ -52,15 +73,31 @@ def _dlq(options: CallbackOptions) -> Iterable[Observation]:
     return _observe(Gauges.dlq_depth, "consumer")
 
 
+def _oldest_received(options: CallbackOptions) -> Iterable[Observation]:
+    return _observe(Gauges.oldest_received_age, "consumer")
+
+
 _meter.create_observable_gauge(
-    "mvno.bus.outbox.backlog", [_backlog], unit="{event}", description="Unpublished outbox rows"
+    catalog.OUTBOX_BACKLOG.name,
+    [_backlog],
+    unit=catalog.OUTBOX_BACKLOG.unit,
+    description=catalog.OUTBOX_BACKLOG.description,
 )
 _meter.create_observable_gauge(
-    "mvno.bus.outbox.oldest_age",
+    catalog.OUTBOX_OLDEST_AGE.name,
     [_oldest],
-    unit="s",
-    description="Age of the oldest unpublished row",
+    unit=catalog.OUTBOX_OLDEST_AGE.unit,
+    description=catalog.OUTBOX_OLDEST_AGE.description,
 )
 _meter.create_observable_gauge(
-    "mvno.bus.dlq.depth", [_dlq], unit="{message}", description="Messages in a consumer's DLQ"
+    catalog.DLQ_DEPTH.name,
+    [_dlq],
+    unit=catalog.DLQ_DEPTH.unit,
+    description=catalog.DLQ_DEPTH.description,
+)
+_meter.create_observable_gauge(
+    catalog.QUEUE_OLDEST_AGE.name,
+    [_oldest_received],
+    unit=catalog.QUEUE_OLDEST_AGE.unit,
+    description=catalog.QUEUE_OLDEST_AGE.description,
 )

@@ -252,7 +252,8 @@ def platform_topology(prefix: str = "mvno") -> Topology:
         return Queue(consumer, f"{prefix}-{consumer}-events", f"{prefix}-{consumer}-events-dlq")
 
     return Topology(
-        topics=(topic("catalog"), topic("orders"), topic("billing")),
+        # ``platform`` is the canary's: probe outcomes that turned (failed, recovered).
+        topics=(topic("catalog"), topic("orders"), topic("billing"), topic("platform")),
         queues=(
             queue("orders"),
             queue("orders-provisioning"),
@@ -289,6 +290,8 @@ def platform_topology(prefix: str = "mvno") -> Topology:
                 type_prefixes=("billing.balance.", "billing.usage.", "billing.bundle."),
             ),
             Subscription("catalog", "portal-api", type_prefixes=("catalog.",)),
+            # ... and tells customers when a partner their order needs is failing or slow.
+            Subscription("platform", "portal-api", type_prefixes=("platform.canary.",)),
         ),
     )
 

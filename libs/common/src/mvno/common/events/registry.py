@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from types import ModuleType
 
-from mvno.common.events import billing, catalog, orders
+from mvno.common.events import billing, catalog, orders, platform
 from mvno.common.events.base import EventData, parse_event_type
 
-PRODUCER_MODULES: tuple[ModuleType, ...] = (catalog, orders, billing)
+PRODUCER_MODULES: tuple[ModuleType, ...] = (catalog, orders, billing, platform)
 """One module per producing service; each has ``PRODUCER`` and ``EVENTS``."""
 
 

@@ -20,6 +20,11 @@ class CatalogueCopyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def holds_any(self) -> bool:
+        """Whether the copy has received any offering (launched or retired) from catalog."""
+        found = await self.session.execute(select(offering_copies.c.offering_id).limit(1))
+        return found.first() is not None
+
     async def put_offering(
         self,
         *,

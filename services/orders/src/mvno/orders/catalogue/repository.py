@@ -54,6 +54,11 @@ class CatalogueRepository:
             for row in rows
         }
 
+    async def holds_any(self) -> bool:
+        """Whether the copy has received any offering (launched or retired) from catalog."""
+        found = await self._session.execute(select(offering_copies.c.offering_id).limit(1))
+        return found.first() is not None
+
     async def status_and_version(self, *, offering_id: str) -> tuple[str, str] | None:
         """The offering's status and version in the copy, if it has the offering."""
         row = (

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ from mvno.orders.domain.saga import (
     RetryAfter,
     RetryPolicy,
     Run,
+    Step,
     WaitForCustomer,
     failed,
     next_move,
@@ -53,6 +55,7 @@ from mvno.orders.domain.saga import (
 )
 from mvno.orders.handlers import announce
 from mvno.orders.hub.directory import HubDirectory
+from mvno.orders.provisioning import metrics
 from mvno.orders.provisioning.clients import Partner, PartnerFailure
 from mvno.orders.provisioning.repository import TimersRepository
 from mvno.orders.provisioning.steps import (
@@ -294,6 +297,7 @@ class Provisioner:
         if isinstance(move, Finish):
             await finish(order, move.state, turn.at, store)
             turn.timer.clear()
+            _measure_finished(order, turn.at)
         else:
             go_on = await self._take_locked(turn, move, store)
         turn.keep_progress()
@@ -349,24 +353,33 @@ class Provisioner:
         """Run a step and record its outcome; True when another move can follow at once."""
         ctx = self._context(turn, move.item_id, move.step, store)
         order, state, at = turn.order, ctx.progress, turn.at
+        measured = _StepMeasure(move.step)
         with _step_span(order.id, move.item_id, str(move.step), state.attempts) as span:
             try:
                 results = await step(ctx)
             except Waiting as waiting:
+                measured.done("waiting")
                 delay = self.poll_seconds if waiting.seconds is None else waiting.seconds
                 turn.timer.set(at + timedelta(seconds=delay))
                 span.set_attribute("mvno.step.outcome", "waiting")
                 return False
             except PartnerFailure as error:
+                measured.failed(retryable=error.failure.retryable)
                 span.set_status(StatusCode.ERROR, error.failure.reason)
                 span.set_attribute("mvno.step.outcome", "failed")
-                return self._after_failure(turn, move, state, error)
+                return self._after_failure(turn, move, state, error, measured)
             span.set_attribute("mvno.step.outcome", "done")
+        measured.done("succeeded")
         succeeded(state, move.step, results)
         return True
 
     def _after_failure(
-        self, turn: _Turn, move: Run, state: ItemProgress, error: PartnerFailure
+        self,
+        turn: _Turn,
+        move: Run,
+        state: ItemProgress,
+        error: PartnerFailure,
+        measured: _StepMeasure,
     ) -> bool:
         """Record a step's failure: retry after a backoff, wait for the customer, or compensate."""
         order, at = turn.order, turn.at
@@ -376,12 +389,15 @@ class Provisioner:
             order.id, move.item_id, move.step, state.attempts, error.failure.reason,
         )  # fmt: skip
         if isinstance(outcome, RetryAfter):
+            measured.done("retry")
             turn.timer.set(at + timedelta(seconds=outcome.seconds))
             return False
         if isinstance(outcome, WaitForCustomer):
+            measured.done("customer")
             order.move_to(OrderState.PENDING, at)
             turn.timer.clear()
             return False
+        measured.done("failed")
         return True  # StartCompensating: the undos follow
 
     async def _compensate(
@@ -390,11 +406,13 @@ class Provisioner:
         """Run an undo and record it; retryable failures wait out a backoff."""
         ctx = self._context(turn, move.item_id, move.undo, store)
         state = ctx.progress
+        undone = {"undo": str(move.undo), "partner": metrics.partner_of(move.undo)}
         try:
             with _step_span(turn.order.id, move.item_id, f"undo {move.undo}", state.attempts):
                 await undo(ctx)
         except PartnerFailure as error:
             if error.failure.retryable:
+                metrics.compensations.add(1, {**undone, "outcome": "retry"})
                 state.attempts += 1
                 delay = self.policy.delay(min(state.attempts, 10), self.rng)
                 turn.timer.set(turn.at + timedelta(seconds=delay))
@@ -403,6 +421,7 @@ class Provisioner:
             _log.warning(
                 "order %s: %s answered %s; counted as undone", turn.order.id, move.undo, error
             )
+        metrics.compensations.add(1, {**undone, "outcome": "undone"})
         state.undone.append(str(move.undo))
         state.attempts = 0
         return True
@@ -422,6 +441,30 @@ def _step_span(order_id: str, item_id: str, step: str, attempts: int) -> Iterato
         },
     ) as span:
         yield span
+
+
+class _StepMeasure:
+    """One run of a step, measured: its duration by outcome, and its failure and retry."""
+
+    def __init__(self, step: Step) -> None:
+        self._attributes = {"step": str(step), "partner": metrics.partner_of(step)}
+        self._started = time.perf_counter()
+
+    def failed(self, *, retryable: bool) -> None:
+        metrics.step_failures.add(1, {**self._attributes, "retryable": str(retryable).lower()})
+
+    def done(self, outcome: str) -> None:
+        if outcome == "retry":
+            metrics.retries.add(1, self._attributes)
+        elapsed = time.perf_counter() - self._started
+        metrics.step_duration.record(elapsed, {**self._attributes, "outcome": outcome})
+
+
+def _measure_finished(order: Order, at: datetime) -> None:
+    """An order reached its final state: count it, and its time from capture to here."""
+    state = {"state": str(order.state)}
+    metrics.finished.add(1, state)
+    metrics.provisioning_duration.record(max(0.0, (at - order.order_date).total_seconds()), state)
 
 
 def _item(order: Order, item_id: str) -> OrderItem:

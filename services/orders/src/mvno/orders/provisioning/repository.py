@@ -1,5 +1,5 @@
 """The provisioning timers: when an order's next step is due (a retry's backoff over, a wait to
-look at again, a lease run out). Never commits."""
+look at again, a lease run out); and how many orders they still drive. Never commits."""
 
 from __future__ import annotations
 
@@ -8,7 +8,12 @@ from typing import NamedTuple
 
 import asyncpg
 
-from mvno.orders.provisioning.statements import DROP_TIMER, TAKE_DUE_TIMERS, WAKE_ORDER
+from mvno.orders.provisioning.statements import (
+    DROP_TIMER,
+    OPEN_ORDERS_BY_STATE,
+    TAKE_DUE_TIMERS,
+    WAKE_ORDER,
+)
 
 
 class DueOrder(NamedTuple):
@@ -44,3 +49,8 @@ class TimersRepository:
         """Make the order's timer due at ``at`` (or keep it, if sooner): a worker's next look at
         the timers takes the order up (:meth:`take_due_timers`)."""
         await WAKE_ORDER.execute(self._connection, order_id=order_id, due_at=at)
+
+    async def open_orders_by_state(self, *, states: list[str]) -> dict[str, int]:
+        """How many orders are in each of ``states`` (states with none are left out)."""
+        rows = await OPEN_ORDERS_BY_STATE.fetch(self._connection, states=states)
+        return {row["state"]: int(row["orders"]) for row in rows}

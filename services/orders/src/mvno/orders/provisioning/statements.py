@@ -26,3 +26,8 @@ INSERT INTO provisioning_timers (order_id, due_at) VALUES (:order_id, :due_at)
 ON CONFLICT (order_id) DO UPDATE SET due_at = least(provisioning_timers.due_at, excluded.due_at)
 """)
 """Make an order's timer due at ``due_at``, or keep it if it is due sooner."""
+
+OPEN_ORDERS_BY_STATE = Statement("""
+SELECT state, count(*) AS orders FROM orders WHERE state = ANY(:states) GROUP BY state
+""")
+"""The orders not yet final, by state (the state index: no scan of the finished ones)."""

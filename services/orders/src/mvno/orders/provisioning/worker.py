@@ -33,6 +33,7 @@ from mvno.orders.domain.saga import RetryPolicy
 from mvno.orders.hub.directory import HubDirectory
 from mvno.orders.provisioning.clients import Partner
 from mvno.orders.provisioning.executor import Provisioner, now
+from mvno.orders.provisioning.metrics import keep_measuring_open_orders
 from mvno.orders.provisioning.repository import DueOrder, TimersRepository
 from mvno.orders.settings import OrdersSettings
 from mvno.orders.unit_of_work import OrdersUnitOfWork
@@ -40,6 +41,8 @@ from mvno.orders.unit_of_work import OrdersUnitOfWork
 CONSUMER = "orders-provisioning"
 STEP_DUE = "orders.provisioning.step_due.v1"
 SHUTDOWN_GRACE_SECONDS = 25.0
+OPEN_ORDERS_INTERVAL_SECONDS = 30.0
+"""How often each worker counts the open orders by state for the metrics."""
 """How long a stopping worker lets the orders it took from their timers finish their steps."""
 
 _log = logging.getLogger(__name__)
@@ -189,5 +192,10 @@ async def run(settings: OrdersSettings, stop: asyncio.Event | None = None) -> No
             group.create_task(consumer.run(stop))
             group.create_task(run_due_timers(provisioner, settings, stop))
             group.create_task(relay.run(stop))
+            group.create_task(
+                keep_measuring_open_orders(
+                    provisioner.steps_pool, stop, interval=OPEN_ORDERS_INTERVAL_SECONDS
+                )
+            )
             if provisioner.hubs is not None:
                 group.create_task(provisioner.hubs.follow_changes(stop))

@@ -276,3 +276,51 @@ def summarise_balances(buckets: Iterable[Mapping[str, Any]]) -> BalanceSummary:
         sms=totals["sms"],
         allowances=tuple(allowances),
     )
+
+
+# --- partners, as the canary sees them ------------------------------------------------------------
+
+PARTNER_NOTICES: dict[str, tuple[str, str]] = {
+    "network-operator": (
+        "Our network partner",
+        "new lines, SIM and eSIM activations may take longer than usual",
+    ),
+    "payments": ("The bank's payment service", "payments may take longer than usual"),
+    "billing-platform": (
+        "Our billing partner",
+        "new bundles and airtime may take longer to show on your balance",
+    ),
+}
+"""What customers are told while the canary finds a partner failing: who, and what it delays.
+The portal's own journey is not announced on the portal (a customer reading it is proof enough)."""
+
+
+@dataclass(frozen=True)
+class PartnerNotice:
+    partner: str
+    status: Literal["slow", "unavailable"]
+    message: str
+    since: datetime
+
+
+def partner_notices(failing: Iterable[Mapping[str, Any]]) -> list[PartnerNotice]:
+    """One notice per partner with failing probes: ``slow`` when every one of them answered but
+    too slowly, else ``unavailable``; ``since`` the earliest failure."""
+    by_partner: dict[str, list[Mapping[str, Any]]] = {}
+    for probe in failing:
+        if probe["target"] in PARTNER_NOTICES:
+            by_partner.setdefault(probe["target"], []).append(probe)
+    notices = []
+    for partner, probes in by_partner.items():
+        who, delayed = PARTNER_NOTICES[partner]
+        slow = all(p["slow"] for p in probes)
+        state = "is slow" if slow else "is not answering"
+        notices.append(
+            PartnerNotice(
+                partner=partner,
+                status="slow" if slow else "unavailable",
+                message=f"{who} {state} at the moment: {delayed}.",
+                since=min(p["changed_at"] for p in probes),
+            )
+        )
+    return sorted(notices, key=lambda n: n.partner)

@@ -156,6 +156,10 @@ async function loadShop() {
     const [offerBody, lineBody] = await Promise.all([call("/offers"), call("/lines")]);
     offers = offerBody.offers;
     lines = lineBody.lines;
+    const notices = offerBody.partnerNotices || [];
+    const partners = $("partner-notices");
+    partners.hidden = notices.length === 0;
+    partners.textContent = notices.map((n) => n.message).join(" ");
     const warn = $("offers-degraded");
     warn.hidden = offerBody.status === "current";
     warn.textContent = offerBody.status === "stale" ? "Showing the offers as they were a moment ago."
@@ -213,6 +217,9 @@ function showProgress(order) {
     steps.append(li);
   }
   if (order.failureReason) fail(order.failureReason);
+  const notices = order.partnerNotices || [];
+  $("progress-notices").hidden = notices.length === 0;
+  $("progress-notices").textContent = notices.map((n) => n.message).join(" ");
   const newLine = order.items.find((item) => item.action === "add" && item.lineId);
   const qr = $("progress-qr");
   qr.hidden = !(order.state === "completed" && newLine && (newLine.simKind || "eSIM") === "eSIM");
