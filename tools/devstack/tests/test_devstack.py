@@ -150,9 +150,6 @@ def test_the_canary_probes_the_local_partners_and_portal_faster_with_the_shells_
     assert float(env["MVNO_CANARY_INTERVAL_SECONDS"]) < 60
     assert env["MVNO_CANARY_LATENCY_THRESHOLD_SECONDS"] == "0.5"
     assert "MVNO_DATABASE_URL" not in env
-    assert "MVNO_CANARY_LATENCY_THRESHOLD_SECONDS" not in platform.environment_for(
-        BY_NAME["orders"]
-    )
 
 
 def test_the_canary_runs_only_beside_the_whole_platform(platform):
