@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from opentelemetry import trace
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from standardwebhooks import Webhook
@@ -30,6 +31,7 @@ from starlette.routing import Route
 from mvno.common.db import unit_of_work_factory
 from mvno.common.events.orders import OrderItemProgress, OrderStateChanged
 from mvno.common.service import migrate
+from mvno.common.tracing import trace_header
 from mvno.devstack.infrastructure import free_port
 from mvno.devstack.pytest_plugin import RunningIssuer, template_database
 from mvno.devstack.servers import serve_app
@@ -708,3 +710,39 @@ async def test_a_channel_hears_only_of_the_orders_it_placed(start_world: StartWo
     await world.register("/ussd", client="channel-ussd")
     assert await world.change_state(order_event(), placed_by="channel-app") == 0
     assert await world.change_state(order_event(), placed_by="channel-ussd") == 1
+
+
+async def test_a_webhook_is_delivered_in_the_trace_of_the_order_it_announces(
+    start_world: StartWorld, finished_spans: Any
+) -> None:
+    """The delivery worker takes the webhook up from the database: it continues the trace saved
+    with the order, names the order, and sends the trace on to the channel."""
+    world = await start_world()
+    await world.register("/app")
+    event = order_event()
+    with trace.get_tracer("test").start_as_current_span("POST /productOrder") as placing:
+        header = trace_header()
+    async with world.engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO orders (id, customer_id, channel, client_id, state, sequence, "
+                "order_date, updated_at, trace_context) VALUES (:id, 'c', 'app', 'channel-app', "
+                "'inProgress', 2, now(), now(), :header)"
+            ),
+            {"id": event.order_id, "header": header},
+        )
+    assert await world.change_state(event) == 1
+
+    [received] = await until(lambda: _at(world, "/app"), what="the webhook")
+    placed = placing.get_span_context()
+    (delivery,) = [
+        span
+        for span in finished_spans.get_finished_spans()
+        if span.name == "orders.webhook deliver"
+        and span.attributes.get("mvno.order_id") == event.order_id
+    ]
+    assert delivery.context.trace_id == placed.trace_id
+    assert delivery.parent is not None
+    assert delivery.parent.span_id == placed.span_id
+    assert f"{placed.trace_id:032x}"[8:] in received.headers["x-amzn-trace-id"]
+    assert received.headers["baggage"] == f"mvno.order_id={event.order_id}"

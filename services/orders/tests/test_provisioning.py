@@ -7,6 +7,9 @@ import copy
 import json
 import uuid
 
+from opentelemetry import trace
+from opentelemetry.trace import StatusCode
+
 from mvno.common import metric_catalog as catalog
 from mvno.common.db import StatementPool, asyncpg_dsn
 from mvno.devstack.testing import metric_points
@@ -502,7 +505,11 @@ async def test_a_due_timer_is_taken_by_one_look_only_and_moved_a_lease_ahead(ord
                 for connection in connections
             )
         )
-        assert sorted(taken, key=len) == [[], [], [order_id]]
+        assert sorted(([due.order_id for due in t] for t in taken), key=len) == [
+            [],
+            [],
+            [order_id],
+        ]
         due = await connections[0].fetchval(
             "SELECT due_at FROM provisioning_timers WHERE order_id = $1", order_id
         )
@@ -686,3 +693,53 @@ async def test_orders_waiting_on_the_customer_are_counted_by_state(provisioning,
         for p in metric_points(metric_reader, catalog.ORDERS_BY_STATE.name)
     }
     assert counts == {"acknowledged": 0, "inProgress": 0, "pending": 1}
+
+
+async def test_steps_resumed_from_a_timer_continue_the_trace_of_the_orders_post(
+    provisioning, finished_spans
+):
+    """A step retried after its backoff is taken up from the order's timer, by whichever worker:
+    it runs in a span whose parent is the POST that placed the order (the trace context saved
+    with the order), so the whole saga is one trace, every span naming the order."""
+    world = provisioning
+    await world.simulators.put("/admin/faults/mno/reserve_number", json={"outage": True})
+    with trace.get_tracer("test").start_as_current_span("channel"):  # sends its trace header
+        order = await place(world, NEW_PSIM)
+    deadline = asyncio.get_running_loop().time() + 30
+    while ((await progress_of(world, order["id"])) or {}).get("attempts", 0) < 2:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.02)
+    await world.simulators.delete("/admin/faults/mno/reserve_number")
+    done = await world.order_state(order["id"], until=FINAL)
+    assert done["state"] == "completed", done
+
+    spans = [
+        span
+        for span in finished_spans.get_finished_spans()
+        if span.attributes.get("mvno.order_id") == order["id"]
+    ]
+    (post,) = [
+        span for span in spans if span.name.startswith("POST ") and "productOrder" in span.name
+    ]
+    assert {span.context.trace_id for span in spans} == {post.context.trace_id}
+    resumed = [span for span in spans if span.name == "orders.provisioning resume"]
+    assert resumed
+    assert {span.parent.span_id for span in resumed if span.parent} == {post.context.span_id}
+    tries = [span for span in spans if span.name == "step reserve_number"]
+    assert [span.attributes["mvno.step.try"] for span in tries][:3] == [1, 2, 3]
+    assert tries[0].status.status_code is StatusCode.ERROR
+    assert tries[-1].status.status_code is not StatusCode.ERROR
+    # The retries ran from the timer: under a resumed span, not the work item's.
+    assert any(span.parent.span_id in {r.context.span_id for r in resumed} for span in tries[1:])
+    # The simulators (served in this process) handled the calls in the same trace.
+    assert any(span.name == "POST /mno/v1/msisdn-reservations" for span in spans)
+
+
+async def test_a_worker_with_nothing_to_do_makes_no_spans(provisioning, finished_spans):
+    """Timers, the outbox relay, the consumer and the webhook sender keep looking for work; a
+    look that finds none is no trace (nor any span)."""
+    await asyncio.sleep(1.0)  # the worker has started and found its queues
+    before = len(finished_spans.get_finished_spans())
+    await asyncio.sleep(2.0)  # ten looks at the timers, twenty at the outbox, two receives
+    idle = finished_spans.get_finished_spans()[before:]
+    assert [(span.name, span.kind) for span in idle] == []

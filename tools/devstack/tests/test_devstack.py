@@ -1,10 +1,12 @@
 """The local platform's wiring: URLs, ports and each process's environment."""
 
+import os
 from pathlib import Path
 
 import pytest
 
 from mvno.common.db import asyncpg_dsn
+from mvno.devstack import traces
 from mvno.devstack.components import BY_NAME
 from mvno.devstack.infrastructure import to_asyncpg_url, with_database
 from mvno.devstack.platform import Platform, PlatformConfig
@@ -59,7 +61,47 @@ def test_simulators_keep_their_state_in_the_data_folder_and_take_the_shells_sett
     assert env["MVNO_SIM_STATE_FILE"] == str(tmp_path / "simulators-state.pickle")
     assert env["MVNO_SIM_SEED"] == "7"
     assert env["MVNO_SIM_ENVIRONMENT"] == "development"
-    assert "MVNO_SIM_SEED" not in platform.environment_for(BY_NAME["orders"])
+
+
+def test_the_callers_mvno_settings_reach_every_process_under_the_platforms_own(
+    platform, monkeypatch
+):
+    monkeypatch.setenv("MVNO_OTEL_SAMPLE_RATIO", "0.5")
+    monkeypatch.setenv("MVNO_STEP_ATTEMPTS", "7")
+    monkeypatch.setenv("MVNO_JWKS_URL", "http://elsewhere/jwks.json")
+    monkeypatch.setenv("MVNO_CATALOG_URL", "http://elsewhere")
+    for name in ("orders", "simulators", "dev-issuer"):
+        env = platform.environment_for(BY_NAME[name])
+        assert env["MVNO_OTEL_SAMPLE_RATIO"] == "0.5"
+        assert env["MVNO_STEP_ATTEMPTS"] == "7"
+        # Where the platform's processes are is the platform's to say.
+        assert env["MVNO_JWKS_URL"] == "http://127.0.0.1:8109/.well-known/jwks.json"
+        assert env["MVNO_CATALOG_URL"] == "http://127.0.0.1:8101"
+        assert "MVNO_DATABASE_URL" not in env or "leaked" not in env["MVNO_DATABASE_URL"]
+    assert platform.environment_for(BY_NAME["simulators"])["MVNO_SIM_OTEL_SAMPLE_RATIO"] == "0.5"
+
+
+def test_spans_go_to_the_local_receiver_unless_the_caller_says_otherwise(platform, monkeypatch):
+    monkeypatch.delenv("MVNO_OTEL_EXPORTER", raising=False)
+    monkeypatch.delenv("MVNO_OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    orders = platform.environment_for(BY_NAME["orders"])
+    assert orders["MVNO_OTEL_EXPORTER"] == "otlp"
+    assert orders["MVNO_OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:4418"
+    simulators = platform.environment_for(BY_NAME["simulators"])
+    assert simulators["MVNO_SIM_OTEL_EXPORTER"] == "otlp"
+    assert simulators["MVNO_SIM_OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:4418"
+    assert traces.receiver_wanted(os.environ, 100)
+
+    monkeypatch.setenv("MVNO_OTEL_EXPORTER", "none")
+    assert platform.environment_for(BY_NAME["orders"])["MVNO_OTEL_EXPORTER"] == "none"
+    assert platform.environment_for(BY_NAME["simulators"])["MVNO_SIM_OTEL_EXPORTER"] == "none"
+    assert not traces.receiver_wanted(os.environ, 100)
+
+    monkeypatch.setenv("MVNO_OTEL_EXPORTER", "otlp")
+    monkeypatch.setenv("MVNO_OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
+    env = platform.environment_for(BY_NAME["orders"])
+    assert env["MVNO_OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector:4318"
+    assert not traces.receiver_wanted(os.environ, 100)
 
 
 def test_subset_runs_the_stand_ins_and_the_chosen_services(platform):
@@ -108,9 +150,6 @@ def test_the_canary_probes_the_local_partners_and_portal_faster_with_the_shells_
     assert float(env["MVNO_CANARY_INTERVAL_SECONDS"]) < 60
     assert env["MVNO_CANARY_LATENCY_THRESHOLD_SECONDS"] == "0.5"
     assert "MVNO_DATABASE_URL" not in env
-    assert "MVNO_CANARY_LATENCY_THRESHOLD_SECONDS" not in platform.environment_for(
-        BY_NAME["orders"]
-    )
 
 
 def test_the_canary_runs_only_beside_the_whole_platform(platform):

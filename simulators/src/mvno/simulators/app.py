@@ -8,12 +8,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from opentelemetry.metrics import NoOpMeterProvider
 
 from mvno.common.health import health_router
+from mvno.common.http_telemetry import ServerTelemetryMiddleware
 from mvno.common.limits import BodySizeLimitMiddleware
 from mvno.common.logs import configure_logging
 from mvno.common.problems import install_problem_handlers
 from mvno.common.request_ids import RequestIdMiddleware
+from mvno.common.tracing import FASTAPI_OWN_TELEMETRY_OFF, configure_tracing, is_health_probe
 from mvno.simulators.api import ROUTERS
 from mvno.simulators.dependencies import operations_of
 from mvno.simulators.errors import PartnerError
@@ -26,6 +29,10 @@ def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
     """Build the simulators app from ``settings`` (read from the environment when not given)."""
     settings = settings or SimulatorSettings()
     configure_logging(settings.service_name, settings.log_level, access_log=settings.access_log)
+    # The partners' side of every call is traced (``MVNO_SIM_OTEL_*``): a service's call and
+    # the simulator's handling of it show in the same trace, under the service name
+    # ``simulators``.
+    provider = configure_tracing(settings)
     simulator = Simulator(settings)
 
     @asynccontextmanager
@@ -35,6 +42,7 @@ def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
             yield
         finally:
             await simulator.stop()
+            provider.force_flush(timeout_millis=2000)
 
     app = FastAPI(
         title="Third-party simulators",
@@ -45,6 +53,7 @@ def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
         ),
         version="1.0.0",
         lifespan=lifespan,
+        telemetry=FASTAPI_OWN_TELEMETRY_OFF,
     )
     app.state.settings = settings
     app.state.simulator = simulator
@@ -52,6 +61,12 @@ def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
     app.add_exception_handler(PartnerError, on_partner_error)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(
+        ServerTelemetryMiddleware,
+        tracer_provider=provider,
+        meter_provider=NoOpMeterProvider(),
+        exclude=is_health_probe,
+    )
     app.include_router(health_router({}))
     for router in ROUTERS:
         app.include_router(router)

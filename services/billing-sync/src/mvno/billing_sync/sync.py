@@ -22,6 +22,7 @@ from mvno.billing_sync.settings import BillingSyncSettings
 from mvno.billing_sync.unit_of_work import BillingUnitOfWork
 from mvno.common.events.billing import AccountCreated, AccountSyncFailed
 from mvno.common.partners import PartnerError
+from mvno.common.tracing import continued_span
 
 _log = logging.getLogger(__name__)
 
@@ -59,8 +60,15 @@ class AccountSync:
                 due = await uow.accounts.take_due_operations(limit=1)
                 if not due:
                     break
-                await self._run_one(uow, due[0])
-                await uow.commit()
+                op = due[0]
+                with continued_span(
+                    f"billing-sync {op['operation']}",
+                    op.get("trace_context"),
+                    order_id=op["order_id"],
+                    attributes={"mvno.subscription_id": op["subscription_id"]},
+                ):
+                    await self._run_one(uow, op)
+                    await uow.commit()
                 tried += 1
         return tried
 

@@ -58,6 +58,7 @@ account_operations = Table(
     Column("last_error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
+    Column("trace_context", Text),  # W3C traceparent of the event that owed the call
     UniqueConstraint("subscription_id", "sequence", "operation"),
     Index("ix_account_operations_due", "next_attempt_at", postgresql_where="status = 'pending'"),
 )

@@ -9,18 +9,20 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from mvno.common.bus.envelope import new_event
 from mvno.common.copies import CopyReadiness
 from mvno.common.crypto import FieldCipher, Sealed
 from mvno.common.events.orders import ProvisioningStepDue
+from mvno.common.tracing import order_context, trace_header
 from mvno.orders.catalogue.cache import CatalogueCopyCache
 from mvno.orders.catalogue.repository import CatalogueRepository
 from mvno.orders.domain import model
 from mvno.orders.domain.model import Order, PlaceOrder, RicaDetails
 from mvno.orders.hub.delivery import enqueue_notifications, notifications
 from mvno.orders.hub.directory import HubDirectory, HubQueries
-from mvno.orders.intake.repository import IdempotencyRecord, OrderIntake
+from mvno.orders.intake.repository import IdempotencyRecord, OrderIntake, Placement
 from mvno.orders.integration import state_changes
 from mvno.orders.unit_of_work import OrdersReads, OrdersUnitOfWork
 
@@ -114,7 +116,10 @@ async def place_order(
         raise RuntimeError("the order intake is not open")
     intake = context.intake
     at = now()
+    order_id = str(uuid.uuid4())
     async with AsyncExitStack() as stack:
+        # The request's spans from here on carry the order's id, its reads included.
+        stack.enter_context(order_context(order_id))
         opened: list[OrdersReads] = []
 
         async def reads() -> OrdersReads:
@@ -140,7 +145,7 @@ async def place_order(
         )
         try:
             order = model.place_order(
-                str(uuid.uuid4()), command, offerings=offerings, subscriptions=lines, at=at
+                order_id, command, offerings=offerings, subscriptions=lines, at=at
             )
         except model.OrderRejected:
             # A retry of an order placed before (whose offering may have gone since) replays it.
@@ -153,6 +158,30 @@ async def place_order(
             return tuple(await (await reads()).hubs.queries(owner=client_id))
 
         hubs = await context.hubs.of(order.client_id, hub_queries)
+    with order_context(order.id):  # the POST's spans from here on carry the order's id
+        placement, body = await _place(
+            context, order, idempotency_key=idempotency_key, request_hash=request_hash,
+            render=render, hubs=hubs, at=at,
+        )  # fmt: skip
+    if placement.earlier is not None:
+        return _replay(placement.earlier, request_hash, earlier_hash)
+    if not placement.placed:
+        raise KeyInFlight()
+    return PlacedAnswer(201, body, order.id)
+
+
+async def _place(
+    context: OrdersContext,
+    order: Order,
+    *,
+    idempotency_key: str,
+    request_hash: str,
+    render: Callable[[Order], bytes],
+    hubs: Any,
+    at: datetime,
+) -> tuple[Placement, bytes]:
+    """Seal the order's personal data, write it with its events and webhooks (and the trace
+    context its saga's steps continue), and answer what was placed and the body."""
     personal = order.rica.personal_fields() if order.rica else {}
     if order.payment_account:
         personal["payment_account"] = order.payment_account
@@ -161,6 +190,9 @@ async def place_order(
         if context.cipher is None:
             raise RuntimeError("personal data cannot be sealed: no KMS key configured")
         sealed = await context.cipher.seal(f"orders:{order.id}", personal)
+    intake = context.intake
+    if intake is None:
+        raise RuntimeError("the order intake is not open")
     body = render(order)
     events, owed = [], []
     for change in state_changes(order):
@@ -178,12 +210,9 @@ async def place_order(
         events=events,
         notifications=owed,
         start_by=at + context.start_timeout,
+        trace_context=trace_header(),
     )
-    if placement.earlier is not None:
-        return _replay(placement.earlier, request_hash, earlier_hash)
-    if not placement.placed:
-        raise KeyInFlight()
-    return PlacedAnswer(201, body, order.id)
+    return placement, body
 
 
 def _replay(

@@ -78,6 +78,9 @@ orders = Table(
     # Personal data for RICA, sealed under the KMS key: field name -> ciphertext, and the data key.
     Column("personal_data", JSONB),
     Column("personal_data_key", LargeBinary),
+    # The W3C traceparent of the request that placed the order: its saga's steps, whichever
+    # worker takes them up from a timer, continue that trace.
+    Column("trace_context", Text),
     Index("ix_orders_customer_id_order_date", "customer_id", "order_date"),
     Index("ix_orders_state_order_date", "state", "order_date"),
     Index("ix_orders_order_date_id", "order_date", "id"),

@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from mvno.devstack import traces
 from mvno.devstack.infrastructure import (
     embedded_postgres,
     moto_endpoint,
@@ -115,6 +116,7 @@ def up(
     status = 0
     try:
         with (
+            contextlib.ExitStack() as stack,
             _database_server(data_dir) as database_url,
             _aws_endpoint(processes, MOTO_PORT + port_offset) as aws_url,
         ):
@@ -129,6 +131,8 @@ def up(
                 processes,
             )
             try:
+                if traces.receiver_wanted(os.environ, port_offset):
+                    stack.enter_context(traces.receiver_process(processes, data_dir, port_offset))
                 _log.info("provisioning the bus topology")
                 platform.provision_bus()
                 _log.info("running migrations")
@@ -140,6 +144,8 @@ def up(
                 )
                 for name, url in platform.links():
                     print(f"  {name:<13} {url}")
+                if traces.receiver_wanted(os.environ, port_offset):
+                    print(f"  {'traces':<13} {traces.banner(data_dir, port_offset)}")
                 print("Press Ctrl-C to stop.\n", flush=True)
                 status = _wait_for_stop(platform, stop_on_crash=stop_on_crash, restarts=Restarts())
             finally:
@@ -195,9 +201,27 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     canary_parser.add_argument("--port-offset", type=int, default=0, help="as given to `up`")
     canary_parser.add_argument("--json", action="store_true", help="print JSON, not a table")
+    trace_parser = commands.add_parser(
+        "trace", help="print an order's trace as a waterfall (from the platform's trace store)"
+    )
+    trace_parser.add_argument("order_id")
+    trace_parser.add_argument("--json", action="store_true", help="print the spans as JSON")
+    trace_parser.add_argument(
+        "--data-dir", type=Path, default=Path(os.environ.get("MVNO_DATA_DIR", DEFAULT_DATA_DIR))
+    )
+    trace_parser.add_argument("--port-offset", type=int, default=0, help="as given to `up`")
     arguments = parser.parse_args(argv)
     if arguments.command == "canary":
         sys.exit(canary(arguments.data_dir, arguments.port_offset, json=arguments.json))
+    if arguments.command == "trace":
+        sys.exit(
+            traces.print_trace(
+                arguments.order_id,
+                data_dir=arguments.data_dir.resolve(),
+                port_offset=arguments.port_offset,
+                as_json=arguments.json,
+            )
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     for chatty in ("pgserver", "httpx", "httpcore", "alembic"):

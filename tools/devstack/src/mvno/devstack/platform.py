@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mvno.devstack import traces
 from mvno.devstack.components import ALL, DEV_ISSUER, SERVICES, SIMULATORS, Component
 from mvno.devstack.infrastructure import port_in_use, with_database
 from mvno.devstack.processes import Child, ProcessGroup, wait_until_ready
@@ -60,11 +61,14 @@ class Platform:
 
     def environment_for(self, component: Component) -> dict[str, str]:
         config = self.config
+        # The caller's environment, its MVNO_* settings included, reaches every process; the
+        # platform's own values (database, endpoints, issuer, ports) are set over it.
         env = {
             key: value
             for key, value in os.environ.items()
-            if not key.startswith("MVNO_") and key not in {"DATABASE_URL", "AWS_ENDPOINT_URL"}
+            if key not in {"DATABASE_URL", "AWS_ENDPOINT_URL", "MVNO_DATABASE_URL"}
         }
+        env.update(traces.tracing_environment(os.environ, config.port_offset))
         env.update(
             {
                 "MVNO_ENVIRONMENT": config.environment,
@@ -84,6 +88,7 @@ class Platform:
             env["MVNO_DATABASE_URL"] = with_database(config.database_server_url, component.database)
         if component is SIMULATORS:
             env.update(self._simulator_environment())
+            env.update(traces.simulator_tracing(env))
         return env
 
     def _simulator_environment(self) -> dict[str, str]:

@@ -23,8 +23,10 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 
 from mvno.common.auth.dev_issuer import DevIssuer
+from mvno.common.tracing import NoClientRoots, OrderIdSpanProcessor
 from mvno.devstack.infrastructure import (
     free_port,
     moto_endpoint,
@@ -51,7 +53,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if not isinstance(metrics.get_meter_provider(), MeterProvider):
         metrics.set_meter_provider(MeterProvider(metric_readers=[_METRICS]))
     if not isinstance(trace.get_tracer_provider(), TracerProvider):
-        provider = TracerProvider(id_generator=AwsXRayIdGenerator())
+        # Sampled as configure_tracing's provider samples everything: no client call outside a
+        # trace is a trace; the order id on every span under an order.
+        provider = TracerProvider(
+            id_generator=AwsXRayIdGenerator(), sampler=ParentBased(NoClientRoots(ALWAYS_ON))
+        )
+        provider.add_span_processor(OrderIdSpanProcessor())
         provider.add_span_processor(SimpleSpanProcessor(_SPANS))
         trace.set_tracer_provider(provider)
 

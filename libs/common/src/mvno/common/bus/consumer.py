@@ -25,7 +25,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from mvno.common.bus import metrics
 from mvno.common.bus.envelope import MalformedEventError, ReceivedEvent, decode
 from mvno.common.db import UnitOfWorkT
-from mvno.common.tracing import client_spans_when_sampled
+from mvno.common.tracing import ORDER_ID, client_spans_when_sampled, order_context
 
 Handler = Callable[[UnitOfWorkT, ReceivedEvent], Awaitable[None]]
 """An event handler: it runs in the unit of work (a service's kind of it) that records the event
@@ -229,18 +229,25 @@ class Consumer(Generic[UnitOfWorkT]):
         await self._to_delete.put(receipt)
 
     async def _handle(self, event: ReceivedEvent, handler: Handler[UnitOfWorkT]) -> bool:
-        """Run the handler once per event id; False for a duplicate."""
+        """Run the handler once per event id; False for a duplicate. An event about an order
+        names it in its data: the handler's spans carry its id."""
+        order_id = event.data.get("order_id")
+        attributes = {
+            "messaging.system": "aws_sqs",
+            "messaging.message.id": event.id,
+            "cloudevents.event_type": event.type,
+        }
+        if isinstance(order_id, str) and order_id:
+            attributes[ORDER_ID] = order_id
+        else:
+            order_id = None
         with _tracer.start_as_current_span(
             f"{event.type} process",
             context=event.trace_context(),
             kind=trace.SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "aws_sqs",
-                "messaging.message.id": event.id,
-                "cloudevents.event_type": event.type,
-            },
+            attributes=attributes,
         ):
-            with client_spans_when_sampled():
+            with client_spans_when_sampled(), order_context(order_id):
                 handled = await self._run_handler(event, handler)
             if handled and event.time is not None:
                 metrics.consumer_lag.record(

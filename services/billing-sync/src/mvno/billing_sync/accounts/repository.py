@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mvno.billing_sync.domain.accounts import STATUS_AFTER, LocalLine
 from mvno.billing_sync.tables import account_operations, reconciliation_runs, rows, subscriptions
+from mvno.common.tracing import trace_header
 
 
 class AccountsRepository:
@@ -66,6 +67,8 @@ class AccountsRepository:
                 status="pending",
                 next_attempt_at=func.now(),
                 created_at=at,
+                # The worker that makes the call continues the trace of the event that owed it.
+                trace_context=trace_header(),
             )
             .on_conflict_do_nothing()
         )

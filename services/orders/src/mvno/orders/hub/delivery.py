@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from opentelemetry.trace import StatusCode
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -42,6 +43,7 @@ from standardwebhooks import Webhook
 
 from mvno.common.events.orders import OrderStateChanged
 from mvno.common.http import create_http_client
+from mvno.common.tracing import continued_span
 from mvno.orders.hub.callbacks import check_callback
 from mvno.orders.hub.domain import (
     STATE_CHANGE_EVENT,
@@ -122,7 +124,8 @@ def _wants(query: str | None, event: OrderStateChanged) -> bool:
 
 
 # Due rows, soonest first, whose attempts are not spent; each claimed row's attempt is counted
-# and the row leased in the same statement.
+# and the row leased in the same statement. Each comes with its order's trace context: the
+# delivery is part of the order's trace.
 _CLAIM = (
     text(
         """
@@ -138,7 +141,9 @@ _CLAIM = (
             next_attempt_at = now() + make_interval(secs => :lease)
         FROM due, hub_subscriptions AS s
         WHERE d.id = due.id AND s.id = d.subscription_id
-        RETURNING d.id, d.attempts, d.payload, s.callback, s.secret
+        RETURNING d.id, d.attempts, d.payload, s.callback, s.secret,
+                  (SELECT o.trace_context FROM orders AS o
+                    WHERE o.id = d.payload -> 'event' -> 'productOrder' ->> 'id') AS trace_context
         """
     )
 ).columns(payload=JSONB)
@@ -183,6 +188,12 @@ class _Attempt:
     payload: dict[str, Any]
     callback: str
     secret: str
+    trace_context: str | None = None
+
+    @property
+    def order_id(self) -> str | None:
+        order = self.payload.get("event", {}).get("productOrder", {})
+        return order.get("id") if isinstance(order, dict) else None
 
 
 @dataclass(frozen=True)
@@ -258,9 +269,12 @@ class DeliveryWorker:
                     _CLAIM, {"max_attempts": max_attempts, "limit": limit, "lease": self._lease}
                 )
                 return [
-                    _Attempt(row.id, row.attempts, row.payload, row.callback, row.secret)
+                    _Attempt(
+                        row.id, row.attempts, row.payload, row.callback, row.secret,
+                        row.trace_context,
+                    )
                     for row in rows
-                ]
+                ]  # fmt: skip
         except Exception:
             _log.exception("claiming due webhooks failed; trying again at the next poll")
             return []
@@ -269,7 +283,19 @@ class DeliveryWorker:
         self, engine: AsyncEngine, client: httpx.AsyncClient, attempt: _Attempt
     ) -> None:
         try:
-            await self._record(engine, attempt, await self._send(client, attempt))
+            with continued_span(
+                "orders.webhook deliver",
+                attempt.trace_context,
+                order_id=attempt.order_id,
+                attributes={
+                    "mvno.webhook.id": attempt.delivery_id,
+                    "mvno.webhook.try": attempt.number,
+                },
+            ) as span:
+                outcome = await self._send(client, attempt)
+                if not outcome.delivered:
+                    span.set_status(StatusCode.ERROR, outcome.error or "not delivered")
+            await self._record(engine, attempt, outcome)
         except Exception:
             # The row stays leased and is sent again after the lease: at least once, not lost.
             _log.exception("webhook %s: attempt %d failed", attempt.delivery_id, attempt.number)

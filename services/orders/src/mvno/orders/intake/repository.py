@@ -54,10 +54,12 @@ class OrderIntake:
         events: Sequence[OutgoingEvent],
         notifications: list[dict[str, Any]],
         start_by: datetime,
+        trace_context: str | None = None,
     ) -> Placement:
         """Write ``order``, its answer ``body`` (JSON text), its ``events`` and the webhooks it
         owes under ``key``, unless the key is taken; its provisioning timer fires at
-        ``start_by`` unless a worker has taken the order by then."""
+        ``start_by`` unless a worker has taken the order by then. ``trace_context`` (a W3C
+        ``traceparent``) is kept with the order: its saga's steps continue that trace."""
         personal_data = (
             json_text(
                 {name: base64.b64encode(blob).decode() for name, blob in sealed.fields.items()}
@@ -104,6 +106,7 @@ class OrderIntake:
                     outbox=outbox_json(events),
                     webhooks=json_text(notifications),
                     start_by=start_by,
+                    trace_context=trace_context,
                 )
                 if row is None:
                     raise RuntimeError("placing an order answered no row")

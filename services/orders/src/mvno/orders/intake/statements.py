@@ -22,9 +22,11 @@ PLACE_ORDER_ONCE = Statement(f"""
     ),
     placed AS (
         INSERT INTO orders (id, customer_id, channel, client_id, external_id, state, sequence,
-                            order_date, updated_at, personal_data, personal_data_key)
+                            order_date, updated_at, personal_data, personal_data_key,
+                            trace_context)
         SELECT order_id, :customer_id, :channel, :client_id, :external_id, :state, :sequence,
-               :order_date, :order_date, CAST(:personal_data AS jsonb), :personal_data_key
+               :order_date, :order_date, CAST(:personal_data AS jsonb), :personal_data_key,
+               :trace_context
         FROM claimed
         RETURNING id
     ),

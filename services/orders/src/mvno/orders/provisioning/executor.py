@@ -23,15 +23,20 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, StatusCode
 
 from mvno.common.bus.envelope import ReceivedEvent
 from mvno.common.crypto import FieldCipher, Sealed
 from mvno.common.db import StatementPool
 from mvno.common.events.orders import ProvisioningStepDue
+from mvno.common.tracing import ORDER_ID
 from mvno.orders.domain.model import Order, OrderItem, OrderState
 from mvno.orders.domain.saga import (
     Compensate,
@@ -70,6 +75,7 @@ from mvno.orders.provisioning.store import AloneSteps, LockedSteps, LockedStepSt
 from mvno.orders.unit_of_work import OrdersUnitOfWork
 
 _log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("mvno.orders.provisioning")
 
 StoreT = TypeVar("StoreT", bound=StepStore)
 
@@ -348,34 +354,51 @@ class Provisioner:
         ctx = self._context(turn, move.item_id, move.step, store)
         order, state, at = turn.order, ctx.progress, turn.at
         measured = _StepMeasure(move.step)
-        try:
-            results = await step(ctx)
-        except Waiting as waiting:
-            measured.done("waiting")
-            delay = self.poll_seconds if waiting.seconds is None else waiting.seconds
-            turn.timer.set(at + timedelta(seconds=delay))
-            return False
-        except PartnerFailure as error:
-            measured.failed(retryable=error.failure.retryable)
-            outcome = failed(order, state, move.step, error.failure, self.policy, self.rng)
-            _log.info(
-                "order %s item %s step %s failed (try %s): %s",
-                order.id, move.item_id, move.step, state.attempts, error.failure.reason,
-            )  # fmt: skip
-            if isinstance(outcome, RetryAfter):
-                measured.done("retry")
-                turn.timer.set(at + timedelta(seconds=outcome.seconds))
+        with _step_span(order.id, move.item_id, str(move.step), state.attempts) as span:
+            try:
+                results = await step(ctx)
+            except Waiting as waiting:
+                measured.done("waiting")
+                delay = self.poll_seconds if waiting.seconds is None else waiting.seconds
+                turn.timer.set(at + timedelta(seconds=delay))
+                span.set_attribute("mvno.step.outcome", "waiting")
                 return False
-            if isinstance(outcome, WaitForCustomer):
-                measured.done("customer")
-                order.move_to(OrderState.PENDING, at)
-                turn.timer.clear()
-                return False
-            measured.done("failed")
-            return True  # StartCompensating: the undos follow
+            except PartnerFailure as error:
+                measured.failed(retryable=error.failure.retryable)
+                span.set_status(StatusCode.ERROR, error.failure.reason)
+                span.set_attribute("mvno.step.outcome", "failed")
+                return self._after_failure(turn, move, state, error, measured)
+            span.set_attribute("mvno.step.outcome", "done")
         measured.done("succeeded")
         succeeded(state, move.step, results)
         return True
+
+    def _after_failure(
+        self,
+        turn: _Turn,
+        move: Run,
+        state: ItemProgress,
+        error: PartnerFailure,
+        measured: _StepMeasure,
+    ) -> bool:
+        """Record a step's failure: retry after a backoff, wait for the customer, or compensate."""
+        order, at = turn.order, turn.at
+        outcome = failed(order, state, move.step, error.failure, self.policy, self.rng)
+        _log.info(
+            "order %s item %s step %s failed (try %s): %s",
+            order.id, move.item_id, move.step, state.attempts, error.failure.reason,
+        )  # fmt: skip
+        if isinstance(outcome, RetryAfter):
+            measured.done("retry")
+            turn.timer.set(at + timedelta(seconds=outcome.seconds))
+            return False
+        if isinstance(outcome, WaitForCustomer):
+            measured.done("customer")
+            order.move_to(OrderState.PENDING, at)
+            turn.timer.clear()
+            return False
+        measured.done("failed")
+        return True  # StartCompensating: the undos follow
 
     async def _compensate(
         self, turn: _Turn, move: Compensate, store: StoreT, undo: UndoFn[StoreT]
@@ -385,7 +408,8 @@ class Provisioner:
         state = ctx.progress
         undone = {"undo": str(move.undo), "partner": metrics.partner_of(move.undo)}
         try:
-            await undo(ctx)
+            with _step_span(turn.order.id, move.item_id, f"undo {move.undo}", state.attempts):
+                await undo(ctx)
         except PartnerFailure as error:
             if error.failure.retryable:
                 metrics.compensations.add(1, {**undone, "outcome": "retry"})
@@ -401,6 +425,22 @@ class Provisioner:
         state.undone.append(str(move.undo))
         state.attempts = 0
         return True
+
+
+@contextmanager
+def _step_span(order_id: str, item_id: str, step: str, attempts: int) -> Iterator[Span]:
+    """One span per step or undo tried, in the order's trace, with its try number: a failed
+    try shows as an error and its retry as the next try."""
+    with _tracer.start_as_current_span(
+        f"step {step}",
+        attributes={
+            ORDER_ID: order_id,
+            "mvno.order_item_id": item_id,
+            "mvno.step": step,
+            "mvno.step.try": attempts + 1,
+        },
+    ) as span:
+        yield span
 
 
 class _StepMeasure:

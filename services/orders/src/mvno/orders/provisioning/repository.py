@@ -4,6 +4,7 @@ look at again, a lease run out); and how many orders they still drive. Never com
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 import asyncpg
 
@@ -15,6 +16,13 @@ from mvno.orders.provisioning.statements import (
 )
 
 
+class DueOrder(NamedTuple):
+    """An order whose timer fired, with the trace context saved when it was placed."""
+
+    order_id: str
+    trace_context: str | None
+
+
 class TimersRepository:
     """The timers on an asyncpg connection: a unit of work's, or one of the worker's pool
     (each statement its own transaction)."""
@@ -24,14 +32,14 @@ class TimersRepository:
 
     async def take_due_timers(
         self, *, at: datetime, lease_until: datetime, limit: int
-    ) -> list[str]:
+    ) -> list[DueOrder]:
         """Take up to ``limit`` orders whose timers are due at ``at``, their timers moved on to
         ``lease_until`` in the same statement: no other worker takes them meanwhile, and should
         this one die before their next step is saved, the timer hands them out again then."""
         rows = await TAKE_DUE_TIMERS.fetch(
             self._connection, at=at, limit=limit, lease_until=lease_until
         )
-        return [row["order_id"] for row in rows]
+        return [DueOrder(row["order_id"], row["trace_context"]) for row in rows]
 
     async def drop_timer(self, *, order_id: str, due_at: datetime) -> None:
         """Delete the order's timer if it is still due at ``due_at`` (no step replaced it)."""

@@ -9,10 +9,12 @@ TAKE_DUE_TIMERS = Statement("""
 UPDATE provisioning_timers SET due_at = :lease_until
  WHERE order_id IN (SELECT order_id FROM provisioning_timers WHERE due_at <= :at
                      ORDER BY due_at LIMIT :limit FOR UPDATE SKIP LOCKED)
-RETURNING order_id
+RETURNING order_id,
+          (SELECT trace_context FROM orders WHERE orders.id = provisioning_timers.order_id)
 """)
 """Take up to ``limit`` due timers, moved on to ``lease_until`` in the same statement; timers
-another worker is taking right now are skipped, not waited for."""
+another worker is taking right now are skipped, not waited for. Each comes with its order's
+trace context, which the steps taken up continue."""
 
 DROP_TIMER = Statement(
     "DELETE FROM provisioning_timers WHERE order_id = :order_id AND due_at = :due_at"

@@ -28,13 +28,13 @@ from mvno.common.db import (
     unit_of_work_factory,
 )
 from mvno.common.http import create_partner_session
-from mvno.common.tracing import client_spans_when_sampled
+from mvno.common.tracing import ORDER_ID, client_spans_when_sampled, continued_span
 from mvno.orders.domain.saga import RetryPolicy
 from mvno.orders.hub.directory import HubDirectory
 from mvno.orders.provisioning.clients import Partner
 from mvno.orders.provisioning.executor import Provisioner, now
 from mvno.orders.provisioning.metrics import keep_measuring_open_orders
-from mvno.orders.provisioning.repository import TimersRepository
+from mvno.orders.provisioning.repository import DueOrder, TimersRepository
 from mvno.orders.settings import OrdersSettings
 from mvno.orders.unit_of_work import OrdersUnitOfWork
 
@@ -103,7 +103,7 @@ async def run_due_timers(
     lease = timedelta(seconds=provisioner.lease_seconds)
     while not stop.is_set():
         room = settings.provisioning_concurrency - len(running)
-        taken: list[str] = []
+        taken: list[DueOrder] = []
         at = now()
         try:
             if room > 0:
@@ -114,8 +114,8 @@ async def run_due_timers(
                         )
         except Exception:
             _log.exception("taking due provisioning timers failed; trying again")
-        for order_id in taken:
-            task = asyncio.create_task(_resume(provisioner, order_id, lease_until=at + lease))
+        for due in taken:
+            task = asyncio.create_task(_resume(provisioner, due, lease_until=at + lease))
             running.add(task)
             task.add_done_callback(running.discard)
         if len(taken) < room or room <= 0:
@@ -128,11 +128,20 @@ async def run_due_timers(
         await asyncio.gather(*cut_short, return_exceptions=True)
 
 
-async def _resume(provisioner: Provisioner, order_id: str, *, lease_until: datetime) -> None:
-    try:
-        await provisioner.resume(order_id, lease_until=lease_until)
-    except Exception:
-        _log.exception("order %s: its steps failed; its timer brings it back", order_id)
+async def _resume(provisioner: Provisioner, due: DueOrder, *, lease_until: datetime) -> None:
+    """Run the order's steps in a span continuing the trace saved with the order: a retry, a
+    wait looked at again or a dead worker's order taken over stays in the order's one trace."""
+    order_id = due.order_id
+    with continued_span(
+        "orders.provisioning resume",
+        due.trace_context,
+        order_id=order_id,
+        attributes={ORDER_ID: order_id},
+    ):
+        try:
+            await provisioner.resume(order_id, lease_until=lease_until)
+        except Exception:
+            _log.exception("order %s: its steps failed; its timer brings it back", order_id)
 
 
 async def run(settings: OrdersSettings, stop: asyncio.Event | None = None) -> None:
