@@ -128,3 +128,26 @@ def test_without_a_saved_header_resumed_work_starts_its_own_trace(finished_spans
     with continued_span("resume", None, order_id="order-3") as resumed:
         assert resumed.is_recording()
     assert finished_spans.get_finished_spans()[-1].parent is None
+
+
+def test_a_span_per_sql_statement_only_when_asked():
+    """Statement spans cost most of a traced order's spans: off unless the settings ask."""
+    import subprocess
+    import sys
+
+    probe = (
+        "from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor\n"
+        "from mvno.common.settings import ServiceSettings\n"
+        "from mvno.common.tracing import configure_tracing\n"
+        "import sys\n"
+        "configure_tracing(ServiceSettings(otel_database_spans=sys.argv[1] == 'on'))\n"
+        "print(AsyncPGInstrumentor().is_instrumented_by_opentelemetry)\n"
+    )
+    answers = {
+        setting: subprocess.run(
+            [sys.executable, "-c", probe, setting], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for setting in ("on", "off")
+    }
+    assert answers == {"on": "True", "off": "False"}
+    assert ServiceSettings().otel_database_spans is False

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
 import asyncpg
 from asyncpg.transaction import Transaction
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from pydantic import BaseModel
 from pydantic_core import to_json
 from sqlalchemy import text
@@ -423,7 +424,8 @@ class UnitOfWork:
         try:
             driver = await _driver_of(await session.connection())
             transaction = driver.transaction()
-            await transaction.start()
+            with suppress_instrumentation():  # a BEGIN span tells a trace nothing; each costs CPU
+                await transaction.start()
         except BaseException:
             # A connection that could not begin (left in a transaction, broken) is not lent again.
             await session.invalidate()

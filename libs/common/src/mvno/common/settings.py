@@ -66,6 +66,10 @@ class ServiceSettings(BaseSettings):
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     otel_exporter_otlp_endpoint: str = "http://127.0.0.1:4318"
     otel_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    otel_database_spans: bool = False
+    """A span per SQL statement in recorded traces. Off, a trace shows each step, partner call
+    and event but not the statements between them: those spans were most of an order's and
+    took tracing's cost past its budget (bench/RESULTS.md). On under ``python3 dev up``."""
 
     max_request_bytes: int = Field(default=1_048_576, ge=1024, description="Largest body accepted")
 

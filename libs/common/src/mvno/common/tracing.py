@@ -157,11 +157,12 @@ def configure_tracing(settings: ServiceSettings) -> TracerProvider:
     # The order id travels as baggage beside the X-Ray header (partners already see it in the
     # calls' Idempotency-Keys), so the simulators' and other services' spans carry it too.
     propagate.set_global_textmap(CompositePropagator([AwsXRayPropagator(), W3CBaggagePropagator()]))
-    instrumentors = (
+    instrumentors: list[Any] = [
         HTTPXClientInstrumentor(),
-        AsyncPGInstrumentor(),  # type: ignore[no-untyped-call]  # untyped upstream
-        AiobotocoreInstrumentor(),  # type: ignore[no-untyped-call]
-    )
+        AiobotocoreInstrumentor(),  # type: ignore[no-untyped-call]  # untyped upstream
+    ]
+    if settings.otel_database_spans:
+        instrumentors.append(AsyncPGInstrumentor())  # type: ignore[no-untyped-call]
     for instrumentor in instrumentors:
         if not instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.instrument(tracer_provider=provider)

@@ -123,6 +123,8 @@ def tracing_environment(caller: Mapping[str, str], port_offset: int) -> dict[str
         "MVNO_OTEL_EXPORTER": "otlp",
         "MVNO_OTEL_EXPORTER_OTLP_ENDPOINT": receiver_url(port_offset),
         "OTEL_BSP_SCHEDULE_DELAY": "1000",
+        # Locally a trace shows every SQL statement too; cost matters less than detail here.
+        "MVNO_OTEL_DATABASE_SPANS": "true",
         # process.pid on every span: which of a service's processes (API, workers) made it.
         "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "otel,process",
     }
