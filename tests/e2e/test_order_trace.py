@@ -56,8 +56,10 @@ def _start(data_dir: Path, offset: int) -> subprocess.Popen[str]:
         if k not in {"DATABASE_URL", "AWS_ENDPOINT_URL"} and not k.startswith("MVNO_OTEL_")
     }
     # Reaches every process through the platform (the caller's MVNO_* pass through): a killed
-    # worker's order is taken over after 5 s instead of 30.
-    env["MVNO_PROVISIONING_VISIBILITY_SECONDS"] = "5"
+    # worker's order is taken over after 15 s instead of 30. Longer than the slowed activation
+    # and the steps before it, so only the kill hands the order over, not a lease running out
+    # under a live worker.
+    env["MVNO_PROVISIONING_VISIBILITY_SECONDS"] = "15"
     return subprocess.Popen(
         [str(LAUNCHER), "up", "--data-dir", str(data_dir), "--port-offset", str(offset)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
