@@ -138,7 +138,7 @@ async def test_an_outage_reaches_the_buy_screen_and_mvno_local_canary_reports_it
                 "payments.health",
                 "payments.authorise_void",
             }
-            # The platform's own canary (every 5 s locally) tells the portal through the bus.
+            # The platform's own canary tells the portal through the bus.
             shown = await eventually(notices, lambda found: len(found) == 1)
             assert shown[0]["partner"] == "payments"
             assert shown[0]["status"] == "unavailable"

@@ -17,6 +17,7 @@ import pytest
 
 from mvno.devstack.components import ALL
 from mvno.devstack.infrastructure import free_port, port_in_use
+from mvno.devstack.testing import wait_for_banner
 
 pytestmark = pytest.mark.e2e
 
@@ -46,25 +47,11 @@ def _start(data_dir: Path, offset: int) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def _wait_for_banner(process: subprocess.Popen[str], timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    assert process.stdout is not None
-    seen: list[str] = []
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line and process.poll() is not None:
-            raise AssertionError("the platform exited early:\n" + "".join(seen))
-        seen.append(line)
-        if "Press Ctrl-C to stop" in line:
-            return
-    raise AssertionError("the platform did not come up in time:\n" + "".join(seen))
-
-
 async def test_an_ordered_line_is_billed_and_its_purchases_show_as_buckets(tmp_path):
     offset = _offset()
     process = _start(tmp_path / "data", offset)
     try:
-        _wait_for_banner(process)
+        wait_for_banner(process)
         url = {c.name: f"http://127.0.0.1:{c.default_port + offset}" for c in ALL}
         async with httpx.AsyncClient(timeout=30) as client:
             token = (

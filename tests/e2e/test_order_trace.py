@@ -27,6 +27,7 @@ import pytest
 from mvno.devstack import traces
 from mvno.devstack.components import ALL
 from mvno.devstack.infrastructure import free_port, port_in_use
+from mvno.devstack.testing import wait_for_banner
 
 pytestmark = pytest.mark.e2e
 
@@ -56,7 +57,7 @@ def _start(data_dir: Path, offset: int) -> subprocess.Popen[str]:
         if k not in {"DATABASE_URL", "AWS_ENDPOINT_URL"} and not k.startswith("MVNO_OTEL_")
     }
     # Reaches every process through the platform (the caller's MVNO_* pass through): a killed
-    # worker's order is taken over after 15 s instead of 30. Longer than the slowed activation
+    # worker's order is taken over sooner than by default, yet later than the slowed activation
     # and the steps before it, so only the kill hands the order over, not a lease running out
     # under a live worker.
     env["MVNO_PROVISIONING_VISIBILITY_SECONDS"] = "15"
@@ -65,20 +66,6 @@ def _start(data_dir: Path, offset: int) -> subprocess.Popen[str]:
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,
     )  # fmt: skip
-
-
-def _wait_for_banner(process: subprocess.Popen[str], timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    assert process.stdout is not None
-    seen: list[str] = []
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line and process.poll() is not None:
-            raise AssertionError("the platform exited early:\n" + "".join(seen))
-        seen.append(line)
-        if "Press Ctrl-C to stop" in line:
-            return
-    raise AssertionError("the platform did not come up in time:\n" + "".join(seen))
 
 
 def _trace(order_id: str, data_dir: Path, offset: int) -> list[dict[str, Any]]:
@@ -118,7 +105,7 @@ def test_an_order_is_one_trace_across_the_platform(tmp_path):
     workers: list[subprocess.Popen[bytes]] = []
     paused: psutil.Process | None = None
     try:
-        _wait_for_banner(process)
+        wait_for_banner(process)
         url = {c.name: f"http://127.0.0.1:{c.default_port + offset}" for c in ALL}
 
         # The saga runs in two workers of this test's own, the platform's paused meanwhile.

@@ -68,8 +68,8 @@ class ServiceSettings(BaseSettings):
     otel_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
     otel_database_spans: bool = False
     """A span per SQL statement in recorded traces. Off, a trace shows each step, partner call
-    and event but not the statements between them: those spans were most of an order's and
-    took tracing's cost past its budget (bench/RESULTS.md). On under ``python3 dev up``."""
+    and event but not the statements between them, which keeps tracing every order within its
+    CPU budget. On under ``python3 dev up``, where detail matters more than cost."""
 
     max_request_bytes: int = Field(default=1_048_576, ge=1024, description="Largest body accepted")
 

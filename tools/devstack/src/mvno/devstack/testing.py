@@ -6,6 +6,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -215,3 +216,19 @@ def metric_points(reader: Any, name: str, **attributes: Any) -> list[Any]:
         for point in metric.data.data_points
         if all(point.attributes.get(key) == value for key, value in attributes.items())
     ]
+
+
+def wait_for_banner(process: subprocess.Popen[str], timeout: float = 180) -> None:
+    """Read ``mvno-local up``'s output until it says the platform is up; fail with what it printed
+    if it exits or takes longer than ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    assert process.stdout is not None
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            raise AssertionError("the platform exited early:\n" + "".join(seen))
+        seen.append(line)
+        if "Press Ctrl-C to stop" in line:
+            return
+    raise AssertionError("the platform did not come up in time:\n" + "".join(seen))
